@@ -1,0 +1,411 @@
+//! Phone.com JSON → canonical facts.
+
+use crate::error::DecodeError;
+use crate::DecodeContext;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use switchboard_model::{
+    ApiErrorFacts, CallLogFacts, Details, Direction, EventKind, Fact, LegFacts, LegResult,
+    LegSnapshot, MessageFacts, MessageMedia, Party, PartyKind, RecordingFacts,
+};
+
+/// A value sources send either as a JSON string or as a number; kept as text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Str(String),
+    Int(i64),
+    Float(f64),
+}
+
+impl Text {
+    fn into_string(self) -> String {
+        match self {
+            Text::Str(s) => s,
+            Text::Int(i) => i.to_string(),
+            Text::Float(f) => f.to_string(),
+        }
+    }
+}
+
+fn text(v: Option<Text>) -> Option<String> {
+    v.map(Text::into_string)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum DataType {
+    Call,
+    Recording,
+    Message,
+    CallLog,
+    ApiError,
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope<'a> {
+    uuid: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    timestamp: Option<i64>,
+    #[serde(default)]
+    timestamp_ns: Option<i64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    tags: Option<Vec<String>>,
+    data_type: DataType,
+    #[serde(default)]
+    #[allow(dead_code)]
+    data_object_uuid: Option<String>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum PcDirection {
+    Inbound,
+    Outbound,
+}
+
+impl From<PcDirection> for Direction {
+    fn from(d: PcDirection) -> Self {
+        match d {
+            PcDirection::Inbound => Direction::Inbound,
+            PcDirection::Outbound => Direction::Outbound,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CallData {
+    uuid: Text,
+    #[serde(default)]
+    direction: Option<PcDirection>,
+    event_leg: PcLeg,
+    #[serde(default)]
+    first_leg: Option<PcLeg>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum LegState {
+    New,
+    Connecting,
+    Connected,
+    Completed,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Completion {
+    Success,
+    Cancelled,
+    Busy,
+    Failed,
+}
+
+#[derive(Debug, Deserialize)]
+struct PcLeg {
+    #[serde(default)]
+    uuid: Option<Text>,
+    #[serde(default)]
+    from: Option<PcParty>,
+    #[serde(default)]
+    to: Option<PcParty>,
+    #[serde(default)]
+    is_first: Option<bool>,
+    #[serde(default)]
+    state: Option<LegState>,
+    #[serde(default)]
+    completion_status: Option<Completion>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum PcPartyType {
+    Did,
+    Device,
+    Extension,
+}
+
+#[derive(Debug, Deserialize)]
+struct PcParty {
+    #[serde(rename = "type")]
+    kind: PcPartyType,
+    #[serde(default)]
+    id: Option<Text>,
+    #[serde(default)]
+    line: Option<Text>,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    extension_id: Option<Text>,
+    #[serde(default)]
+    extension: Option<Text>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl From<PcParty> for Party {
+    fn from(p: PcParty) -> Self {
+        let id = text(p.id);
+        let kind = match p.kind {
+            PcPartyType::Did => PartyKind::Number,
+            PcPartyType::Device => PartyKind::Device,
+            PcPartyType::Extension => PartyKind::Extension,
+        };
+        Party {
+            number: if kind == PartyKind::Number {
+                id.clone()
+            } else {
+                None
+            },
+            kind,
+            id,
+            extension: text(p.extension),
+            extension_id: text(p.extension_id),
+            domain: p.domain,
+            line: text(p.line),
+            display: p.name,
+        }
+    }
+}
+
+impl PcLeg {
+    fn snapshot(self, call_id: &str) -> LegSnapshot {
+        let id = text(self.uuid);
+        let is_first = self
+            .is_first
+            .or_else(|| id.as_deref().map(|l| l == call_id));
+        LegSnapshot {
+            id,
+            is_first,
+            from: self.from.map(Party::from),
+            to: self.to.map(Party::from),
+            result: self.completion_status.map(|c| match c {
+                Completion::Success => LegResult::Answered,
+                Completion::Cancelled => LegResult::Cancelled,
+                Completion::Busy => LegResult::Busy,
+                Completion::Failed => LegResult::Failed,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordingData {
+    #[serde(default)]
+    uuid: Option<Text>,
+    #[serde(default, rename = "type")]
+    subject: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    duration: Option<f64>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    call_uuid: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MediaData {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default, rename = "type")]
+    content_type: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    filename: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageData {
+    #[serde(default)]
+    uuid: Option<Text>,
+    #[serde(default)]
+    direction: Option<PcDirection>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    from: Option<PcParty>,
+    #[serde(default)]
+    to: Option<Vec<PcParty>>,
+    #[serde(default, rename = "type")]
+    channel: Option<MessageType>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    media: Option<Vec<MediaData>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum MessageType {
+    Sms,
+    Mms,
+}
+
+/// Call logs and API errors are documented only by their uuid: everything else is read when
+/// present and of the expected type, and otherwise left in `raw`.
+#[derive(Debug, Deserialize)]
+struct LooseData {
+    #[serde(default)]
+    uuid: Option<Text>,
+    #[serde(default)]
+    direction: Option<serde_json::Value>,
+    #[serde(default)]
+    status: Option<serde_json::Value>,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default)]
+    message: Option<serde_json::Value>,
+}
+
+fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue, prefix: &str) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| DecodeError::from_serde(prefix, e))
+}
+
+fn occurred_at(env: &Envelope<'_>, ctx: &DecodeContext) -> Result<Timestamp, DecodeError> {
+    if let Some(ns) = env.timestamp_ns {
+        return Timestamp::from_nanosecond(i128::from(ns))
+            .map_err(|e| DecodeError::new("timestamp_ns", format!("not a usable time: {e}")));
+    }
+    if let Some(s) = env.timestamp {
+        return Timestamp::from_second(s)
+            .map_err(|e| DecodeError::new("timestamp", format!("not a usable time: {e}")));
+    }
+    Ok(ctx.received_at)
+}
+
+/// Decodes one Phone.com event.
+pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
+    let env: Envelope<'_> = parse(item, "")?;
+    if let Some(v) = &env.version {
+        if !v.starts_with("2.") {
+            return Err(DecodeError::new(
+                "version",
+                format!("version {v:?} is not supported: expected 2.0.0"),
+            ));
+        }
+    }
+    if env.uuid.trim().is_empty() {
+        return Err(DecodeError::new("uuid", "must not be empty"));
+    }
+    let occurred_at = occurred_at(&env, ctx)?;
+    let raw = item.to_owned();
+    let mut fact = Fact {
+        source_key: env.uuid.clone(),
+        kind: EventKind::Message,
+        occurred_at,
+        call_id: None,
+        leg_id: None,
+        agent_id: None,
+        details: Details::None,
+        raw,
+    };
+    match env.data_type {
+        DataType::Call => {
+            let data: CallData = parse(env.data, "data")?;
+            let call_id = data.uuid.into_string();
+            let state = data.event_leg.state.ok_or_else(|| {
+                DecodeError::new(
+                    "data.event_leg.state",
+                    "missing: expected one of new, connecting, connected, completed",
+                )
+            })?;
+            fact.kind = match state {
+                LegState::New => EventKind::LegCreated,
+                LegState::Connecting => EventKind::LegRinging,
+                LegState::Connected => EventKind::LegAnswered,
+                LegState::Completed => EventKind::LegEnded,
+            };
+            let leg = data.event_leg.snapshot(&call_id);
+            fact.leg_id = leg.id.clone().or_else(|| Some(call_id.clone()));
+            fact.call_id = Some(call_id.clone());
+            fact.details = Details::Leg(LegFacts {
+                direction: data.direction.map(Direction::from),
+                leg,
+                first_leg: data.first_leg.map(|l| l.snapshot(&call_id)),
+            });
+        }
+        DataType::Recording => {
+            let data: RecordingData = parse(env.data, "data")?;
+            fact.kind = EventKind::RecordingReady;
+            fact.call_id = text(data.call_uuid);
+            fact.details = Details::Recording(RecordingFacts {
+                recording_id: text(data.uuid),
+                subject: data.subject,
+                size_bytes: data.size,
+                duration_ms: data.duration.map(|s| (s * 1000.0).round() as u64),
+                url: data.url,
+            });
+        }
+        DataType::Message => {
+            let data: MessageData = parse(env.data, "data")?;
+            fact.kind = EventKind::Message;
+            fact.details = Details::Message(MessageFacts {
+                message_id: text(data.uuid),
+                direction: data.direction.map(Direction::from),
+                channel: data.channel.map(|c| match c {
+                    MessageType::Sms => "sms".to_string(),
+                    MessageType::Mms => "mms".to_string(),
+                }),
+                state: data.state,
+                from: data.from.map(Party::from),
+                to: data
+                    .to
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Party::from)
+                    .collect(),
+                text: data.message,
+                media: data
+                    .media
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| MessageMedia {
+                        url: m.url,
+                        content_type: m.content_type,
+                        size_bytes: m.size,
+                        filename: m.filename,
+                    })
+                    .collect(),
+            });
+        }
+        DataType::CallLog => {
+            let data: LooseData = parse(env.data, "data")?;
+            fact.kind = EventKind::CallLog;
+            fact.call_id = text(data.uuid);
+            let direction = match data.direction.as_ref().and_then(|d| d.as_str()) {
+                Some("inbound") => Some(Direction::Inbound),
+                Some("outbound") => Some(Direction::Outbound),
+                _ => None,
+            };
+            fact.details = Details::CallLog(CallLogFacts {
+                direction,
+                from: None,
+                to: None,
+            });
+        }
+        DataType::ApiError => {
+            let data: LooseData = parse(env.data, "data")?;
+            fact.kind = EventKind::ApiError;
+            let status = [data.status.as_ref(), data.code.as_ref()]
+                .into_iter()
+                .flatten()
+                .find_map(|v| v.as_u64())
+                .and_then(|v| u16::try_from(v).ok());
+            fact.details = Details::ApiError(ApiErrorFacts {
+                status,
+                message: data.message.and_then(|m| m.as_str().map(str::to_owned)),
+            });
+        }
+    }
+    Ok(vec![fact])
+}

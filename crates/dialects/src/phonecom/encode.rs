@@ -1,0 +1,172 @@
+//! Canonical events → Phone.com JSON.
+//!
+//! Events that came in as Phone.com keep their `data` object exactly as the sender wrote it;
+//! the envelope is the hub's: its event id as `uuid` (stable across retries and listeners),
+//! the listener's id and context, and the tags the hub derived.
+
+use crate::Recipient;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use switchboard_model::{
+    Details, Dialect, Direction, Event, EventKind, LegResult, LegSnapshot, Party, PartyKind,
+};
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    uuid: String,
+    version: &'static str,
+    listener_id: i64,
+    context: Value,
+    timestamp: i64,
+    timestamp_ns: i128,
+    tags: &'a [String],
+    data_type: &'static str,
+    data_object_uuid: Option<String>,
+    data: DataOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DataOut<'a> {
+    Raw(&'a RawValue),
+    Built(Value),
+}
+
+#[derive(serde::Deserialize)]
+struct SourceParts<'a> {
+    #[serde(default)]
+    data_object_uuid: Option<String>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+fn data_type(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::RecordingStarted | EventKind::RecordingStopped | EventKind::RecordingReady => {
+            "recording"
+        }
+        EventKind::Message => "message",
+        EventKind::CallLog => "call-log",
+        EventKind::ApiError => "api-error",
+        _ => "call",
+    }
+}
+
+fn party(p: &Party) -> Value {
+    let kind = match p.kind {
+        PartyKind::Device => "device",
+        PartyKind::Extension => "extension",
+        _ => "did",
+    };
+    let mut out = json!({ "type": kind, "id": p.id.clone().or_else(|| p.number.clone()) });
+    let obj = out.as_object_mut().expect("object literal");
+    for (key, value) in [
+        ("line", &p.line),
+        ("domain", &p.domain),
+        ("extension_id", &p.extension_id),
+        ("extension", &p.extension),
+    ] {
+        if let Some(v) = value {
+            obj.insert(key.into(), json!(v));
+        }
+    }
+    out
+}
+
+fn leg(snapshot: &LegSnapshot, state: Option<&str>) -> Value {
+    json!({
+        "uuid": snapshot.id,
+        "from": snapshot.from.as_ref().map(party),
+        "to": snapshot.to.as_ref().map(party),
+        "is_first": snapshot.is_first,
+        "state": state,
+        "completion_status": snapshot.result.map(|r| match r {
+            LegResult::Answered => "success",
+            LegResult::Busy => "busy",
+            LegResult::Failed => "failed",
+            _ => "cancelled",
+        }),
+    })
+}
+
+fn direction(d: Option<Direction>) -> Option<&'static str> {
+    d.map(|d| match d {
+        Direction::Inbound => "inbound",
+        Direction::Outbound | Direction::Internal => "outbound",
+    })
+}
+
+/// Builds `data` from canonical facts, for events another dialect sent.
+fn build_data(event: &Event) -> Value {
+    let fact = &event.fact;
+    match &fact.details {
+        Details::Leg(l) => {
+            let state = match fact.kind {
+                EventKind::LegCreated => Some("new"),
+                EventKind::LegRinging => Some("connecting"),
+                EventKind::LegAnswered | EventKind::LegHeld | EventKind::LegRetrieved => {
+                    Some("connected")
+                }
+                EventKind::LegEnded => Some("completed"),
+                _ => None,
+            };
+            let is_first = l.leg.is_first.unwrap_or(false);
+            json!({
+                "uuid": fact.call_id,
+                "direction": direction(l.direction),
+                "event_leg": leg(&l.leg, state),
+                "first_leg": if is_first { Value::Null } else { l.first_leg.as_ref().map_or(Value::Null, |f| leg(f, None)) },
+            })
+        }
+        Details::Recording(r) => json!({
+            "uuid": r.recording_id,
+            "type": r.subject.as_deref().unwrap_or("call"),
+            "size": r.size_bytes,
+            "duration": r.duration_ms.map(|ms| ms as f64 / 1000.0),
+        }),
+        Details::Message(m) => json!({
+            "uuid": m.message_id,
+            "direction": direction(m.direction),
+            "state": m.state,
+            "from": m.from.as_ref().map(party),
+            "to": m.to.iter().map(party).collect::<Vec<_>>(),
+            "type": m.channel,
+            "message": m.text,
+        }),
+        Details::CallLog(c) => json!({ "uuid": fact.call_id, "direction": direction(c.direction) }),
+        Details::ApiError(e) => json!({ "status": e.status, "message": e.message }),
+        Details::None => json!({ "uuid": fact.call_id }),
+    }
+}
+
+/// Encodes an event as the Phone.com v2.0.0 payload a listener receives.
+pub fn encode(event: &Event, to: &Recipient) -> Vec<u8> {
+    let fact = &event.fact;
+    let source: Option<SourceParts<'_>> = if event.source.dialect == Dialect::Phonecom {
+        serde_json::from_str(fact.raw.get()).ok()
+    } else {
+        None
+    };
+    let context = match to.extension_id {
+        Some(ext) => json!({ "type": "extension", "id": ext, "voip_id": to.account.0 }),
+        None => json!({ "type": "account", "id": to.account.0, "voip_id": to.account.0 }),
+    };
+    let (data_object_uuid, data) = match source {
+        Some(parts) => (parts.data_object_uuid, DataOut::Raw(parts.data)),
+        None => (fact.call_id.clone(), DataOut::Built(build_data(event))),
+    };
+    let envelope = Envelope {
+        uuid: event.id.to_string(),
+        version: super::VERSION,
+        listener_id: to.listener_id,
+        context,
+        timestamp: fact.occurred_at.as_second(),
+        timestamp_ns: fact.occurred_at.as_nanosecond(),
+        tags: &event.tags,
+        data_type: data_type(fact.kind),
+        data_object_uuid,
+        data,
+    };
+    serde_json::to_vec(&envelope).expect("a Phone.com envelope always serializes")
+}

@@ -1,0 +1,189 @@
+use super::*;
+use crate::{split_batch, DecodeContext, Recipient};
+use jiff::Timestamp;
+use switchboard_model::{
+    tags, AccountId, Details, Dialect, Direction, Event, EventKind, LegResult, PartyKind, Source,
+};
+
+fn ctx() -> DecodeContext {
+    DecodeContext {
+        received_at: Timestamp::from_second(1_593_029_700).unwrap(),
+    }
+}
+
+fn decode_one(json: &str) -> switchboard_model::Fact {
+    let batch = split_batch(json.as_bytes()).unwrap();
+    let mut facts = decode(batch.items[0], &ctx()).unwrap();
+    assert_eq!(facts.len(), 1);
+    facts.remove(0)
+}
+
+#[test]
+fn reference_example_decodes_to_a_completed_second_leg() {
+    let fact = decode_one(include_str!("fixtures/reference-call-completed.json"));
+    assert_eq!(fact.source_key, "00000000-0000-0000-0000-000000000000");
+    assert_eq!(fact.kind, EventKind::LegEnded);
+    assert_eq!(
+        fact.call_id.as_deref(),
+        Some("1111-1111-1111-1111-111111111111")
+    );
+    assert_eq!(
+        fact.leg_id.as_deref(),
+        Some("22222222-2222-2222-2222-222222222222")
+    );
+    assert_eq!(fact.occurred_at.as_nanosecond(), 1_593_029_665_343_497_000);
+    let Details::Leg(leg) = &fact.details else {
+        panic!("not a leg: {:?}", fact.details)
+    };
+    assert_eq!(leg.direction, Some(Direction::Inbound));
+    assert_eq!(leg.leg.is_first, Some(false));
+    assert_eq!(leg.leg.result, Some(LegResult::Cancelled));
+    let to = leg.leg.to.as_ref().unwrap();
+    assert_eq!(to.kind, PartyKind::Device);
+    assert_eq!(to.id.as_deref(), Some("777777"));
+    assert_eq!(to.extension.as_deref(), Some("500"));
+    assert_eq!(to.extension_id.as_deref(), Some("555555"));
+    let from = leg.leg.from.as_ref().unwrap();
+    assert_eq!(from.number.as_deref(), Some("+15550000001"));
+    assert_eq!(
+        tags::derive(&fact),
+        [
+            "call",
+            "completed-call",
+            "not-first-leg",
+            "inbound",
+            "from-did",
+            "to-extension"
+        ]
+    );
+}
+
+#[test]
+fn first_leg_null_and_missing_is_first_are_read_from_the_uuids() {
+    let fact = decode_one(
+        r#"{"uuid":"e1","data_type":"call","timestamp":1593029665,
+            "data":{"uuid":"c1","direction":"outbound",
+                    "event_leg":{"uuid":"c1","from":{"type":"extension","id":12,"extension":100},
+                                 "to":{"type":"did","id":"+15550000009"},"state":"new"},
+                    "first_leg":null}}"#,
+    );
+    let Details::Leg(leg) = &fact.details else {
+        panic!()
+    };
+    assert_eq!(leg.leg.is_first, Some(true));
+    assert!(leg.first_leg.is_none());
+    assert_eq!(
+        tags::derive(&fact),
+        [
+            "call",
+            "new-call",
+            "first-leg",
+            "outbound",
+            "from-extension",
+            "to-did"
+        ]
+    );
+}
+
+#[test]
+fn wrong_fields_are_named_by_path() {
+    let cases = [
+        (r#"{"data_type":"call","data":{}}"#, "uuid"),
+        (r#"{"uuid":"x","data_type":"fax","data":{}}"#, "data_type"),
+        (
+            r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"l","state":"ringing"}}}"#,
+            "data.event_leg.state",
+        ),
+        (
+            r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"l"}}}"#,
+            "data.event_leg.state",
+        ),
+        (
+            r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"state":"new","is_first":"yes"}}}"#,
+            "data.event_leg.is_first",
+        ),
+        (
+            r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"state":"new","to":{"type":"fax"}}}}"#,
+            "data.event_leg.to.type",
+        ),
+        (
+            r#"{"uuid":"x","data_type":"call","timestamp":"soon","data":{}}"#,
+            "timestamp",
+        ),
+        (
+            r#"{"uuid":"x","data_type":"message","data":{"to":"+1555"}}"#,
+            "data.to",
+        ),
+        (r#"[1]"#, ""),
+    ];
+    for (json, path) in cases {
+        let item = serde_json::value::RawValue::from_string(if json.starts_with('[') {
+            "1".into()
+        } else {
+            json.into()
+        })
+        .unwrap();
+        let err = decode(&item, &ctx()).unwrap_err();
+        assert_eq!(err.path, path, "{json}: {err}");
+        assert!(!err.message.is_empty());
+    }
+}
+
+#[test]
+fn recordings_and_messages_get_their_tags() {
+    let rec = decode_one(
+        r#"{"uuid":"r1","data_type":"recording","data":{"uuid":"rec","type":"call","size":1200,"duration":12.5}}"#,
+    );
+    assert_eq!(rec.kind, EventKind::RecordingReady);
+    assert_eq!(tags::derive(&rec), ["recording", "call-recording"]);
+    let msg = decode_one(
+        r#"{"uuid":"m1","data_type":"message","data":{"uuid":"m","direction":"inbound","type":"mms","from":{"type":"did","id":"+15550000001"},"to":[{"type":"did","id":"+15550000002"}],"message":"hi","media":[{"url":"https://x/y.png","type":"image/png","size":3}]}}"#,
+    );
+    assert_eq!(
+        tags::derive(&msg),
+        ["message", "mms-message", "*ms-message", "inbound"]
+    );
+    let log = decode_one(
+        r#"{"uuid":"l1","data_type":"call-log","data":{"uuid":"c9","direction":"inbound"}}"#,
+    );
+    assert_eq!(log.call_id.as_deref(), Some("c9"));
+    assert_eq!(tags::derive(&log), ["call-log", "inbound"]);
+    let err = decode_one(r#"{"uuid":"a1","data_type":"api-error","data":{"status":401}}"#);
+    assert_eq!(tags::derive(&err), ["api-error"]);
+}
+
+#[test]
+fn encoding_keeps_the_senders_data_and_uses_the_hubs_envelope() {
+    let fact = decode_one(include_str!("fixtures/reference-call-completed.json"));
+    let event = Event {
+        id: uuid::Uuid::now_v7(),
+        account: AccountId(42),
+        source: Source {
+            dialect: Dialect::Phonecom,
+            name: None,
+        },
+        received_at: ctx().received_at,
+        tags: tags::derive(&fact),
+        fact,
+    };
+    let out = encode(
+        &event,
+        &Recipient {
+            listener_id: 7,
+            account: AccountId(42),
+            extension_id: None,
+        },
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["uuid"], event.id.to_string());
+    assert_eq!(v["listener_id"], 7);
+    assert_eq!(v["context"]["voip_id"], 42);
+    assert_eq!(v["timestamp"], 1_593_029_665);
+    assert_eq!(v["data_type"], "call");
+    assert_eq!(v["data"]["event_leg"]["to"]["domain"], "sip.phone.com");
+    assert_eq!(v["tags"][1], "completed-call");
+    // And the result decodes again to the same facts.
+    let again = decode_one(std::str::from_utf8(&out).unwrap());
+    assert_eq!(again.kind, event.fact.kind);
+    assert_eq!(again.details, event.fact.details);
+}

@@ -1,0 +1,349 @@
+//! Facts and events: what a decoder extracts, and what the hub keeps and delivers.
+
+use crate::party::Party;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::fmt;
+use uuid::Uuid;
+
+/// An account's id: an integer, like a Phone.com `voip_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountId(pub i64);
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The vendor dialects Switchboard speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    Phonecom,
+    Tel4vn,
+    Callable,
+    Welljoint,
+    Workonflow,
+    Canonical,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 6] = [
+        Dialect::Phonecom,
+        Dialect::Tel4vn,
+        Dialect::Callable,
+        Dialect::Welljoint,
+        Dialect::Workonflow,
+        Dialect::Canonical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Phonecom => "phonecom",
+            Dialect::Tel4vn => "tel4vn",
+            Dialect::Callable => "callable",
+            Dialect::Welljoint => "welljoint",
+            Dialect::Workonflow => "workonflow",
+            Dialect::Canonical => "canonical",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Dialect> {
+        Dialect::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an event came from: the dialect it was decoded from and the ingest source's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub dialect: Dialect,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The canonical event kinds (CloudEvents `type` is `switchboard.` + this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "call.leg.created")]
+    LegCreated,
+    #[serde(rename = "call.leg.ringing")]
+    LegRinging,
+    #[serde(rename = "call.leg.answered")]
+    LegAnswered,
+    #[serde(rename = "call.leg.held")]
+    LegHeld,
+    #[serde(rename = "call.leg.retrieved")]
+    LegRetrieved,
+    #[serde(rename = "call.leg.ended")]
+    LegEnded,
+    #[serde(rename = "call.dtmf")]
+    Dtmf,
+    #[serde(rename = "call.transferred")]
+    Transferred,
+    #[serde(rename = "call.conferenced")]
+    Conferenced,
+    #[serde(rename = "call.ended")]
+    CallEnded,
+    #[serde(rename = "call.log")]
+    CallLog,
+    #[serde(rename = "call.missed")]
+    CallMissed,
+    #[serde(rename = "recording.started")]
+    RecordingStarted,
+    #[serde(rename = "recording.stopped")]
+    RecordingStopped,
+    #[serde(rename = "recording.ready")]
+    RecordingReady,
+    #[serde(rename = "agent.state")]
+    AgentState,
+    #[serde(rename = "message")]
+    Message,
+    #[serde(rename = "api.error")]
+    ApiError,
+}
+
+impl EventKind {
+    /// The kind's canonical name, e.g. `call.leg.created`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::LegCreated => "call.leg.created",
+            EventKind::LegRinging => "call.leg.ringing",
+            EventKind::LegAnswered => "call.leg.answered",
+            EventKind::LegHeld => "call.leg.held",
+            EventKind::LegRetrieved => "call.leg.retrieved",
+            EventKind::LegEnded => "call.leg.ended",
+            EventKind::Dtmf => "call.dtmf",
+            EventKind::Transferred => "call.transferred",
+            EventKind::Conferenced => "call.conferenced",
+            EventKind::CallEnded => "call.ended",
+            EventKind::CallLog => "call.log",
+            EventKind::CallMissed => "call.missed",
+            EventKind::RecordingStarted => "recording.started",
+            EventKind::RecordingStopped => "recording.stopped",
+            EventKind::RecordingReady => "recording.ready",
+            EventKind::AgentState => "agent.state",
+            EventKind::Message => "message",
+            EventKind::ApiError => "api.error",
+        }
+    }
+
+    /// True for the kinds that describe a call or one of its legs.
+    pub fn is_call(self) -> bool {
+        self.as_str().starts_with("call.")
+    }
+}
+
+/// Direction of a call or message, as seen from the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+    Internal,
+}
+
+/// How a leg ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegResult {
+    Answered,
+    NoAnswer,
+    Busy,
+    Rejected,
+    Cancelled,
+    AnsweredElsewhere,
+    Failed,
+    Unknown,
+}
+
+/// What a leg looked like when a source described it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegSnapshot {
+    /// The source's id of the leg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_first: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<LegResult>,
+}
+
+/// Details of a `call.leg.*` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// The leg the event is about.
+    pub leg: LegSnapshot,
+    /// The call's first leg, when the source described it beside the event's leg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_leg: Option<LegSnapshot>,
+}
+
+/// Details of a `recording.*` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_id: Option<String>,
+    /// What was recorded: `call` for call recordings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// One attachment of an MMS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMedia {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+}
+
+/// Details of a `message` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// `sms` or `mms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Party>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<MessageMedia>,
+}
+
+/// Details of a `call.log` event a source sent (the hub's own records come later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLogFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Party>,
+}
+
+/// Details of an `api.error` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The kind-specific part of a fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "details_type", rename_all = "snake_case")]
+pub enum Details {
+    Leg(LegFacts),
+    Recording(RecordingFacts),
+    Message(MessageFacts),
+    CallLog(CallLogFacts),
+    ApiError(ApiErrorFacts),
+    None,
+}
+
+/// What a decoder extracts from one vendor event: everything but the hub's own stamps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fact {
+    /// Dedupe key: the vendor's event id or another key unique per source event.
+    pub source_key: String,
+    pub kind: EventKind,
+    pub occurred_at: Timestamp,
+    /// The source's id of the call this fact belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leg_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    pub details: Details,
+    /// The vendor payload exactly as received.
+    pub raw: Box<RawValue>,
+}
+
+impl PartialEq for Fact {
+    fn eq(&self, other: &Self) -> bool {
+        self.source_key == other.source_key
+            && self.kind == other.kind
+            && self.occurred_at == other.occurred_at
+            && self.call_id == other.call_id
+            && self.leg_id == other.leg_id
+            && self.agent_id == other.agent_id
+            && self.details == other.details
+            && self.raw.get() == other.raw.get()
+    }
+}
+
+/// One fact the hub accepted, stamped with its id, account, source and tags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// UUIDv7 assigned by the hub; stable across every delivery and retry.
+    pub id: Uuid,
+    pub account: AccountId,
+    pub source: Source,
+    pub received_at: Timestamp,
+    pub tags: Vec<String>,
+    #[serde(flatten)]
+    pub fact: Fact,
+}
+
+impl Event {
+    /// Every party named by the event.
+    pub fn parties(&self) -> Vec<&Party> {
+        let mut out = Vec::new();
+        match &self.fact.details {
+            Details::Leg(l) => {
+                out.extend(l.leg.from.iter());
+                out.extend(l.leg.to.iter());
+                if let Some(first) = &l.first_leg {
+                    out.extend(first.from.iter());
+                    out.extend(first.to.iter());
+                }
+            }
+            Details::Message(m) => {
+                out.extend(m.from.iter());
+                out.extend(m.to.iter());
+            }
+            Details::CallLog(c) => {
+                out.extend(c.from.iter());
+                out.extend(c.to.iter());
+            }
+            Details::Recording(_) | Details::ApiError(_) | Details::None => {}
+        }
+        out
+    }
+}

@@ -1,0 +1,15 @@
+//! Switchboard's canonical model: the one vocabulary every dialect is translated into.
+//!
+//! Everything here is plain data with no I/O: the [`Fact`] a decoder produces from a vendor
+//! payload, the [`Event`] the hub stamps it into once accepted, the [`Party`] on either end of
+//! a leg, and the Phone.com-style [`tags`] every event carries whatever its dialect.
+
+pub mod event;
+pub mod party;
+pub mod tags;
+
+pub use event::{
+    AccountId, ApiErrorFacts, CallLogFacts, Details, Dialect, Direction, Event, EventKind, Fact,
+    LegFacts, LegResult, LegSnapshot, MessageFacts, MessageMedia, RecordingFacts, Source,
+};
+pub use party::{normalize_number, Party, PartyKind};

@@ -1,0 +1,225 @@
+//! Phone.com-style tags, derived from an event's content whatever its dialect.
+//!
+//! Subscriptions select events by these tags (all tags of one subscription must be present),
+//! so they are computed here, once, from canonical facts — never copied from what a sender
+//! wrote.
+
+use crate::event::{Details, Direction, EventKind, Fact};
+use crate::party::{Party, PartyKind};
+
+/// Every tag the hub can put on an event: Phone.com's own and the hub's additions.
+pub const KNOWN: &[&str] = &[
+    "call",
+    "new-call",
+    "connecting-call",
+    "connected-call",
+    "completed-call",
+    "first-leg",
+    "not-first-leg",
+    "inbound",
+    "outbound",
+    "from-did",
+    "to-did",
+    "from-extension",
+    "to-extension",
+    "call-log",
+    "recording",
+    "call-recording",
+    "message",
+    "sms-message",
+    "mms-message",
+    "*ms-message",
+    "api-error",
+    "api-error-trusted",
+    "held-call",
+    "retrieved-call",
+    "dtmf",
+    "transferred-call",
+    "conference-call",
+    "missed-call",
+    "failed-call",
+    "agent-state",
+    "deactivated-listener-callback",
+];
+
+/// True when `tag` is one the hub ever puts on an event.
+pub fn is_known(tag: &str) -> bool {
+    KNOWN.contains(&tag)
+}
+
+fn direction_tag(direction: Option<Direction>, tags: &mut Vec<&'static str>) {
+    match direction {
+        Some(Direction::Inbound) => tags.push("inbound"),
+        Some(Direction::Outbound) => tags.push("outbound"),
+        Some(Direction::Internal) | None => {}
+    }
+}
+
+fn party_tag(party: Option<&Party>, did: &'static str, ext: &'static str) -> Option<&'static str> {
+    let party = party?;
+    match party.kind {
+        PartyKind::Number => Some(did),
+        PartyKind::Extension | PartyKind::Device => Some(ext),
+        _ => None,
+    }
+}
+
+/// The tags of a fact, in a stable order.
+pub fn derive(fact: &Fact) -> Vec<String> {
+    let mut tags: Vec<&'static str> = Vec::with_capacity(8);
+    match &fact.details {
+        Details::Leg(leg) => {
+            tags.push("call");
+            match fact.kind {
+                EventKind::LegCreated => tags.push("new-call"),
+                EventKind::LegRinging => tags.push("connecting-call"),
+                EventKind::LegAnswered => tags.push("connected-call"),
+                EventKind::LegEnded => tags.push("completed-call"),
+                EventKind::LegHeld => tags.push("held-call"),
+                EventKind::LegRetrieved => tags.push("retrieved-call"),
+                _ => {}
+            }
+            match leg.leg.is_first {
+                Some(true) => tags.push("first-leg"),
+                Some(false) => tags.push("not-first-leg"),
+                None => {}
+            }
+            if fact.kind == EventKind::LegEnded
+                && leg.leg.result == Some(crate::event::LegResult::Failed)
+            {
+                tags.push("failed-call");
+            }
+            direction_tag(leg.direction, &mut tags);
+            tags.extend(party_tag(
+                leg.leg.from.as_ref(),
+                "from-did",
+                "from-extension",
+            ));
+            tags.extend(party_tag(leg.leg.to.as_ref(), "to-did", "to-extension"));
+        }
+        Details::Recording(rec) => {
+            tags.push("recording");
+            if rec.subject.as_deref().unwrap_or("call") == "call" {
+                tags.push("call-recording");
+            }
+        }
+        Details::Message(msg) => {
+            tags.push("message");
+            match msg.channel.as_deref() {
+                Some("sms") => tags.extend(["sms-message", "*ms-message"]),
+                Some("mms") => tags.extend(["mms-message", "*ms-message"]),
+                _ => {}
+            }
+            direction_tag(msg.direction, &mut tags);
+        }
+        Details::CallLog(log) => {
+            tags.push("call-log");
+            direction_tag(log.direction, &mut tags);
+            tags.extend(party_tag(log.from.as_ref(), "from-did", "from-extension"));
+            tags.extend(party_tag(log.to.as_ref(), "to-did", "to-extension"));
+        }
+        Details::ApiError(err) => {
+            tags.push("api-error");
+            if !matches!(err.status, Some(401)) {
+                tags.push("api-error-trusted");
+            }
+        }
+        Details::None => {
+            if fact.kind.is_call() {
+                tags.push("call");
+            }
+            match fact.kind {
+                EventKind::Dtmf => tags.push("dtmf"),
+                EventKind::Transferred => tags.push("transferred-call"),
+                EventKind::Conferenced => tags.push("conference-call"),
+                EventKind::CallMissed => tags.push("missed-call"),
+                EventKind::AgentState => tags.push("agent-state"),
+                _ => {}
+            }
+        }
+    }
+    tags.into_iter().map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{LegFacts, LegSnapshot};
+    use serde_json::value::RawValue;
+
+    fn leg_fact(kind: EventKind, is_first: bool, from: PartyKind, to: PartyKind) -> Fact {
+        Fact {
+            source_key: "k".into(),
+            kind,
+            occurred_at: jiff::Timestamp::UNIX_EPOCH,
+            call_id: None,
+            leg_id: None,
+            agent_id: None,
+            details: Details::Leg(LegFacts {
+                direction: Some(Direction::Inbound),
+                leg: LegSnapshot {
+                    id: None,
+                    is_first: Some(is_first),
+                    from: Some(Party::new(from)),
+                    to: Some(Party::new(to)),
+                    result: None,
+                },
+                first_leg: None,
+            }),
+            raw: RawValue::from_string("{}".into()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_completed_second_leg_to_a_device_has_the_reference_tags() {
+        let fact = leg_fact(
+            EventKind::LegEnded,
+            false,
+            PartyKind::Number,
+            PartyKind::Device,
+        );
+        assert_eq!(
+            derive(&fact),
+            [
+                "call",
+                "completed-call",
+                "not-first-leg",
+                "inbound",
+                "from-did",
+                "to-extension"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_first_leg_between_numbers() {
+        let fact = leg_fact(
+            EventKind::LegCreated,
+            true,
+            PartyKind::Number,
+            PartyKind::Number,
+        );
+        assert_eq!(
+            derive(&fact),
+            [
+                "call",
+                "new-call",
+                "first-leg",
+                "inbound",
+                "from-did",
+                "to-did"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_derived_tag_is_known() {
+        let fact = leg_fact(
+            EventKind::LegAnswered,
+            true,
+            PartyKind::Extension,
+            PartyKind::Number,
+        );
+        assert!(derive(&fact).iter().all(|t| is_known(t)));
+    }
+}

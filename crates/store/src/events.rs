@@ -1,0 +1,265 @@
+//! The event log: accepting events (with dedupe and their outbox rows, in one transaction)
+//! and reading them back.
+
+use crate::resources::{all_in, Kind, Resource};
+use crate::writer::WriteCtx;
+use crate::{Result, Store};
+use jiff::Timestamp;
+use rusqlite::{params, OptionalExtension};
+use std::collections::HashMap;
+use std::sync::Arc;
+use switchboard_engine::{FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule};
+use switchboard_model::{AccountId, Dialect, Event};
+use uuid::Uuid;
+
+/// What became of an ingested batch.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOutcome {
+    /// For each input event, in order, the id it is known by (the first copy's for a duplicate).
+    pub ids: Vec<Uuid>,
+    pub accepted: usize,
+    pub duplicates: usize,
+    /// Outbox rows written.
+    pub deliveries: usize,
+}
+
+/// An event as read back from the log, with its position.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub event: Event,
+}
+
+/// Maps a listener's `version` to the dialect it receives.
+pub fn dialect_of_version(version: &str) -> Option<Dialect> {
+    match version {
+        "2.0.0" | "2" | "phonecom" => Some(Dialect::Phonecom),
+        other => Dialect::parse(other),
+    }
+}
+
+fn filter_spec(doc: &serde_json::Value) -> Option<FilterSpec> {
+    if doc.get("filter_type")?.as_str()? != "number" {
+        return None;
+    }
+    let value = doc.get("filter_value")?;
+    let rule = if let Some(eq) = value.get("eq").and_then(|v| v.as_str()) {
+        NumberRule::Eq(eq.to_string())
+    } else if let Some(list) = value.get("in").and_then(|v| v.as_array()) {
+        NumberRule::In(
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        )
+    } else {
+        NumberRule::Match(NumberPattern::parse(value.get("match")?.as_str()?))
+    };
+    Some(FilterSpec {
+        rule,
+        negate: doc
+            .get("not_logic")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+    })
+}
+
+fn id_field(doc: &serde_json::Value, field: &str) -> Option<i64> {
+    doc.get(field).and_then(|v| v.as_i64())
+}
+
+/// Builds an account's listener index from its stored documents. Listeners whose callback is
+/// disabled or gone receive nothing and are left out.
+pub(crate) fn build_index(
+    conn: &rusqlite::Connection,
+    account: AccountId,
+) -> Result<ListenerIndex> {
+    let callbacks: HashMap<i64, Resource> = all_in(conn, Kind::Callback, account)?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let mut subscriptions: HashMap<i64, Vec<Vec<String>>> = HashMap::new();
+    for s in all_in(conn, Kind::Subscription, account)? {
+        let tags = s.body.get(":tags").and_then(|t| t.as_array()).map(|tags| {
+            tags.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        });
+        if let (Some(parent), Some(tags)) = (s.parent_id, tags) {
+            subscriptions.entry(parent).or_default().push(tags);
+        }
+    }
+    let mut filters: HashMap<i64, Vec<FilterSpec>> = HashMap::new();
+    for f in all_in(conn, Kind::Filter, account)? {
+        if let (Some(parent), Some(spec)) = (f.parent_id, filter_spec(&f.body)) {
+            filters.entry(parent).or_default().push(spec);
+        }
+    }
+    let mut specs = Vec::new();
+    for l in all_in(conn, Kind::Listener, account)? {
+        let Some(callback_id) = id_field(&l.body, "callback_id") else {
+            continue;
+        };
+        let enabled = callbacks.get(&callback_id).map(|c| {
+            c.body
+                .get("enabled")
+                .and_then(|e| e.as_bool())
+                .unwrap_or(true)
+        });
+        if enabled != Some(true) {
+            continue;
+        }
+        let version = l
+            .body
+            .get("version")
+            .and_then(|v| v.as_str())
+            .unwrap_or("2.0.0");
+        let Some(dialect) = dialect_of_version(version) else {
+            continue;
+        };
+        specs.push(ListenerSpec {
+            id: l.id,
+            callback_id,
+            extension_id: l.extension_id,
+            dialect,
+            expires_at: id_field(&l.body, "expires_at")
+                .and_then(|s| Timestamp::from_second(s).ok()),
+            subscriptions: subscriptions.remove(&l.id).unwrap_or_default(),
+            filters: filters.remove(&l.id).unwrap_or_default(),
+        });
+    }
+    Ok(ListenerIndex::build(specs))
+}
+
+fn index_for(ctx: &mut WriteCtx<'_>, account: AccountId) -> Result<Arc<ListenerIndex>> {
+    if let Some(index) = ctx.indexes.get(&account) {
+        return Ok(index.clone());
+    }
+    let index = Arc::new(build_index(ctx.conn, account)?);
+    ctx.indexes.insert(account, index.clone());
+    Ok(index)
+}
+
+fn now_ms() -> i64 {
+    Timestamp::now().as_millisecond()
+}
+
+impl Store {
+    /// Accepts a batch of one account's events: all of it or none. Each new event is written
+    /// with one outbox row per matching listener; a duplicate (same `source_key`) is counted
+    /// and otherwise ignored.
+    pub async fn ingest(
+        &self,
+        account: AccountId,
+        events: Vec<Event>,
+        now: Timestamp,
+    ) -> Result<IngestOutcome> {
+        let rows = events
+            .into_iter()
+            .map(|e| {
+                let body = serde_json::to_string(&e)?;
+                Ok((e, body))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.inner
+            .writer
+            .write(move |ctx| {
+                let mut out = IngestOutcome::default();
+                let index = index_for(ctx, account)?;
+                let created = now_ms();
+                let mut insert_event = ctx.conn.prepare_cached(
+                    "INSERT OR IGNORE INTO events
+                     (id, account_id, source_key, kind, call_id, occurred_at, received_at, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                let mut insert_outbox = ctx.conn.prepare_cached(
+                    "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id,
+                                         status, next_attempt_at, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
+                )?;
+                for (event, body) in &rows {
+                    let fact = &event.fact;
+                    let changed = insert_event.execute(params![
+                        event.id.to_string(),
+                        account.0,
+                        fact.source_key,
+                        fact.kind.as_str(),
+                        fact.call_id,
+                        fact.occurred_at.as_nanosecond() as i64,
+                        event.received_at.as_nanosecond() as i64,
+                        body,
+                    ])?;
+                    if changed == 0 {
+                        let existing: Option<String> = ctx
+                            .conn
+                            .query_row(
+                                "SELECT id FROM events WHERE account_id = ?1 AND source_key = ?2",
+                                params![account.0, fact.source_key],
+                                |r| r.get(0),
+                            )
+                            .optional()?;
+                        let id = existing
+                            .and_then(|s| Uuid::parse_str(&s).ok())
+                            .unwrap_or(event.id);
+                        out.ids.push(id);
+                        out.duplicates += 1;
+                        continue;
+                    }
+                    let seq = ctx.conn.last_insert_rowid();
+                    out.ids.push(event.id);
+                    out.accepted += 1;
+                    for listener in index.matching(event, now) {
+                        insert_outbox.execute(params![
+                            account.0,
+                            seq,
+                            listener.id,
+                            listener.callback_id,
+                            fact.call_id,
+                            created,
+                        ])?;
+                        out.deliveries += 1;
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// The account's events in log order, after `after_seq`.
+    pub async fn events_after(
+        &self,
+        account: AccountId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, body FROM events WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )?;
+                let rows = stmt
+                    .query_map(params![account.0, after_seq, limit], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                rows.into_iter()
+                    .map(|(seq, body)| Ok(StoredEvent { seq, event: serde_json::from_str(&body)? }))
+                    .collect()
+            })
+            .await
+    }
+
+    /// How many events the account has in its log.
+    pub async fn count_events(&self, account: AccountId) -> Result<i64> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                Ok(conn.query_row(
+                    "SELECT COUNT(*) FROM events WHERE account_id = ?1",
+                    [account.0],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+    }
+}

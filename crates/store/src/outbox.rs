@@ -1,0 +1,311 @@
+//! The outbox: one row per (event, listener), written with the event, worked off by the
+//! delivery workers.
+//!
+//! A worker *claims* due rows by leasing them (pushing `next_attempt_at` past the send's
+//! deadline and setting `leased`), sends, then records the attempt and the row's new state.
+//! A lease left by a crash is released at start-up, so the row is sent again: delivery is
+//! at-least-once. Per listener, a row whose call has an earlier row still pending is not due:
+//! the events of one call go out in order.
+
+use crate::events::dialect_of_version;
+use crate::resources::{get_in, Kind, Owner, Resource};
+use crate::{Result, Store};
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use std::collections::HashMap;
+use switchboard_model::{AccountId, Dialect, Event};
+
+/// A delivery handed to a worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub outbox_id: i64,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub event: Event,
+    pub listener_id: i64,
+    pub listener_extension_id: Option<i64>,
+    /// The dialect the listener receives; `None` when the listener is gone.
+    pub dialect: Option<Dialect>,
+    /// The callback, or `None` when it was deleted.
+    pub callback: Option<Resource>,
+}
+
+/// What the worker decided after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Succeeded,
+    /// Try again at this time (ms since the epoch).
+    RetryAt(i64),
+    Dead,
+    /// Not attempted (e.g. the callback is disabled): look again at this time.
+    HoldUntil(i64),
+}
+
+/// One attempt's result, as the worker saw it.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub outbox_id: i64,
+    pub at_ms: i64,
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub response_prefix: Option<String>,
+    pub next: Next,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryStatus {
+    Pending,
+    FailedRetrying,
+    Succeeded,
+    Dead,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub at: i64,
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub response: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub event_id: String,
+    pub listener_id: i64,
+    pub callback_id: i64,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub attempt_log: Vec<AttemptRecord>,
+}
+
+/// Releases leases a previous process left behind, so their rows are sent again now.
+pub(crate) fn release_leases(conn: &Connection) -> Result<()> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let n = conn.execute(
+        "UPDATE outbox SET leased = 0, next_attempt_at = ?1 WHERE status = 'pending' AND leased = 1",
+        [now],
+    )?;
+    if n > 0 {
+        tracing::info!(
+            deliveries = n,
+            "resuming deliveries that were in flight at the last stop"
+        );
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Claims up to `limit` due deliveries, leasing each until `lease_until_ms`.
+    /// Rows of the callbacks in `skip_callbacks` (already at their concurrency limit) are left.
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        lease_until_ms: i64,
+        skip_callbacks: Vec<i64>,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let skip = serde_json::to_string(&skip_callbacks)?;
+        self.inner
+            .writer
+            .write(move |ctx| {
+                let conn = ctx.conn;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT o.id, o.attempts, o.account_id, o.listener_id, o.callback_id, e.body
+                     FROM outbox o JOIN events e ON e.seq = o.event_seq
+                     WHERE o.status = 'pending' AND o.next_attempt_at <= ?1
+                       AND o.callback_id NOT IN (SELECT value FROM json_each(?3))
+                       AND (o.call_id IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM outbox p
+                            WHERE p.status = 'pending' AND p.listener_id = o.listener_id
+                              AND p.call_id = o.call_id AND p.id < o.id))
+                     ORDER BY o.next_attempt_at, o.id LIMIT ?2",
+                )?;
+                let rows = stmt
+                    .query_map(params![now_ms, limit, skip], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, u32>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, String>(5)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut listeners: HashMap<i64, Option<Resource>> = HashMap::new();
+                let mut callbacks: HashMap<i64, Option<Resource>> = HashMap::new();
+                let mut lease = conn.prepare_cached(
+                    "UPDATE outbox SET leased = 1, next_attempt_at = ?2 WHERE id = ?1",
+                )?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (id, attempts, account, listener_id, callback_id, body) in rows {
+                    let owner = Owner {
+                        account: AccountId(account),
+                        extension_id: None,
+                    };
+                    if !listeners.contains_key(&listener_id) {
+                        let l = get_in(conn, Kind::Listener, owner, None, listener_id)?;
+                        listeners.insert(listener_id, l);
+                    }
+                    if !callbacks.contains_key(&callback_id) {
+                        let c = get_in(conn, Kind::Callback, owner, None, callback_id)?;
+                        callbacks.insert(callback_id, c);
+                    }
+                    let listener = listeners[&listener_id].as_ref();
+                    let dialect = listener.and_then(|l| {
+                        dialect_of_version(
+                            l.body
+                                .get("version")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or("2.0.0"),
+                        )
+                    });
+                    lease.execute(params![id, lease_until_ms])?;
+                    out.push(ClaimedDelivery {
+                        outbox_id: id,
+                        attempts,
+                        event: serde_json::from_str(&body)?,
+                        listener_id,
+                        listener_extension_id: listener.and_then(|l| l.extension_id),
+                        dialect,
+                        callback: callbacks[&callback_id].clone(),
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Records attempts and moves their rows on.
+    pub async fn record_attempts(&self, outcomes: Vec<AttemptOutcome>) -> Result<()> {
+        self.inner
+            .writer
+            .write(move |ctx| {
+                let conn = ctx.conn;
+                let mut attempt = conn.prepare_cached(
+                    "INSERT INTO attempts (outbox_id, at, status_code, latency_ms, error, response_prefix)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for o in outcomes {
+                    let (status, next_at, counted) = match o.next {
+                        Next::Succeeded => ("succeeded", o.at_ms, true),
+                        Next::RetryAt(at) => ("pending", at, true),
+                        Next::Dead => ("dead", o.at_ms, true),
+                        Next::HoldUntil(at) => ("pending", at, false),
+                    };
+                    conn.execute(
+                        "UPDATE outbox SET status = ?2, next_attempt_at = ?3, leased = 0,
+                                attempts = attempts + ?4, last_error = ?5, updated_at = ?6
+                         WHERE id = ?1",
+                        params![o.outbox_id, status, next_at, i64::from(counted), o.error, o.at_ms],
+                    )?;
+                    if counted {
+                        attempt.execute(params![
+                            o.outbox_id,
+                            o.at_ms,
+                            o.status_code,
+                            o.latency_ms,
+                            o.error,
+                            o.response_prefix
+                        ])?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// When the next pending delivery that is not in flight falls due, if any.
+    pub async fn next_due_ms(&self) -> Result<Option<i64>> {
+        self.inner
+            .readers
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND leased = 0",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+    }
+
+    /// A callback's deliveries, newest first, with their attempts.
+    pub async fn deliveries_of_callback(
+        &self,
+        account: AccountId,
+        callback_id: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(i64, Vec<DeliveryRecord>)> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let total: i64 = conn.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE account_id = ?1 AND callback_id = ?2",
+                    params![account.0, callback_id],
+                    |r| r.get(0),
+                )?;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT o.id, e.id, o.listener_id, o.callback_id, o.status, o.attempts,
+                            o.next_attempt_at, o.last_error, o.created_at
+                     FROM outbox o JOIN events e ON e.seq = o.event_seq
+                     WHERE o.account_id = ?1 AND o.callback_id = ?2
+                     ORDER BY o.id DESC LIMIT ?3 OFFSET ?4",
+                )?;
+                let mut items = stmt
+                    .query_map(params![account.0, callback_id, limit, offset], |r| {
+                        let status: String = r.get(4)?;
+                        let attempts: u32 = r.get(5)?;
+                        let status = match status.as_str() {
+                            "succeeded" => DeliveryStatus::Succeeded,
+                            "dead" => DeliveryStatus::Dead,
+                            _ if attempts > 0 => DeliveryStatus::FailedRetrying,
+                            _ => DeliveryStatus::Pending,
+                        };
+                        let pending = matches!(
+                            status,
+                            DeliveryStatus::Pending | DeliveryStatus::FailedRetrying
+                        );
+                        Ok(DeliveryRecord {
+                            id: r.get(0)?,
+                            event_id: r.get(1)?,
+                            listener_id: r.get(2)?,
+                            callback_id: r.get(3)?,
+                            status,
+                            attempts,
+                            next_attempt_at: if pending { Some(r.get(6)?) } else { None },
+                            last_error: r.get(7)?,
+                            created_at: r.get(8)?,
+                            attempt_log: Vec::new(),
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut attempts = conn.prepare_cached(
+                    "SELECT at, status_code, latency_ms, error, response_prefix FROM attempts
+                     WHERE outbox_id = ?1 ORDER BY id",
+                )?;
+                for item in &mut items {
+                    item.attempt_log = attempts
+                        .query_map([item.id], |r| {
+                            Ok(AttemptRecord {
+                                at: r.get(0)?,
+                                status_code: r.get(1)?,
+                                latency_ms: r.get(2)?,
+                                error: r.get(3)?,
+                                response: r.get(4)?,
+                            })
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                }
+                Ok((total, items))
+            })
+            .await
+    }
+}

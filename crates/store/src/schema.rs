@@ -1,0 +1,91 @@
+//! Schema and migrations. `PRAGMA user_version` records how many migrations have run; each
+//! start runs the ones after it, in one transaction each.
+
+use crate::Result;
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, tokens, management resources, the event log and the outbox.
+    r#"
+    CREATE TABLE accounts (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id    INTEGER NOT NULL REFERENCES accounts(id),
+        scope         TEXT NOT NULL,
+        extension_id  INTEGER,
+        secret_hash   BLOB NOT NULL,
+        created_at    INTEGER NOT NULL
+    );
+    -- Callbacks, listeners, subscriptions, filters and profiles: each a JSON document in
+    -- Phone.com's own shape, with the columns the API filters and joins on beside it.
+    CREATE TABLE resources (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind          TEXT NOT NULL,
+        account_id    INTEGER NOT NULL REFERENCES accounts(id),
+        extension_id  INTEGER,
+        parent_id     INTEGER,
+        body          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE INDEX resources_by_account ON resources(account_id, kind, id);
+    CREATE INDEX resources_by_parent ON resources(parent_id);
+    CREATE TABLE events (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        id           TEXT NOT NULL UNIQUE,
+        account_id   INTEGER NOT NULL,
+        source_key   TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        call_id      TEXT,
+        occurred_at  INTEGER NOT NULL,
+        received_at  INTEGER NOT NULL,
+        body         TEXT NOT NULL,
+        UNIQUE (account_id, source_key)
+    );
+    CREATE INDEX events_by_call ON events(account_id, call_id);
+    CREATE TABLE outbox (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id       INTEGER NOT NULL,
+        event_seq        INTEGER NOT NULL REFERENCES events(seq),
+        listener_id      INTEGER NOT NULL,
+        callback_id      INTEGER NOT NULL,
+        call_id          TEXT,
+        status           TEXT NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL,
+        leased           INTEGER NOT NULL DEFAULT 0,
+        last_error       TEXT,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX outbox_call_order ON outbox(listener_id, call_id, id) WHERE status = 'pending';
+    CREATE INDEX outbox_by_callback ON outbox(callback_id, id);
+    CREATE TABLE attempts (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        outbox_id        INTEGER NOT NULL REFERENCES outbox(id),
+        at               INTEGER NOT NULL,
+        status_code      INTEGER,
+        latency_ms       INTEGER NOT NULL,
+        error            TEXT,
+        response_prefix  TEXT
+    );
+    CREATE INDEX attempts_by_outbox ON attempts(outbox_id);
+    "#,
+];
+
+/// Brings the schema up to date.
+pub(crate) fn migrate(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"
+        ))?;
+        tracing::info!(version, "database migrated");
+    }
+    Ok(())
+}
