@@ -1,1 +1,209 @@
-fn main() {}
+//! The `switchboard` binary: parses the command line, loads configuration, starts logging and
+//! hands over to the server library. `accounts` and `tokens` wrap the admin API over HTTP.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use switchboard_server::{Config, DEFAULT_CONFIG};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A self-hosted hub for telephony events"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub (embedded SQLite in --data-dir).
+    Serve(ServeArgs),
+    /// Manage accounts through a running hub's admin API.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Manage tokens through a running hub's admin API.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Print the commented default configuration.
+    DefaultConfig,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080; env SWITCHBOARD_LISTEN].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the database [default: ./switchboard-data; env SWITCHBOARD_DATA_DIR].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A TOML configuration file (see `switchboard default-config`).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Allow callbacks on loopback and private networks [env SWITCHBOARD_ALLOW_PRIVATE_TARGETS].
+    #[arg(long)]
+    allow_private_targets: bool,
+}
+
+#[derive(Args)]
+struct AdminArgs {
+    /// The hub's base URL.
+    #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The admin token the hub was started with.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create an account; prints its id and an api token.
+    Create {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The account's name.
+        #[arg(long)]
+        name: String,
+        /// The account id (like a Phone.com voip_id); the next free one when omitted.
+        #[arg(long)]
+        id: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create a token for an account; prints it.
+    Create {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The account id.
+        #[arg(long)]
+        account: i64,
+        /// `api` (management, query and ingest) or `ingest` (ingest only).
+        #[arg(long, default_value = "api")]
+        scope: String,
+        /// Bind the token to one extension.
+        #[arg(long)]
+        extension_id: Option<i64>,
+    },
+}
+
+fn main() -> Result<()> {
+    // One TLS provider for the whole process, before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Accounts(AccountsCommand::Create { admin, name, id }) => {
+            let mut body = serde_json::json!({ "name": name });
+            if let Some(id) = id {
+                body["id"] = id.into();
+            }
+            runtime.block_on(admin_post(&admin, "/admin/accounts", body))
+        }
+        Command::Tokens(TokensCommand::Create {
+            admin,
+            account,
+            scope,
+            extension_id,
+        }) => {
+            let body = serde_json::json!({ "scope": scope, "extension_id": extension_id });
+            runtime.block_on(admin_post(
+                &admin,
+                &format!("/admin/accounts/{account}/tokens"),
+                body,
+            ))
+        }
+        Command::DefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let mut figment = Config::figment(args.config.as_deref());
+    if let Some(listen) = args.listen {
+        figment = figment.merge(("listen", listen.to_string()));
+    }
+    if let Some(dir) = &args.data_dir {
+        figment = figment.merge(("data_dir", dir));
+    }
+    if args.allow_private_targets {
+        figment = figment.merge(("allow_private_targets", true));
+    }
+    let config = Config::from_figment(figment)?;
+    init_logging(&config.log_format);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    // A fixed line on stdout tells scripts (and tests started on port 0) where the hub is.
+    println!("switchboard listening on http://{addr}");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), admin_api = config.admin_token.is_some(), "switchboard started");
+    switchboard_server::run(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+async fn admin_post(admin: &AdminArgs, path: &str, body: serde_json::Value) -> Result<()> {
+    let client = reqwest::Client::builder().build()?;
+    let url = format!("{}{path}", admin.url.trim_end_matches('/'));
+    let response = client
+        .post(&url)
+        .bearer_auth(&admin.admin_token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        bail!("{url} answered {status}: {text}");
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(&text).context("the hub answered with something other than JSON")?;
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}

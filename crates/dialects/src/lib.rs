@@ -37,6 +37,11 @@ pub fn decodable() -> &'static [Dialect] {
     &[Dialect::Phonecom]
 }
 
+/// The dialects whose encoders are built so far (what a listener's `version` may name).
+pub fn encodable() -> &'static [Dialect] {
+    &[Dialect::Phonecom]
+}
+
 /// Decodes one vendor event (one element of a batch) into facts.
 pub fn decode(
     dialect: Dialect,

@@ -317,7 +317,7 @@ pub struct Event {
     pub source: Source,
     pub received_at: Timestamp,
     pub tags: Vec<String>,
-    #[serde(flatten)]
+    /// What the source said (kept nested: `raw` cannot be flattened by serde).
     pub fact: Fact,
 }
 

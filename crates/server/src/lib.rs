@@ -1,1 +1,91 @@
-//! placeholder
+//! The HTTP face of Switchboard: ingest, the Phone.com-compatible management API, admin and
+//! ops endpoints, and the lifecycle that ties the store and delivery workers to the server.
+//!
+//! [`run`] takes an already bound listener, a configuration and a shutdown future, so tests
+//! can start many hubs side by side on port 0.
+
+pub mod config;
+mod error;
+mod extract;
+mod listing;
+mod routes;
+
+pub use config::{Config, ConfigError, DEFAULT_CONFIG};
+
+use axum::Router;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use switchboard_delivery::DeliveryHandle;
+use switchboard_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub delivery: DeliveryHandle,
+    pub config: Arc<Config>,
+    ready: Arc<AtomicBool>,
+}
+
+/// Why the hub could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] switchboard_store::StoreError),
+    #[error("the server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Builds the router over a state (exposed for tests that drive it in-process).
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Runs the hub on `listener` until `shutdown` resolves, then stops gracefully: no new
+/// connections, requests in flight finish, the delivery dispatcher stops claiming, sends in
+/// flight get `shutdown_grace` to finish, and the writer commits what it has queued.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let store = Store::open(&config.data_dir)?;
+    tracing::info!(db = %store.path().display(), "store open");
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let delivery =
+        switchboard_delivery::spawn(store.clone(), config.delivery(), cancel.clone(), &tracker);
+    let ready = Arc::new(AtomicBool::new(true));
+    let grace = config.shutdown_grace;
+    let state = AppState {
+        store: store.clone(),
+        delivery,
+        config: Arc::new(config),
+        ready: ready.clone(),
+    };
+    let router = app(state);
+    let stopping = ready.clone();
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // /readyz answers 503 from here on, while in-flight requests drain.
+            stopping.store(false, Ordering::SeqCst);
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+        .await;
+    cancel.cancel();
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            "deliveries still in flight at shutdown will be sent again after the next start"
+        );
+    }
+    store.close();
+    tracing::info!("stopped");
+    served?;
+    Ok(())
+}

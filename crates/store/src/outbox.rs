@@ -167,11 +167,23 @@ impl Store {
                                 .unwrap_or("2.0.0"),
                         )
                     });
+                    let event: Event = match serde_json::from_str(&body) {
+                        Ok(event) => event,
+                        Err(e) => {
+                            // One unreadable row must not stop every other delivery.
+                            tracing::error!(outbox_id = id, error = %e, "stored event is unreadable; delivery is dead");
+                            conn.execute(
+                                "UPDATE outbox SET status = 'dead', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                                params![id, format!("stored event is unreadable: {e}"), now_ms],
+                            )?;
+                            continue;
+                        }
+                    };
                     lease.execute(params![id, lease_until_ms])?;
                     out.push(ClaimedDelivery {
                         outbox_id: id,
                         attempts,
-                        event: serde_json::from_str(&body)?,
+                        event,
                         listener_id,
                         listener_extension_id: listener.and_then(|l| l.extension_id),
                         dialect,

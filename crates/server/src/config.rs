@@ -1,0 +1,219 @@
+//! The hub's configuration: one documented file of defaults embedded in the binary, layered
+//! with an optional file and `SWITCHBOARD_*` environment variables, validated once at start.
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use switchboard_delivery::target::Cidr;
+use switchboard_delivery::{parse_duration, DeliverySettings, RetrySchedule, TargetGuard};
+
+/// The commented default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("../config.default.toml");
+
+/// Everything the hub reads from its configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    #[serde(deserialize_with = "optional_text")]
+    pub admin_token: Option<String>,
+    #[serde(deserialize_with = "whole_number")]
+    pub max_body: usize,
+    #[serde(deserialize_with = "lenient_bool")]
+    pub allow_private_targets: bool,
+    #[serde(deserialize_with = "cidr_list")]
+    pub allowed_cidrs: Vec<String>,
+    pub retry_schedule: String,
+    pub retry_jitter: f64,
+    #[serde(deserialize_with = "duration")]
+    pub delivery_timeout: Duration,
+    #[serde(deserialize_with = "whole_number")]
+    pub delivery_per_callback: usize,
+    #[serde(deserialize_with = "whole_number")]
+    pub delivery_max_in_flight: usize,
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub finalize_grace: Duration,
+    pub default_tz: String,
+    pub log_format: String,
+}
+
+/// A configuration that cannot be used, with the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok((!s.trim().is_empty()).then_some(s))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    List(Vec<String>),
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    use serde::de::Error;
+    match Loose::deserialize(d)? {
+        Loose::Bool(b) => Ok(b),
+        Loose::Int(i) => Ok(i != 0),
+        Loose::Text(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" | "" => Ok(false),
+            other => Err(D::Error::custom(format!("{other:?} is not true or false"))),
+        },
+        _ => Err(D::Error::custom("expected true or false")),
+    }
+}
+
+fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    use serde::de::Error;
+    match Loose::deserialize(d)? {
+        Loose::Int(i) if i >= 0 => Ok(i as usize),
+        Loose::Text(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| D::Error::custom(format!("{s:?} is not a whole number"))),
+        _ => Err(D::Error::custom("expected a whole number")),
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    use serde::de::Error;
+    match Loose::deserialize(d)? {
+        Loose::Int(i) if i >= 0 => Ok(Duration::from_secs(i as u64)),
+        Loose::Float(f) if f >= 0.0 => Ok(Duration::from_secs_f64(f)),
+        Loose::Text(s) => parse_duration(&s).map_err(D::Error::custom),
+        _ => Err(D::Error::custom("expected a duration such as 5s")),
+    }
+}
+
+fn cidr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde::de::Error;
+    match Loose::deserialize(d)? {
+        Loose::List(items) => Ok(items),
+        Loose::Text(s) => Ok(s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()),
+        _ => Err(D::Error::custom("expected a list of CIDRs")),
+    }
+}
+
+impl Config {
+    /// Defaults, then `file`, then the environment.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(Env::prefixed("SWITCHBOARD_").ignore(&["CONFIG", "URL"]))
+    }
+
+    /// Reads and validates a figment.
+    pub fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults only, with the data dir given: handy in tests and tools.
+    pub fn defaults(data_dir: &Path) -> Config {
+        Config::from_figment(
+            Figment::from(Toml::string(DEFAULT_CONFIG)).merge(("data_dir", data_dir)),
+        )
+        .expect("the embedded defaults are valid")
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.retry_schedule()?;
+        self.guard()?;
+        if !(0.0..1.0).contains(&self.retry_jitter) {
+            return Err(ConfigError(
+                "retry_jitter: must be at least 0 and below 1".into(),
+            ));
+        }
+        if self.max_body == 0 {
+            return Err(ConfigError("max_body: must be positive".into()));
+        }
+        if jiff::tz::TimeZone::get(&self.default_tz).is_err() {
+            return Err(ConfigError(format!(
+                "default_tz: unknown time zone {:?}",
+                self.default_tz
+            )));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError("log_format: use \"text\" or \"json\"".into()));
+        }
+        Ok(())
+    }
+
+    fn retry_schedule(&self) -> Result<RetrySchedule, ConfigError> {
+        let mut schedule = RetrySchedule::parse(&self.retry_schedule)
+            .map_err(|e| ConfigError(format!("retry_schedule: {e}")))?;
+        schedule.jitter = self.retry_jitter;
+        Ok(schedule)
+    }
+
+    fn guard(&self) -> Result<TargetGuard, ConfigError> {
+        let allowed = self
+            .allowed_cidrs
+            .iter()
+            .map(|c| Cidr::parse(c).map_err(|e| ConfigError(format!("allowed_cidrs: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TargetGuard {
+            allow_private: self.allow_private_targets,
+            allowed,
+        })
+    }
+
+    /// The delivery settings this configuration describes.
+    pub fn delivery(&self) -> DeliverySettings {
+        DeliverySettings {
+            schedule: self.retry_schedule().expect("validated"),
+            default_timeout: self.delivery_timeout,
+            per_callback: self.delivery_per_callback.max(1),
+            max_in_flight: self.delivery_max_in_flight.max(1),
+            guard: self.guard().expect("validated"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented() {
+        let c = Config::defaults(Path::new("/tmp/x"));
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.max_body, 1 << 20);
+        assert!(c.admin_token.is_none());
+        assert_eq!(c.delivery().schedule.attempts(), 8);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let f =
+            Figment::from(Toml::string(DEFAULT_CONFIG)).merge(("retry_schedule", "5 fortnights"));
+        let err = Config::from_figment(f).unwrap_err().to_string();
+        assert!(err.contains("retry_schedule"), "{err}");
+        let f = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(("default_tz", "Mars/Olympus"));
+        assert!(Config::from_figment(f)
+            .unwrap_err()
+            .to_string()
+            .contains("default_tz"));
+    }
+}

@@ -1,0 +1,117 @@
+//! The admin API: accounts and tokens, behind `SWITCHBOARD_ADMIN_TOKEN`.
+
+use super::fields::{opt_id, opt_text};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{bearer, id_param, JsonObject};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use subtle::ConstantTimeEq;
+use switchboard_model::AccountId;
+use switchboard_store::Scope;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/accounts", post(create_account))
+        .route("/admin/accounts/{account}", get(get_account))
+        .route("/admin/accounts/{account}/tokens", post(create_token))
+}
+
+fn check_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(expected) = state.config.admin_token.as_deref() else {
+        return Err(ApiError::not_found(
+            "admin API (set SWITCHBOARD_ADMIN_TOKEN to enable it)",
+        ));
+    };
+    let presented =
+        bearer(headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("the admin token is not valid"))
+    }
+}
+
+async fn create_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    check_admin(&state, &headers)?;
+    let name = match opt_text(&body, "name", "name")? {
+        Some(Some(n)) if !n.trim().is_empty() => n,
+        _ => {
+            return Err(ApiError::invalid(
+                "name",
+                "missing: a non-empty name is required",
+            ))
+        }
+    };
+    let id = match opt_id(&body, "id", "id")? {
+        Some(Some(0)) => return Err(ApiError::invalid("id", "expected a positive integer")),
+        Some(id) => id,
+        None => None,
+    };
+    let account = state.store.create_account(id, name).await?;
+    let token = state
+        .store
+        .create_token(account.id, Scope::Api, None)
+        .await?;
+    tracing::info!(account = %account.id, "account created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": account.id, "name": account.name, "token": token })),
+    ))
+}
+
+async fn get_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(params): Path<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    check_admin(&state, &headers)?;
+    let id = id_param(&params, "account", "account")?;
+    let account = state
+        .store
+        .account(AccountId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(Json(
+        json!({ "id": account.id, "name": account.name, "created_at": account.created_at }),
+    ))
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(params): Path<HashMap<String, String>>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    check_admin(&state, &headers)?;
+    let account = AccountId(id_param(&params, "account", "account")?);
+    let scope = match body.get("scope") {
+        None => Scope::Api,
+        Some(Value::String(s)) => Scope::parse(s)
+            .ok_or_else(|| ApiError::invalid("scope", "expected \"api\" or \"ingest\""))?,
+        Some(_) => return Err(ApiError::invalid("scope", "expected \"api\" or \"ingest\"")),
+    };
+    let extension_id = opt_id(&body, "extension_id", "extension_id")?.flatten();
+    let token = state
+        .store
+        .create_token(account, scope, extension_id)
+        .await
+        .map_err(|e| match e {
+            switchboard_store::StoreError::NotFound => ApiError::not_found("account"),
+            other => other.into(),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "token": token, "account_id": account, "scope": scope.as_str(), "extension_id": extension_id }),
+        ),
+    ))
+}

@@ -1,0 +1,339 @@
+//! Callbacks: where events are sent. Creating one, or changing its URL, first checks that
+//! the URL answers 200 or 201 to a POST of `{"test": 1}`.
+
+use super::fields::{opt_bool, opt_id, opt_text, required, Body};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, JsonObject};
+use crate::listing::{FilterKind, Page};
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use switchboard_delivery::signing::new_secret;
+use switchboard_delivery::HttpConfig;
+use switchboard_store::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource, StoreError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/callbacks", get(list).post(create))
+        .route(
+            "/callbacks/{callback_id}",
+            get(show).patch(update).delete(remove),
+        )
+        .route("/callbacks/{callback_id}/deliveries", get(deliveries))
+}
+
+/// Header names whose values are never shown back.
+const SECRET_HEADERS: &[&str] = &["authorization", "x-api-key"];
+
+fn redacted_config(config: &Value) -> Value {
+    let mut config = config.clone();
+    if let Some(headers) = config.get_mut("headers").and_then(Value::as_array_mut) {
+        for h in headers {
+            let secret = h
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| SECRET_HEADERS.contains(&n.to_ascii_lowercase().as_str()));
+            if secret {
+                h["value"] = Value::Bool(true);
+            }
+        }
+    }
+    config
+}
+
+/// A callback as the API shows it (secrets redacted).
+pub fn view(r: &Resource) -> Value {
+    let b = &r.body;
+    json!({
+        "id": r.id,
+        "voip_id": r.account,
+        "extension_id": r.extension_id,
+        "fallback_callback_id": b.get("fallback_callback_id").cloned().unwrap_or(Value::Null),
+        "name": b.get("name").cloned().unwrap_or(Value::Null),
+        "profile_id": b.get("profile_id").cloned().unwrap_or(Value::Null),
+        "enabled": b.get("enabled").cloned().unwrap_or(Value::Bool(true)),
+        "mode": b.get("mode").cloned().unwrap_or(json!("HTTPS")),
+        "config": redacted_config(b.get("config").unwrap_or(&Value::Null)),
+        "created_at": r.created_at,
+    })
+}
+
+/// A callback document checked and ready to store.
+pub struct Checked {
+    pub doc: Body,
+    pub refs: Vec<Ref>,
+    pub http: HttpConfig,
+    /// True when the URL is new (created, or changed by an update): it must be verified.
+    pub url_changed: bool,
+}
+
+/// Checks a create body (`existing` = None) or an update over an existing document. `path`
+/// prefixes field paths (`:callback.` inside an express create).
+pub fn check(body: &Body, existing: Option<&Body>, path: &str) -> ApiResult<Checked> {
+    let p = |f: &str| format!("{path}{f}");
+    let mut doc = existing.cloned().unwrap_or_else(|| {
+        let mut d = Body::new();
+        d.insert("name".into(), Value::Null);
+        d.insert("fallback_callback_id".into(), Value::Null);
+        d.insert("profile_id".into(), Value::Null);
+        d.insert("enabled".into(), Value::Bool(true));
+        d.insert("mode".into(), json!("HTTPS"));
+        d.insert("secret".into(), json!(new_secret()));
+        d
+    });
+    if let Some(name) = opt_text(body, "name", &p("name"))? {
+        doc.insert("name".into(), json!(name));
+    }
+    if let Some(enabled) = opt_bool(body, "enabled", &p("enabled"))? {
+        doc.insert("enabled".into(), json!(enabled));
+    }
+    if let Some(id) = opt_id(body, "profile_id", &p("profile_id"))? {
+        doc.insert("profile_id".into(), json!(id));
+    }
+    if let Some(id) = opt_id(body, "fallback_callback_id", &p("fallback_callback_id"))? {
+        doc.insert("fallback_callback_id".into(), json!(id));
+    }
+    if let Some(mode) = body.get("mode") {
+        let mode = mode.as_str().map(str::to_ascii_uppercase);
+        match mode.as_deref() {
+            Some(m @ ("HTTP" | "HTTPS")) => {
+                doc.insert("mode".into(), json!(m));
+            }
+            Some(m @ ("EMAIL" | "APPLICATION")) => {
+                return Err(ApiError::invalid(
+                    p("mode"),
+                    format!("mode {m} is not supported yet: use HTTP or HTTPS"),
+                ))
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    p("mode"),
+                    "expected one of HTTP, HTTPS, EMAIL, APPLICATION",
+                ))
+            }
+        }
+    }
+    let old_url = existing
+        .and_then(|e| e.get("config"))
+        .and_then(|c| c.get("url"))
+        .cloned();
+    match (body.get("config"), existing) {
+        (None, None) => {
+            required(body, "config", &p("config"))?;
+        }
+        (None, Some(_)) => {}
+        (Some(Value::Object(new)), _) => {
+            // An update merges the given config keys over the stored ones.
+            let mut merged = doc
+                .get("config")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            for (k, v) in new {
+                merged.insert(k.clone(), v.clone());
+            }
+            doc.insert("config".into(), Value::Object(merged));
+        }
+        (Some(_), _) => return Err(ApiError::invalid(p("config"), "expected an object")),
+    }
+    let http = HttpConfig::from_json(doc.get("config").unwrap_or(&Value::Null)).map_err(|e| {
+        ApiError::invalid(
+            if e.path.is_empty() {
+                p("config")
+            } else {
+                p(&format!("config.{}", e.path))
+            },
+            e.message,
+        )
+    })?;
+    let url_changed = old_url.as_ref() != doc.get("config").and_then(|c| c.get("url"));
+    let mut refs = Vec::new();
+    if let Some(id) = doc.get("profile_id").and_then(Value::as_i64) {
+        refs.push(Ref {
+            field: p("profile_id"),
+            kind: Kind::Profile,
+            id,
+        });
+    }
+    if let Some(id) = doc.get("fallback_callback_id").and_then(Value::as_i64) {
+        refs.push(Ref {
+            field: p("fallback_callback_id"),
+            kind: Kind::Callback,
+            id,
+        });
+    }
+    Ok(Checked {
+        doc,
+        refs,
+        http,
+        url_changed,
+    })
+}
+
+/// Refuses a callback whose URL is not allowed or does not answer the test request.
+pub async fn verify(state: &AppState, checked: &Checked, path: &str) -> ApiResult<()> {
+    if checked.url_changed {
+        state
+            .delivery
+            .verify(&checked.http)
+            .await
+            .map_err(|why| ApiError::invalid(format!("{path}config.url"), why))?;
+    }
+    Ok(())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let page = Page::parse(
+        &query,
+        &[
+            ("name", FilterKind::Text),
+            ("profile_id", FilterKind::Id),
+            ("fallback_callback_id", FilterKind::Id),
+        ],
+    )?;
+    let (total, items) = state
+        .store
+        .list_resources(ListQuery {
+            kind: Kind::Callback,
+            owner: caller.owner,
+            parent_id: None,
+            equals: page.filters.clone(),
+            limit: page.limit,
+            offset: page.offset,
+        })
+        .await?;
+    Ok(Json(page.envelope(total, items.iter().map(view).collect())))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let checked = check(&body, None, "")?;
+    verify(&state, &checked, "").await?;
+    let secret = checked.doc.get("secret").cloned();
+    let created = state
+        .store
+        .create_resource(NewResource {
+            kind: Kind::Callback,
+            owner: caller.owner,
+            parent_id: None,
+            body: Value::Object(checked.doc),
+            refs: checked.refs,
+        })
+        .await?;
+    tracing::info!(account = %caller.owner.account, callback = created.id, "callback created");
+    let mut out = view(&created);
+    // The signing secret is shown once, here.
+    out["secret"] = secret.unwrap_or(Value::Null);
+    Ok(Json(out))
+}
+
+pub async fn get_callback(state: &AppState, owner: Owner, id: i64) -> ApiResult<Resource> {
+    state
+        .store
+        .get_resource(Kind::Callback, owner, None, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("callback"))
+}
+
+async fn show(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let id = caller.id("callback_id", "callback")?;
+    Ok(Json(view(&get_callback(&state, caller.owner, id).await?)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let id = caller.id("callback_id", "callback")?;
+    let current = get_callback(&state, caller.owner, id).await?;
+    let existing = current.body.as_object().cloned().unwrap_or_default();
+    let checked = check(&body, Some(&existing), "")?;
+    if checked
+        .doc
+        .get("fallback_callback_id")
+        .and_then(Value::as_i64)
+        == Some(id)
+    {
+        return Err(ApiError::invalid(
+            "fallback_callback_id",
+            "a callback cannot be its own fallback",
+        ));
+    }
+    verify(&state, &checked, "").await?;
+    let Checked { doc, refs, .. } = checked;
+    let updated = state
+        .store
+        .update_resource(Kind::Callback, caller.owner, None, id, move |_| {
+            Ok((Value::Object(doc), refs))
+        })
+        .await
+        .map_err(|e| not_found_as(e, "callback"))?;
+    Ok(Json(view(&updated)))
+}
+
+/// Phone.com's message for a callback that is still referred to.
+const IN_USE: &str = "Error: Callback is in use. Look for listeners using it.";
+
+async fn remove(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let id = caller.id("callback_id", "callback")?;
+    state
+        .store
+        .delete_resource(
+            Kind::Callback,
+            caller.owner,
+            None,
+            id,
+            vec![
+                Blocker {
+                    kind: Kind::Listener,
+                    field: "callback_id",
+                    message: IN_USE.into(),
+                },
+                Blocker {
+                    kind: Kind::Callback,
+                    field: "fallback_callback_id",
+                    message: IN_USE.into(),
+                },
+            ],
+        )
+        .await
+        .map_err(|e| not_found_as(e, "callback"))?;
+    Ok(Json(json!({ "success": true })))
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let id = caller.id("callback_id", "callback")?;
+    get_callback(&state, caller.owner, id).await?;
+    let page = Page::parse(&query, &[])?;
+    let (total, items) = state
+        .store
+        .deliveries_of_callback(caller.owner.account, id, page.limit, page.offset)
+        .await?;
+    let items = items
+        .into_iter()
+        .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+        .collect();
+    Ok(Json(page.envelope(total, items)))
+}
+
+/// A store `NotFound` names the resource the request was about.
+pub fn not_found_as(e: StoreError, what: &str) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::not_found(what),
+        other => other.into(),
+    }
+}

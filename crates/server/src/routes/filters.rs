@@ -1,0 +1,245 @@
+//! Filters: conditions every event must pass to reach a listener. `number` filters compare
+//! against every party number of the event (`eq`, `in`, `match` with `%` wildcards);
+//! `not_logic` inverts one.
+
+use super::callbacks::not_found_as;
+use super::fields::{opt_bool, Body};
+use super::listeners::get_listener;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, JsonObject};
+use crate::listing::Page;
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use switchboard_store::{Kind, ListQuery, NewResource, Owner, Resource};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/listeners/{listener_id}/filters", get(list).post(create))
+        .route(
+            "/listeners/{listener_id}/filters/{filter_id}",
+            get(show).patch(update).delete(remove),
+        )
+}
+
+fn view(r: &Resource) -> Value {
+    let b = &r.body;
+    json!({
+        "id": r.id,
+        "listener_id": r.parent_id,
+        "filter_type": b.get("filter_type").cloned().unwrap_or(Value::Null),
+        "filter_value": b.get("filter_value").cloned().unwrap_or(Value::Null),
+        "not_logic": b.get("not_logic").cloned().unwrap_or(Value::Bool(false)),
+    })
+}
+
+fn is_number(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+fn check_number_value(value: &Value) -> ApiResult<Value> {
+    let Some(obj) = value.as_object() else {
+        return Err(ApiError::invalid(
+            "filter_value",
+            "expected an object with one of eq, in, match",
+        ));
+    };
+    let given: Vec<&str> = ["eq", "in", "match"]
+        .into_iter()
+        .filter(|k| obj.contains_key(*k))
+        .collect();
+    if given.len() != 1 {
+        return Err(ApiError::invalid(
+            "filter_value",
+            "give exactly one of eq, in, match",
+        ));
+    }
+    match given[0] {
+        "eq" => match obj["eq"].as_str() {
+            Some(n) if is_number(n) => Ok(json!({ "eq": n })),
+            _ => Err(ApiError::invalid(
+                "filter_value.eq",
+                "expected a phone number: + followed by digits",
+            )),
+        },
+        "in" => {
+            let Some(list) = obj["in"].as_array().filter(|l| !l.is_empty()) else {
+                return Err(ApiError::invalid(
+                    "filter_value.in",
+                    "expected a non-empty array of phone numbers",
+                ));
+            };
+            for (i, n) in list.iter().enumerate() {
+                if !n.as_str().is_some_and(is_number) {
+                    return Err(ApiError::invalid(
+                        format!("filter_value.in[{i}]"),
+                        "expected a phone number: + followed by digits",
+                    ));
+                }
+            }
+            Ok(json!({ "in": list }))
+        }
+        _ => match obj["match"].as_str() {
+            Some(m)
+                if !m.is_empty()
+                    && m.chars()
+                        .all(|c| c == '%' || c == '+' || c.is_ascii_digit()) =>
+            {
+                Ok(json!({ "match": m }))
+            }
+            _ => Err(ApiError::invalid(
+                "filter_value.match",
+                "expected a number pattern of digits, + and % wildcards",
+            )),
+        },
+    }
+}
+
+fn check(body: &Body, existing: Option<&Body>) -> ApiResult<Body> {
+    let mut doc = existing.cloned().unwrap_or_else(|| {
+        let mut d = Body::new();
+        d.insert("not_logic".into(), Value::Bool(false));
+        d
+    });
+    if let Some(t) = body.get("filter_type") {
+        match t.as_str() {
+            Some("number") => {
+                doc.insert("filter_type".into(), json!("number"));
+            }
+            Some("schedule") => {
+                return Err(ApiError::invalid(
+                    "filter_type",
+                    "schedule filters are not supported yet",
+                ))
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "filter_type",
+                    "expected \"number\" or \"schedule\"",
+                ))
+            }
+        }
+    } else if existing.is_none() {
+        return Err(ApiError::invalid(
+            "filter_type",
+            "missing: this field is required",
+        ));
+    }
+    match body.get("filter_value") {
+        Some(v) => {
+            doc.insert("filter_value".into(), check_number_value(v)?);
+        }
+        None if existing.is_none() => {
+            return Err(ApiError::invalid(
+                "filter_value",
+                "missing: this field is required",
+            ))
+        }
+        None => {}
+    }
+    if let Some(not) = opt_bool(body, "not_logic", "not_logic")? {
+        doc.insert("not_logic".into(), json!(not));
+    }
+    Ok(doc)
+}
+
+async fn listener_of(state: &AppState, caller: &Caller) -> ApiResult<(Owner, i64)> {
+    let listener = caller.id("listener_id", "listener")?;
+    get_listener(state, caller.owner, listener).await?;
+    Ok((caller.owner, listener))
+}
+
+async fn get_filter(state: &AppState, caller: &Caller) -> ApiResult<Resource> {
+    let (owner, listener) = listener_of(state, caller).await?;
+    let id = caller.id("filter_id", "filter")?;
+    state
+        .store
+        .get_resource(Kind::Filter, owner, Some(listener), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("filter"))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let (owner, listener) = listener_of(&state, &caller).await?;
+    let page = Page::parse(&query, &[])?;
+    let (total, items) = state
+        .store
+        .list_resources(ListQuery {
+            kind: Kind::Filter,
+            owner,
+            parent_id: Some(listener),
+            equals: Vec::new(),
+            limit: page.limit,
+            offset: page.offset,
+        })
+        .await?;
+    Ok(Json(page.envelope(total, items.iter().map(view).collect())))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let (owner, listener) = listener_of(&state, &caller).await?;
+    let doc = check(&body, None)?;
+    let created = state
+        .store
+        .create_resource(NewResource {
+            kind: Kind::Filter,
+            owner,
+            parent_id: Some(listener),
+            body: Value::Object(doc),
+            refs: Vec::new(),
+        })
+        .await?;
+    Ok(Json(view(&created)))
+}
+
+async fn show(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(view(&get_filter(&state, &caller).await?)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let current = get_filter(&state, &caller).await?;
+    let doc = check(&body, current.body.as_object())?;
+    let updated = state
+        .store
+        .update_resource(
+            Kind::Filter,
+            caller.owner,
+            current.parent_id,
+            current.id,
+            move |_| Ok((Value::Object(doc), Vec::new())),
+        )
+        .await
+        .map_err(|e| not_found_as(e, "filter"))?;
+    Ok(Json(view(&updated)))
+}
+
+async fn remove(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let current = get_filter(&state, &caller).await?;
+    state
+        .store
+        .delete_resource(
+            Kind::Filter,
+            caller.owner,
+            current.parent_id,
+            current.id,
+            Vec::new(),
+        )
+        .await
+        .map_err(|e| not_found_as(e, "filter"))?;
+    Ok(Json(json!({ "success": true })))
+}

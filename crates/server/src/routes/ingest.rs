@@ -1,0 +1,111 @@
+//! `POST /ingest/{dialect}`: vendor events in, all of a batch or none of it.
+//!
+//! The body is one JSON object, a JSON array or NDJSON. Every element is decoded before
+//! anything is stored; the first bad element rejects the batch with its path. The answer is
+//! sent only after the batch is committed.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{is_json_type, token_of, unsupported_type};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use switchboard_dialects::{decodable, split_batch, DecodeContext};
+use switchboard_model::{Dialect, Source};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ingest/{dialect}", post(ingest))
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body is larger than the limit of {max} bytes"),
+    )
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    Path(dialect): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let token = token_of(&state, &headers).await?;
+    let dialect = Dialect::parse(&dialect).ok_or_else(|| {
+        let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.as_str()).collect();
+        ApiError::not_found("dialect")
+            .at("dialect")
+            .with_message(format!(
+                "unknown dialect {dialect:?}: use one of {}",
+                names.join(", ")
+            ))
+    })?;
+    if !decodable().contains(&dialect) {
+        return Err(ApiError::invalid(
+            "dialect",
+            format!("the {dialect} dialect cannot be ingested yet"),
+        ));
+    }
+    if !is_json_type(&headers) {
+        return Err(unsupported_type());
+    }
+    let max = state.config.max_body;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > max) {
+        return Err(too_large(max));
+    }
+    let bytes = axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| too_large(max))?;
+    if let Some(tz) = query.get("tz") {
+        if jiff::tz::TimeZone::get(tz).is_err() {
+            return Err(ApiError::invalid(
+                "tz",
+                format!("unknown time zone {tz:?}: use an IANA name such as Asia/Shanghai"),
+            ));
+        }
+    }
+    let source = Source {
+        dialect,
+        name: query.get("source").filter(|s| !s.is_empty()).cloned(),
+    };
+    let received_at = jiff::Timestamp::now();
+    let ctx = DecodeContext { received_at };
+    let batch = split_batch(&bytes)?;
+    let mut facts = Vec::with_capacity(batch.items.len());
+    for (i, item) in batch.items.iter().enumerate() {
+        let decoded = switchboard_dialects::decode(dialect, item, &ctx)
+            .map_err(|e| e.within(&batch.prefix(i)))?;
+        facts.extend(decoded);
+    }
+    let events = switchboard_engine::stamp(
+        token.account,
+        &source,
+        received_at,
+        facts,
+        uuid::Uuid::now_v7,
+    );
+    let outcome = state
+        .store
+        .ingest(token.account, events, received_at)
+        .await?;
+    if outcome.deliveries > 0 {
+        state.delivery.wake();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "accepted": outcome.accepted,
+            "duplicates": outcome.duplicates,
+            "events": outcome.ids,
+        })),
+    ))
+}

@@ -1,0 +1,53 @@
+//! Every API resource is one file exporting its `router()`; this module puts them together.
+
+mod admin;
+mod callbacks;
+mod fields;
+mod filters;
+mod ingest;
+mod listeners;
+mod ops;
+mod overview;
+mod profiles;
+mod subscriptions;
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+/// The Phone.com events API under one account (or extension) prefix.
+fn events_api() -> Router<AppState> {
+    Router::new()
+        .merge(callbacks::router())
+        .merge(listeners::router())
+        .merge(subscriptions::router())
+        .merge(filters::router())
+        .merge(profiles::router())
+        .merge(overview::router())
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body;
+    Router::new()
+        .merge(ops::router())
+        .merge(admin::router())
+        .merge(ingest::router())
+        .nest("/v4/accounts/{account}/integrations/events", events_api())
+        .nest(
+            "/v4/accounts/{account}/extensions/{ext}/integrations/events",
+            events_api(),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this path",
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

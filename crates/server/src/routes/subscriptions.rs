@@ -1,0 +1,147 @@
+//! Subscriptions: the tags a listener wants. All tags of one subscription must be on an event;
+//! a listener receives an event when any of its subscriptions matches.
+
+use super::callbacks::not_found_as;
+use super::fields::Body;
+use super::listeners::get_listener;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, JsonObject};
+use crate::listing::Page;
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use switchboard_model::tags;
+use switchboard_store::{Kind, ListQuery, NewResource, Owner, Resource};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/listeners/{listener_id}/subscriptions",
+            get(list).post(create),
+        )
+        .route(
+            "/listeners/{listener_id}/subscriptions/{subscription_id}",
+            get(show).delete(remove),
+        )
+}
+
+/// Tags Phone.com documents as planned: accepted in subscriptions, though nothing carries
+/// them yet.
+const PLANNED: &[&str] = &[
+    "received-message",
+    "sent-message",
+    "delivered-message",
+    "fax",
+    "voicemail-recording",
+    "voicemail-transcript",
+    "listener-callback",
+    "deleted-listener-callback",
+];
+
+pub fn view(r: &Resource) -> Value {
+    json!({ "id": r.id, ":tags": r.body.get(":tags").cloned().unwrap_or(json!([])) })
+}
+
+/// Checks a subscription body; `path` prefixes paths (e.g. `:subscriptions[0].`).
+pub fn check(body: &Body, path: &str) -> ApiResult<Body> {
+    let p = format!("{path}:tags");
+    let Some(value) = body.get(":tags") else {
+        return Err(ApiError::invalid(p, "missing: this field is required"));
+    };
+    let Some(list) = value.as_array().filter(|l| !l.is_empty()) else {
+        return Err(ApiError::invalid(p, "expected a non-empty array of tags"));
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (i, tag) in list.iter().enumerate() {
+        let Some(tag) = tag.as_str() else {
+            return Err(ApiError::invalid(format!("{p}[{i}]"), "expected a string"));
+        };
+        if !tags::is_known(tag) && !PLANNED.contains(&tag) {
+            return Err(ApiError::invalid(
+                format!("{p}[{i}]"),
+                format!(
+                    "unknown tag {tag:?}; known tags: {}",
+                    tags::KNOWN.join(", ")
+                ),
+            ));
+        }
+        if !out.iter().any(|t| t == tag) {
+            out.push(tag.to_string());
+        }
+    }
+    let mut doc = Body::new();
+    doc.insert(":tags".into(), json!(out));
+    Ok(doc)
+}
+
+async fn listener_of(state: &AppState, caller: &Caller) -> ApiResult<(Owner, i64)> {
+    let listener = caller.id("listener_id", "listener")?;
+    get_listener(state, caller.owner, listener).await?;
+    Ok((caller.owner, listener))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let (owner, listener) = listener_of(&state, &caller).await?;
+    let page = Page::parse(&query, &[])?;
+    let (total, items) = state
+        .store
+        .list_resources(ListQuery {
+            kind: Kind::Subscription,
+            owner,
+            parent_id: Some(listener),
+            equals: Vec::new(),
+            limit: page.limit,
+            offset: page.offset,
+        })
+        .await?;
+    Ok(Json(page.envelope(total, items.iter().map(view).collect())))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let (owner, listener) = listener_of(&state, &caller).await?;
+    let doc = check(&body, "")?;
+    let created = state
+        .store
+        .create_resource(NewResource {
+            kind: Kind::Subscription,
+            owner,
+            parent_id: Some(listener),
+            body: Value::Object(doc),
+            refs: Vec::new(),
+        })
+        .await?;
+    Ok(Json(view(&created)))
+}
+
+async fn show(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let (owner, listener) = listener_of(&state, &caller).await?;
+    let id = caller.id("subscription_id", "subscription")?;
+    let found = state
+        .store
+        .get_resource(Kind::Subscription, owner, Some(listener), id)
+        .await?;
+    Ok(Json(view(
+        &found.ok_or_else(|| ApiError::not_found("subscription"))?,
+    )))
+}
+
+async fn remove(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let (owner, listener) = listener_of(&state, &caller).await?;
+    let id = caller.id("subscription_id", "subscription")?;
+    state
+        .store
+        .delete_resource(Kind::Subscription, owner, Some(listener), id, Vec::new())
+        .await
+        .map_err(|e| not_found_as(e, "subscription"))?;
+    Ok(Json(json!({ "success": true })))
+}
