@@ -268,7 +268,7 @@ pub struct ApiErrorFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "details_type", rename_all = "snake_case")]
 pub enum Details {
-    Leg(LegFacts),
+    Leg(Box<LegFacts>),
     Recording(RecordingFacts),
     Message(MessageFacts),
     CallLog(CallLogFacts),

@@ -155,7 +155,7 @@ mod tests {
             call_id: None,
             leg_id: None,
             agent_id: None,
-            details: Details::Leg(LegFacts {
+            details: Details::Leg(Box::new(LegFacts {
                 direction: Some(Direction::Inbound),
                 leg: LegSnapshot {
                     id: None,
@@ -165,7 +165,7 @@ mod tests {
                     result: None,
                 },
                 first_leg: None,
-            }),
+            })),
             raw: RawValue::from_string("{}".into()).unwrap(),
         }
     }

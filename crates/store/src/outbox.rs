@@ -150,13 +150,11 @@ impl Store {
                         account: AccountId(account),
                         extension_id: None,
                     };
-                    if !listeners.contains_key(&listener_id) {
-                        let l = get_in(conn, Kind::Listener, owner, None, listener_id)?;
-                        listeners.insert(listener_id, l);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = listeners.entry(listener_id) {
+                        slot.insert(get_in(conn, Kind::Listener, owner, None, listener_id)?);
                     }
-                    if !callbacks.contains_key(&callback_id) {
-                        let c = get_in(conn, Kind::Callback, owner, None, callback_id)?;
-                        callbacks.insert(callback_id, c);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = callbacks.entry(callback_id) {
+                        slot.insert(get_in(conn, Kind::Callback, owner, None, callback_id)?);
                     }
                     let listener = listeners[&listener_id].as_ref();
                     let dialect = listener.and_then(|l| {

@@ -328,11 +328,11 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
             let leg = data.event_leg.snapshot(&call_id);
             fact.leg_id = leg.id.clone().or_else(|| Some(call_id.clone()));
             fact.call_id = Some(call_id.clone());
-            fact.details = Details::Leg(LegFacts {
+            fact.details = Details::Leg(Box::new(LegFacts {
                 direction: data.direction.map(Direction::from),
                 leg,
                 first_leg: data.first_leg.map(|l| l.snapshot(&call_id)),
-            });
+            }));
         }
         DataType::Recording => {
             let data: RecordingData = parse(env.data, "data")?;

@@ -1,0 +1,205 @@
+//! Delivery: retries, dead deliveries, restarts with deliveries pending, methods.
+
+use crate::support::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn event(uuid: &str, call: &str, state: &str, ts: i64) -> Value {
+    leg_event(
+        uuid,
+        call,
+        call,
+        state,
+        None,
+        did("+15550000001"),
+        did("+15550000002"),
+        ts,
+    )
+}
+
+async fn deliveries(hub: &Hub, acct: &Account, callback: i64) -> Value {
+    let (status, body) = hub
+        .call(
+            "GET",
+            &events_api(acct, &format!("/callbacks/{callback}/deliveries")),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn callback_of(hub: &Hub, acct: &Account, listener: i64) -> i64 {
+    let (_, l) = hub
+        .call(
+            "GET",
+            &events_api(acct, &format!("/listeners/{listener}")),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    l["callback_id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_retried_and_the_attempts_are_visible() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    let listener = listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    rx.answer(503);
+    hub.ingest(&acct.token, &[event("r1", "c1", "new", 1_700_000_000)])
+        .await;
+    rx.wait_events(1, 10).await;
+    rx.answer(200);
+    let got = rx.wait_events(2, 10).await;
+    // The same event id on every attempt.
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    assert_eq!(got[0].body, got[1].body);
+    let cb = callback_of(&hub, &acct, listener).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let d = deliveries(&hub, &acct, cb).await;
+    let item = &d["items"][0];
+    assert_eq!(item["status"], "succeeded", "{d}");
+    assert_eq!(item["attempts"], 2);
+    assert_eq!(item["attempt_log"][0]["status_code"], 503);
+    assert_eq!(item["attempt_log"][1]["status_code"], 200);
+}
+
+#[tokio::test]
+async fn a_delivery_that_never_succeeds_ends_dead_and_visible() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    let listener = listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    rx.answer(500);
+    hub.ingest(&acct.token, &[event("d1", "c1", "new", 1_700_000_000)])
+        .await;
+    // The test schedule allows three attempts.
+    rx.wait_events(3, 10).await;
+    let cb = callback_of(&hub, &acct, listener).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = deliveries(&hub, &acct, cb).await;
+        if d["items"][0]["status"] == "dead" {
+            assert_eq!(d["items"][0]["attempts"], 3);
+            assert!(d["items"][0]["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("500"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never dead: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        rx.events().len(),
+        3,
+        "no attempt after the schedule ran out"
+    );
+}
+
+#[tokio::test]
+async fn deliveries_pending_at_a_crash_are_made_after_restart() {
+    // A long second step keeps the failed deliveries waiting while the hub is killed.
+    let mut hub = Hub::start_with(&[("SWITCHBOARD_RETRY_SCHEDULE", "0s,1s,1s")]).await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    rx.answer(503);
+    let events: Vec<Value> = (0..5)
+        .map(|i| event(&format!("p{i}"), &format!("call-{i}"), "new", 1_700_000_000))
+        .collect();
+    hub.ingest(&acct.token, &events).await;
+    rx.wait_events(5, 10).await;
+    hub.kill();
+    rx.answer(200);
+    hub.restart().await;
+    let got = rx.wait_events(10, 20).await;
+    let mut delivered: Vec<String> = got[5..]
+        .iter()
+        .map(|r| r.body["data"]["uuid"].as_str().unwrap().to_string())
+        .collect();
+    delivered.sort();
+    assert_eq!(
+        delivered,
+        (0..5).map(|i| format!("call-{i}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn events_of_one_call_reach_a_listener_in_order() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    rx.answer(503);
+    let states = ["new", "connecting", "connected", "completed"];
+    let events: Vec<Value> = states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| event(&format!("o{i}"), "ordered", s, 1_700_000_000 + i as i64))
+        .collect();
+    hub.ingest(&acct.token, &events).await;
+    // While the first fails, nothing behind it is sent.
+    rx.wait_events(1, 10).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(rx
+        .events()
+        .iter()
+        .all(|r| r.body["data"]["event_leg"]["state"] == "new"));
+    rx.answer(200);
+    let got = rx.wait_events(4 + rx.events().len() - 1, 10).await;
+    let ok: Vec<&str> = got
+        .iter()
+        .map(|r| r.body["data"]["event_leg"]["state"].as_str().unwrap())
+        .collect();
+    let firsts: Vec<&str> = ok.iter().copied().skip_while(|s| *s == "new").collect();
+    assert_eq!(firsts, ["connecting", "connected", "completed"], "{ok:?}");
+}
+
+#[tokio::test]
+async fn a_get_callback_receives_the_event_as_a_query_parameter() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    let (status, item) = hub
+        .call(
+            "POST",
+            &events_api(&acct, "/overview"),
+            Some(&acct.token),
+            Some(json!({":callback": {"config": {"url": rx.url, "method": "GET"}}, ":subscriptions": [{":tags": ["call"]}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{item}");
+    assert_eq!(item[":callback"]["config"]["method"], "GET");
+    hub.ingest(&acct.token, &[event("g1", "c", "new", 1_700_000_000)])
+        .await;
+    let got = rx.wait_events(1, 10).await;
+    assert_eq!(got[0].method, "GET");
+    let query = got[0].query.clone().unwrap();
+    let encoded = query.strip_prefix("event=").unwrap();
+    let decoded: String = url_decode(encoded);
+    let payload: Value = serde_json::from_str(&decoded).unwrap();
+    assert_eq!(payload["data"]["uuid"], "c");
+}
+
+fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}

@@ -1,0 +1,8 @@
+//! Black-box tests of the `switchboard` binary: everything through HTTP and the CLI.
+
+mod delivery;
+mod flows;
+mod ingest;
+mod management;
+mod ops;
+mod support;
