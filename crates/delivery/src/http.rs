@@ -148,6 +148,8 @@ pub struct SendResult {
     pub error: Option<String>,
     pub latency: Duration,
     pub body_prefix: Option<String>,
+    /// `Retry-After` in seconds, when the receiver sent one.
+    pub retry_after: Option<Duration>,
 }
 
 impl SendResult {
@@ -187,6 +189,7 @@ pub async fn send(
         error: Some(e),
         latency: started.elapsed(),
         body_prefix: None,
+        retry_after: None,
     };
     // Literal IPs never reach the resolver, so they are checked here.
     if let Some(host) = cfg.url.host_str() {
@@ -218,6 +221,12 @@ pub async fn send(
         Err(e) => failed(describe(&e)),
         Ok(mut resp) => {
             let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let mut prefix = Vec::new();
             while prefix.len() < BODY_PREFIX {
                 match resp.chunk().await {
@@ -232,6 +241,7 @@ pub async fn send(
                 latency: started.elapsed(),
                 body_prefix: (!prefix.is_empty())
                     .then(|| String::from_utf8_lossy(&prefix).into_owned()),
+                retry_after,
             }
         }
     }

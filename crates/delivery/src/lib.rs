@@ -6,12 +6,14 @@
 //! deliveries and the `{"test": 1}` verification alike — goes through [`target::TargetGuard`],
 //! which refuses loopback, private and metadata addresses unless configured otherwise.
 
+pub mod email;
 pub mod http;
 pub mod schedule;
 pub mod signing;
 pub mod target;
 mod worker;
 
+pub use email::{EmailConfig, SmtpSettings};
 pub use http::{verify_callback, HttpConfig, HttpConfigError};
 pub use schedule::{parse_duration, RetrySchedule};
 pub use target::{TargetError, TargetGuard};

@@ -29,6 +29,27 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Option<S
     ))
 }
 
+/// How long a rotated-out secret keeps signing beside the new one.
+pub const ROTATION_OVERLAP_MS: i64 = 24 * 3_600_000;
+
+/// The secrets a callback document signs with now: `secret`, and `previous_secret` while
+/// `previous_secret_until` (ms) has not passed.
+pub fn active_secrets(callback: &serde_json::Value, now_ms: i64) -> Vec<&str> {
+    let mut out: Vec<&str> = callback
+        .get("secret")
+        .and_then(|s| s.as_str())
+        .into_iter()
+        .collect();
+    let until = callback
+        .get("previous_secret_until")
+        .and_then(|u| u.as_i64())
+        .unwrap_or(0);
+    if until > now_ms {
+        out.extend(callback.get("previous_secret").and_then(|s| s.as_str()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

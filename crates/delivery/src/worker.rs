@@ -5,15 +5,18 @@
 //! every other callback goes on. A callback already at its limit is left out of the next
 //! claim instead of being waited on.
 
-use crate::http::{self, HttpConfig};
+use crate::email::{self, EmailConfig, SmtpSettings};
+use crate::http::{self, HttpConfig, SendResult};
 use crate::schedule::RetrySchedule;
 use crate::signing;
 use crate::target::TargetGuard;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_dialects::Recipient;
-use switchboard_store::{AttemptOutcome, ClaimedDelivery, Next, Store};
+use switchboard_model::{Details, Dialect, EventKind, Fact, NoticeFacts, Source};
+use switchboard_store::{AttemptOutcome, ClaimedDelivery, Deactivation, Kind, Next, Owner, Store};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,6 +30,12 @@ pub struct DeliverySettings {
     pub per_callback: usize,
     pub max_in_flight: usize,
     pub guard: TargetGuard,
+    /// A callback whose every delivery failed for this long is switched off.
+    pub disable_after: Duration,
+    /// Attempts older than this are forgotten.
+    pub attempt_retention: Duration,
+    /// Mail server for `EMAIL` callbacks and notifications; `None`: no mail.
+    pub smtp: Option<SmtpSettings>,
 }
 
 impl Default for DeliverySettings {
@@ -37,6 +46,9 @@ impl Default for DeliverySettings {
             per_callback: 16,
             max_in_flight: 512,
             guard: TargetGuard::default(),
+            disable_after: Duration::from_secs(5 * 86_400),
+            attempt_retention: Duration::from_secs(30 * 86_400),
+            smtp: None,
         }
     }
 }
@@ -59,8 +71,11 @@ struct State {
 
 /// Claims at most this many rows at a time.
 const CLAIM_BATCH: usize = 256;
-/// How long a callback that is switched off holds its deliveries before they are looked at again.
+/// How long a callback that is switched off (with no fallback) holds its deliveries before
+/// they are looked at again.
 const DISABLED_HOLD: Duration = Duration::from_secs(30);
+/// How often old attempts are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 impl DeliveryHandle {
     /// Tells the dispatcher that new rows may be due.
@@ -79,13 +94,9 @@ impl DeliveryHandle {
         .await
     }
 
-    /// Checks only that the target is allowed (no request is made).
-    pub async fn check_target(&self, cfg: &HttpConfig) -> Result<(), String> {
-        self.state
-            .guard
-            .check_url(&cfg.url)
-            .await
-            .map_err(|e| e.to_string())
+    /// Whether e-mail can be sent at all (an SMTP server is configured).
+    pub fn can_email(&self) -> bool {
+        self.state.settings.smtp.is_some()
     }
 }
 
@@ -140,12 +151,123 @@ impl State {
         (Duration::from_secs(300).max(self.settings.default_timeout) + Duration::from_secs(30))
             .as_millis() as i64
     }
+
+    /// Records outcomes, then tells whoever must know about callbacks switched off.
+    async fn record(&self, outcomes: Vec<AttemptOutcome>) {
+        let disable_after = self.settings.disable_after.as_millis() as i64;
+        match self.store.record_attempts(outcomes, disable_after).await {
+            Ok(deactivated) => {
+                for d in deactivated {
+                    self.announce(d).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not record a delivery attempt"),
+        }
+    }
+
+    /// A callback was switched off: raise a `deactivated-listener-callback` event and mail
+    /// its profile's support address.
+    async fn announce(&self, d: Deactivation) {
+        tracing::warn!(account = %d.account, callback_id = d.callback_id, reason = %d.reason, "callback switched off");
+        let now = jiff::Timestamp::now();
+        let raw =
+            json!({ "callback_id": d.callback_id, "reason": d.reason, "at": now.to_string() });
+        let fact = Fact {
+            source_key: format!(
+                "callback-deactivated:{}:{}",
+                d.callback_id,
+                now.as_millisecond()
+            ),
+            kind: EventKind::CallbackDeactivated,
+            occurred_at: now,
+            call_id: None,
+            leg_id: None,
+            agent_id: None,
+            details: Details::Notice(NoticeFacts {
+                callback_id: d.callback_id,
+                reason: d.reason.clone(),
+            }),
+            raw: serde_json::value::to_raw_value(&raw).expect("JSON"),
+        };
+        let source = Source {
+            dialect: Dialect::Canonical,
+            name: Some("switchboard".into()),
+        };
+        let events =
+            switchboard_engine::stamp(d.account, &source, now, vec![fact], uuid::Uuid::now_v7);
+        match self.store.ingest(d.account, events, now).await {
+            Ok(_) => self.wake.notify_one(),
+            Err(e) => tracing::error!(error = %e, "could not raise the deactivation event"),
+        }
+        let owner = Owner {
+            account: d.account,
+            extension_id: None,
+        };
+        let Ok(Some(callback)) = self
+            .store
+            .get_resource(Kind::Callback, owner, None, d.callback_id)
+            .await
+        else {
+            return;
+        };
+        let Some(profile_id) = callback.body.get("profile_id").and_then(Value::as_i64) else {
+            return;
+        };
+        let Ok(Some(profile)) = self
+            .store
+            .get_resource(Kind::Profile, owner, None, profile_id)
+            .await
+        else {
+            return;
+        };
+        let Some(to) = profile.body.get("support_email").and_then(Value::as_str) else {
+            return;
+        };
+        let Some(smtp) = &self.settings.smtp else {
+            tracing::warn!(
+                callback_id = d.callback_id,
+                "no SMTP server configured: the profile's support e-mail was not sent"
+            );
+            return;
+        };
+        let url = callback
+            .body
+            .get("config")
+            .and_then(|c| c.get("url").or_else(|| c.get("email")))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let body = format!(
+            "Switchboard switched off callback {} of account {} ({url}).\n\nReason: {}.\n\nEvents for it now go to its fallback callback if it has one; otherwise they wait.\nSwitch it on again with PATCH .../callbacks/{} {{\"enabled\": true}}.\n",
+            d.callback_id, d.account, d.reason, d.callback_id
+        );
+        if let Err(e) = email::send_mail(
+            smtp,
+            to,
+            &format!("Switchboard: callback {} was switched off", d.callback_id),
+            &body,
+            self.settings.default_timeout,
+        )
+        .await
+        {
+            tracing::error!(error = %e, "could not mail the profile's support address");
+        }
+    }
 }
 
 async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTracker) {
+    let mut next_prune = tokio::time::Instant::now();
     loop {
         if cancel.is_cancelled() {
             break;
+        }
+        if tokio::time::Instant::now() >= next_prune {
+            let before = now_ms() - state.settings.attempt_retention.as_millis() as i64;
+            match state.store.prune_attempts(before).await {
+                Ok(n) if n > 0 => tracing::info!(attempts = n, "old delivery attempts pruned"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "pruning attempts failed"),
+            }
+            next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
         }
         let free = state.in_flight.available_permits().min(CLAIM_BATCH);
         let mut full = false;
@@ -191,46 +313,41 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
     tracing::debug!("delivery dispatcher stopped");
 }
 
+fn outcome(d: &ClaimedDelivery, next: Next, error: Option<String>) -> AttemptOutcome {
+    AttemptOutcome {
+        outbox_id: d.outbox_id,
+        callback_id: d.callback.as_ref().map_or(0, |c| c.id),
+        gone: false,
+        at_ms: now_ms(),
+        status_code: None,
+        latency_ms: 0,
+        error,
+        response_prefix: None,
+        next,
+    }
+}
+
 async fn start_send(state: &Arc<State>, delivery: ClaimedDelivery, tracker: &TaskTracker) {
     let callback_id = delivery.callback.as_ref().map(|c| c.id).unwrap_or(0);
     let slot = state.callback_slots(callback_id).try_acquire_owned();
     let overall = state.in_flight.clone().try_acquire_owned();
     let (Ok(slot), Ok(overall)) = (slot, overall) else {
         // This callback (or the hub) is at its limit: hand the row back untouched.
-        let outcome = AttemptOutcome {
-            outbox_id: delivery.outbox_id,
-            at_ms: now_ms(),
-            status_code: None,
-            latency_ms: 0,
-            error: None,
-            response_prefix: None,
-            next: Next::HoldUntil(now_ms()),
-        };
-        if let Err(e) = state.store.record_attempts(vec![outcome]).await {
-            tracing::error!(error = %e, "could not hand back a delivery");
-        }
+        state
+            .record(vec![outcome(&delivery, Next::HoldUntil(now_ms()), None)])
+            .await;
         return;
     };
     let state = state.clone();
     tracker.spawn(async move {
-        let outcome = deliver(&state, delivery, (slot, overall)).await;
-        if let Err(e) = state.store.record_attempts(vec![outcome]).await {
-            tracing::error!(error = %e, "could not record a delivery attempt");
-        }
+        let result = deliver(&state, delivery, (slot, overall)).await;
+        state.record(vec![result]).await;
         state.wake.notify_one();
     });
 }
 
-fn finished(outbox_id: i64, next: Next, error: impl Into<String>) -> AttemptOutcome {
-    AttemptOutcome {
-        outbox_id,
-        at_ms: now_ms(),
-        status_code: None,
-        latency_ms: 0,
-        error: Some(error.into()),
-        response_prefix: None,
-        next,
-    }
+fn is_on(callback: &switchboard_store::Resource) -> bool {
+    callback.body.get("enabled").and_then(Value::as_bool) != Some(false)
 }
 
 async fn deliver(
@@ -238,93 +355,177 @@ async fn deliver(
     d: ClaimedDelivery,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) -> AttemptOutcome {
-    let id = d.outbox_id;
     let (Some(dialect), Some(callback)) = (d.dialect, d.callback.as_ref()) else {
-        return finished(id, Next::Dead, "the listener or its callback was deleted");
+        return outcome(
+            &d,
+            Next::Dead,
+            Some("the listener or its callback was deleted".into()),
+        );
     };
-    let body = &callback.body;
-    if body.get("enabled").and_then(|e| e.as_bool()) == Some(false) {
-        return AttemptOutcome {
-            error: None,
-            ..finished(
-                id,
+    if !is_on(callback) {
+        return match d.fallback.as_ref().filter(|f| is_on(f)) {
+            Some(fallback) => outcome(&d, Next::Reroute(fallback.id), None),
+            None => outcome(
+                &d,
                 Next::HoldUntil(now_ms() + DISABLED_HOLD.as_millis() as i64),
-                "",
-            )
+                None,
+            ),
         };
     }
-    let mode = body.get("mode").and_then(|m| m.as_str()).unwrap_or("HTTPS");
-    if !matches!(mode, "HTTP" | "HTTPS") {
-        return finished(
-            id,
-            Next::Dead,
-            format!("callback mode {mode} cannot deliver yet"),
-        );
-    }
-    let cfg = match HttpConfig::from_json(body.get("config").unwrap_or(&serde_json::Value::Null)) {
-        Ok(cfg) => cfg,
-        Err(e) => return finished(id, Next::Dead, format!("callback config is unusable: {e}")),
-    };
+    let body = &callback.body;
     let recipient = Recipient {
         listener_id: d.listener_id,
         account: d.event.account,
         extension_id: d.listener_extension_id,
     };
     let Some(payload) = switchboard_dialects::encode(dialect, &d.event, &recipient) else {
-        return AttemptOutcome {
-            next: Next::Succeeded,
-            ..finished(
-                id,
-                Next::Succeeded,
-                format!(
-                    "skipped: the {dialect} dialect has no counterpart for {}",
-                    d.event.fact.kind.as_str()
-                ),
-            )
-        };
+        let why = format!(
+            "skipped: the {dialect} dialect has no counterpart for {}",
+            d.event.fact.kind.as_str()
+        );
+        return outcome(&d, Next::Succeeded, Some(why));
     };
+    let config = body.get("config").unwrap_or(&Value::Null);
+    let result = match body.get("mode").and_then(Value::as_str).unwrap_or("HTTPS") {
+        "HTTP" | "HTTPS" => match HttpConfig::from_json(config) {
+            Ok(cfg) => send_http(state, &d, body, &cfg, payload).await,
+            Err(e) => {
+                return outcome(
+                    &d,
+                    Next::Dead,
+                    Some(format!("callback config is unusable: {e}")),
+                )
+            }
+        },
+        "EMAIL" => match EmailConfig::from_json(config) {
+            Ok(cfg) => send_email(state, body, &cfg, &payload, &d).await,
+            Err((path, message)) => {
+                return outcome(
+                    &d,
+                    Next::Dead,
+                    Some(format!("callback config is unusable: {path}: {message}")),
+                )
+            }
+        },
+        other => {
+            return outcome(
+                &d,
+                Next::Dead,
+                Some(format!("callback mode {other} cannot deliver")),
+            )
+        }
+    };
+    let attempts_made = d.attempts + 1;
+    let gone = result.status == Some(410);
+    let next = if result.succeeded() {
+        Next::Succeeded
+    } else if gone {
+        Next::Dead
+    } else {
+        match state.settings.schedule.wait_after(attempts_made) {
+            // 429 and 503 may say when to come back: honoured, up to twice the step.
+            Some(wait) => {
+                let wait = match (result.status, result.retry_after) {
+                    (Some(429 | 503), Some(asked)) => asked.min(wait * 2),
+                    _ => wait,
+                };
+                Next::RetryAt(now_ms() + wait.as_millis() as i64)
+            }
+            None => Next::Dead,
+        }
+    };
+    if !result.succeeded() {
+        tracing::info!(outbox_id = d.outbox_id, callback_id = callback.id, attempt = attempts_made, error = ?result.error, "delivery attempt failed");
+    }
+    AttemptOutcome {
+        gone,
+        status_code: result.status,
+        latency_ms: result.latency.as_millis() as i64,
+        response_prefix: result.body_prefix,
+        ..outcome(&d, next, result.error)
+    }
+}
+
+async fn send_http(
+    state: &State,
+    d: &ClaimedDelivery,
+    callback: &Value,
+    cfg: &HttpConfig,
+    payload: Vec<u8>,
+) -> SendResult {
     let msg_id = d.event.id.to_string();
     let timestamp = jiff::Timestamp::now().as_second();
     let mut headers = vec![
         ("webhook-id".to_string(), msg_id.clone()),
         ("webhook-timestamp".to_string(), timestamp.to_string()),
     ];
-    let signatures: Vec<String> = ["secret", "previous_secret"]
-        .iter()
-        .filter_map(|k| body.get(*k).and_then(|s| s.as_str()))
+    let signatures: Vec<String> = signing::active_secrets(callback, now_ms())
+        .into_iter()
         .filter_map(|secret| signing::sign(secret, &msg_id, timestamp, &payload))
         .collect();
     if !signatures.is_empty() {
         headers.push(("webhook-signature".to_string(), signatures.join(" ")));
     }
-    let result = http::send(
+    http::send(
         &state.client,
         &state.guard,
-        &cfg,
+        cfg,
         payload,
         &headers,
         state.settings.default_timeout,
     )
-    .await;
-    let attempts_made = d.attempts + 1;
-    let next = if result.succeeded() {
-        Next::Succeeded
-    } else {
-        match state.settings.schedule.wait_after(attempts_made) {
-            Some(wait) => Next::RetryAt(now_ms() + wait.as_millis() as i64),
-            None => Next::Dead,
-        }
+    .await
+}
+
+async fn send_email(
+    state: &State,
+    callback: &Value,
+    cfg: &EmailConfig,
+    payload: &[u8],
+    d: &ClaimedDelivery,
+) -> SendResult {
+    let started = std::time::Instant::now();
+    let done = |error: Option<String>| SendResult {
+        status: if error.is_none() { Some(250) } else { None },
+        error,
+        latency: started.elapsed(),
+        body_prefix: None,
+        retry_after: None,
     };
-    if !result.succeeded() {
-        tracing::info!(outbox_id = id, callback_id = callback.id, attempt = attempts_made, error = ?result.error, "delivery attempt failed");
-    }
-    AttemptOutcome {
-        outbox_id: id,
-        at_ms: now_ms(),
-        status_code: result.status,
-        latency_ms: result.latency.as_millis() as i64,
-        error: result.error,
-        response_prefix: result.body_prefix,
-        next,
-    }
+    let Some(smtp) = &state.settings.smtp else {
+        return done(Some("no SMTP server is configured (smtp_host)".into()));
+    };
+    let mut event: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+    let token = callback
+        .get("unsubscribe_token")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let link = format!(
+        "{}/unsubscribe/{token}",
+        smtp.public_url.trim_end_matches('/')
+    );
+    let body = if cfg.text {
+        format!("{}\n\nUnsubscribe: {link}\n", email::text_form(&event))
+    } else {
+        if let Some(obj) = event.as_object_mut() {
+            obj.insert("unsubscribe_link".into(), json!(link));
+        }
+        serde_json::to_string_pretty(&event).unwrap_or_default()
+    };
+    let subject = format!(
+        "Switchboard event: {} ({})",
+        d.event.fact.kind.as_str(),
+        d.event.tags.join(", ")
+    );
+    done(
+        email::send_mail(
+            smtp,
+            &cfg.email,
+            &subject,
+            &body,
+            state.settings.default_timeout,
+        )
+        .await
+        .err(),
+    )
 }

@@ -99,7 +99,10 @@ impl FilterSpec {
 #[derive(Debug, Clone)]
 pub struct ListenerSpec {
     pub id: i64,
+    /// The callback deliveries go to: the listener's own, or its fallback while it is off.
     pub callback_id: i64,
+    /// That callback's `rate-limit`: at most `.0` events per `.1` seconds.
+    pub rate_limit: Option<(u64, u64)>,
     pub extension_id: Option<i64>,
     pub dialect: Dialect,
     pub expires_at: Option<Timestamp>,

@@ -109,6 +109,9 @@ pub enum EventKind {
     Message,
     #[serde(rename = "api.error")]
     ApiError,
+    /// The hub switched a callback off (410 Gone, or failing for too long).
+    #[serde(rename = "callback.deactivated")]
+    CallbackDeactivated,
 }
 
 impl EventKind {
@@ -133,6 +136,7 @@ impl EventKind {
             EventKind::AgentState => "agent.state",
             EventKind::Message => "message",
             EventKind::ApiError => "api.error",
+            EventKind::CallbackDeactivated => "callback.deactivated",
         }
     }
 
@@ -264,6 +268,13 @@ pub struct ApiErrorFacts {
     pub message: Option<String>,
 }
 
+/// Details of a notice the hub raises about its own resources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeFacts {
+    pub callback_id: i64,
+    pub reason: String,
+}
+
 /// The kind-specific part of a fact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "details_type", rename_all = "snake_case")]
@@ -273,6 +284,7 @@ pub enum Details {
     Message(MessageFacts),
     CallLog(CallLogFacts),
     ApiError(ApiErrorFacts),
+    Notice(NoticeFacts),
     None,
 }
 
@@ -342,7 +354,7 @@ impl Event {
                 out.extend(c.from.iter());
                 out.extend(c.to.iter());
             }
-            Details::Recording(_) | Details::ApiError(_) | Details::None => {}
+            Details::Recording(_) | Details::ApiError(_) | Details::Notice(_) | Details::None => {}
         }
         out
     }

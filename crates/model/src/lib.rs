@@ -10,6 +10,7 @@ pub mod tags;
 
 pub use event::{
     AccountId, ApiErrorFacts, CallLogFacts, Details, Dialect, Direction, Event, EventKind, Fact,
-    LegFacts, LegResult, LegSnapshot, MessageFacts, MessageMedia, RecordingFacts, Source,
+    LegFacts, LegResult, LegSnapshot, MessageFacts, MessageMedia, NoticeFacts, RecordingFacts,
+    Source,
 };
 pub use party::{normalize_number, Party, PartyKind};

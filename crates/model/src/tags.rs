@@ -39,6 +39,7 @@ pub const KNOWN: &[&str] = &[
     "missed-call",
     "failed-call",
     "agent-state",
+    "listener-callback",
     "deactivated-listener-callback",
 ];
 
@@ -124,6 +125,7 @@ pub fn derive(fact: &Fact) -> Vec<String> {
                 tags.push("api-error-trusted");
             }
         }
+        Details::Notice(_) => tags.extend(["listener-callback", "deactivated-listener-callback"]),
         Details::None => {
             if fact.kind.is_call() {
                 tags.push("call");

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use switchboard_delivery::target::Cidr;
-use switchboard_delivery::{parse_duration, DeliverySettings, RetrySchedule, TargetGuard};
+use switchboard_delivery::{
+    parse_duration, DeliverySettings, RetrySchedule, SmtpSettings, TargetGuard,
+};
 
 /// The commented default configuration.
 pub const DEFAULT_CONFIG: &str = include_str!("../config.default.toml");
@@ -36,6 +38,17 @@ pub struct Config {
     pub delivery_max_in_flight: usize,
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub disable_after: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub attempt_retention: Duration,
+    pub smtp_host: String,
+    #[serde(deserialize_with = "whole_number")]
+    pub smtp_port: usize,
+    pub smtp_from: String,
+    pub public_url: String,
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
     #[serde(deserialize_with = "duration")]
     pub finalize_grace: Duration,
     pub default_tz: String,
@@ -154,6 +167,17 @@ impl Config {
                 self.default_tz
             )));
         }
+        if self.smtp_port == 0 || self.smtp_port > 65535 {
+            return Err(ConfigError("smtp_port: must be a port number".into()));
+        }
+        if !self.smtp_host.trim().is_empty()
+            && !switchboard_delivery::email::is_address(&self.smtp_from)
+        {
+            return Err(ConfigError(format!(
+                "smtp_from: {:?} is not an e-mail address",
+                self.smtp_from
+            )));
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError("log_format: use \"text\" or \"json\"".into()));
         }
@@ -187,6 +211,23 @@ impl Config {
             per_callback: self.delivery_per_callback.max(1),
             max_in_flight: self.delivery_max_in_flight.max(1),
             guard: self.guard().expect("validated"),
+            disable_after: self.disable_after,
+            attempt_retention: self.attempt_retention,
+            smtp: (!self.smtp_host.trim().is_empty()).then(|| SmtpSettings {
+                host: self.smtp_host.trim().to_string(),
+                port: self.smtp_port as u16,
+                from: self.smtp_from.clone(),
+                public_url: self.public_base_url(),
+            }),
+        }
+    }
+
+    /// The base URL for links the hub hands out.
+    pub fn public_base_url(&self) -> String {
+        if self.public_url.trim().is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim().trim_end_matches('/').to_string()
         }
     }
 }

@@ -19,8 +19,10 @@ pub struct IngestOutcome {
     pub ids: Vec<Uuid>,
     pub accepted: usize,
     pub duplicates: usize,
-    /// Outbox rows written.
+    /// Outbox rows written to be sent.
     pub deliveries: usize,
+    /// Outbox rows written as suppressed by a callback's rate limit.
+    pub suppressed: usize,
 }
 
 /// An event as read back from the log, with its position.
@@ -63,6 +65,13 @@ fn filter_spec(doc: &serde_json::Value) -> Option<FilterSpec> {
     })
 }
 
+/// A callback's `config.rate-limit` as `(number, period seconds)`.
+pub(crate) fn rate_limit_of(callback: &serde_json::Value) -> Option<(u64, u64)> {
+    let rl = callback.get("config")?.get("rate-limit")?;
+    Some((rl.get("number")?.as_u64()?, rl.get("period")?.as_u64()?))
+        .filter(|(n, p)| *n > 0 && *p > 0)
+}
+
 fn id_field(doc: &serde_json::Value, field: &str) -> Option<i64> {
     doc.get(field).and_then(|v| v.as_i64())
 }
@@ -95,19 +104,30 @@ pub(crate) fn build_index(
         }
     }
     let mut specs = Vec::new();
-    for l in all_in(conn, Kind::Listener, account)? {
-        let Some(callback_id) = id_field(&l.body, "callback_id") else {
-            continue;
-        };
-        let enabled = callbacks.get(&callback_id).map(|c| {
+    let enabled = |id: i64| {
+        callbacks.get(&id).map(|c| {
             c.body
                 .get("enabled")
                 .and_then(|e| e.as_bool())
                 .unwrap_or(true)
-        });
-        if enabled != Some(true) {
+        })
+    };
+    for l in all_in(conn, Kind::Listener, account)? {
+        let Some(own) = id_field(&l.body, "callback_id") else {
             continue;
-        }
+        };
+        // A switched-off callback hands its events to its fallback, if that one is on.
+        let target = match enabled(own) {
+            Some(true) => own,
+            Some(false) => match callbacks
+                .get(&own)
+                .and_then(|c| id_field(&c.body, "fallback_callback_id"))
+            {
+                Some(fallback) if enabled(fallback) == Some(true) => fallback,
+                _ => continue,
+            },
+            None => continue,
+        };
         let version = l
             .body
             .get("version")
@@ -118,7 +138,8 @@ pub(crate) fn build_index(
         };
         specs.push(ListenerSpec {
             id: l.id,
-            callback_id,
+            callback_id: target,
+            rate_limit: callbacks.get(&target).and_then(|c| rate_limit_of(&c.body)),
             extension_id: l.extension_id,
             dialect,
             expires_at: id_field(&l.body, "expires_at")
@@ -174,7 +195,11 @@ impl Store {
                 let mut insert_outbox = ctx.conn.prepare_cached(
                     "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id,
                                          status, next_attempt_at, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
+                )?;
+                let mut in_window = ctx.conn.prepare_cached(
+                    "SELECT COUNT(*) FROM outbox
+                     WHERE callback_id = ?1 AND created_at > ?2 AND status != 'suppressed'",
                 )?;
                 for (event, body) in &rows {
                     let fact = &event.fact;
@@ -208,15 +233,36 @@ impl Store {
                     out.ids.push(event.id);
                     out.accepted += 1;
                     for listener in index.matching(event, now) {
+                        // Over the callback's rate limit: recorded as suppressed, never sent.
+                        let status = match listener.rate_limit {
+                            Some((number, period)) => {
+                                let since = created - (period as i64) * 1000;
+                                let used: i64 = in_window
+                                    .query_row(params![listener.callback_id, since], |r| {
+                                        r.get(0)
+                                    })?;
+                                if used as u64 >= number {
+                                    "suppressed"
+                                } else {
+                                    "pending"
+                                }
+                            }
+                            None => "pending",
+                        };
                         insert_outbox.execute(params![
                             account.0,
                             seq,
                             listener.id,
                             listener.callback_id,
                             fact.call_id,
+                            status,
                             created,
                         ])?;
-                        out.deliveries += 1;
+                        if status == "pending" {
+                            out.deliveries += 1;
+                        } else {
+                            out.suppressed += 1;
+                        }
                     }
                 }
                 Ok(out)

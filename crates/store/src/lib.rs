@@ -18,7 +18,8 @@ pub use accounts::{Account, Scope, TokenInfo};
 pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
 pub use outbox::{
-    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStatus, Next,
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, Deactivation, DeliveryRecord, DeliveryStatus,
+    Next,
 };
 pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource};
 

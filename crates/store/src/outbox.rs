@@ -9,8 +9,9 @@
 
 use crate::events::dialect_of_version;
 use crate::resources::{get_in, Kind, Owner, Resource};
+use crate::writer::WriteCtx;
 use crate::{Result, Store};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::HashMap;
 use switchboard_model::{AccountId, Dialect, Event};
@@ -28,6 +29,8 @@ pub struct ClaimedDelivery {
     pub dialect: Option<Dialect>,
     /// The callback, or `None` when it was deleted.
     pub callback: Option<Resource>,
+    /// The callback's fallback, when it has one.
+    pub fallback: Option<Resource>,
 }
 
 /// What the worker decided after an attempt.
@@ -39,12 +42,25 @@ pub enum Next {
     Dead,
     /// Not attempted (e.g. the callback is disabled): look again at this time.
     HoldUntil(i64),
+    /// Not attempted: send it to this callback instead (the fallback of a disabled one).
+    Reroute(i64),
+}
+
+/// A callback the hub switched off while recording attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deactivation {
+    pub account: AccountId,
+    pub callback_id: i64,
+    pub reason: String,
 }
 
 /// One attempt's result, as the worker saw it.
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome {
     pub outbox_id: i64,
+    pub callback_id: i64,
+    /// The receiver answered 410 Gone: switch the callback off at once.
+    pub gone: bool,
     pub at_ms: i64,
     pub status_code: Option<u16>,
     pub latency_ms: i64,
@@ -60,6 +76,7 @@ pub enum DeliveryStatus {
     FailedRetrying,
     Succeeded,
     Dead,
+    Suppressed,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +173,14 @@ impl Store {
                     if let std::collections::hash_map::Entry::Vacant(slot) = callbacks.entry(callback_id) {
                         slot.insert(get_in(conn, Kind::Callback, owner, None, callback_id)?);
                     }
+                    let fallback_id = callbacks[&callback_id]
+                        .as_ref()
+                        .and_then(|c| c.body.get("fallback_callback_id").and_then(|f| f.as_i64()));
+                    if let Some(fid) = fallback_id {
+                        if let std::collections::hash_map::Entry::Vacant(slot) = callbacks.entry(fid) {
+                            slot.insert(get_in(conn, Kind::Callback, owner, None, fid)?);
+                        }
+                    }
                     let listener = listeners[&listener_id].as_ref();
                     let dialect = listener.and_then(|l| {
                         dialect_of_version(
@@ -186,6 +211,7 @@ impl Store {
                         listener_extension_id: listener.and_then(|l| l.extension_id),
                         dialect,
                         callback: callbacks[&callback_id].clone(),
+                        fallback: fallback_id.and_then(|f| callbacks[&f].clone()),
                     });
                 }
                 Ok(out)
@@ -193,41 +219,22 @@ impl Store {
             .await
     }
 
-    /// Records attempts and moves their rows on.
-    pub async fn record_attempts(&self, outcomes: Vec<AttemptOutcome>) -> Result<()> {
+    /// Records attempts and moves their rows on: a dead row goes to its callback's fallback,
+    /// a callback that answered 410 or kept failing for `disable_after_ms` is switched off.
+    /// Returns the callbacks switched off.
+    pub async fn record_attempts(
+        &self,
+        outcomes: Vec<AttemptOutcome>,
+        disable_after_ms: i64,
+    ) -> Result<Vec<Deactivation>> {
         self.inner
             .writer
             .write(move |ctx| {
-                let conn = ctx.conn;
-                let mut attempt = conn.prepare_cached(
-                    "INSERT INTO attempts (outbox_id, at, status_code, latency_ms, error, response_prefix)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
+                let mut deactivated = Vec::new();
                 for o in outcomes {
-                    let (status, next_at, counted) = match o.next {
-                        Next::Succeeded => ("succeeded", o.at_ms, true),
-                        Next::RetryAt(at) => ("pending", at, true),
-                        Next::Dead => ("dead", o.at_ms, true),
-                        Next::HoldUntil(at) => ("pending", at, false),
-                    };
-                    conn.execute(
-                        "UPDATE outbox SET status = ?2, next_attempt_at = ?3, leased = 0,
-                                attempts = attempts + ?4, last_error = ?5, updated_at = ?6
-                         WHERE id = ?1",
-                        params![o.outbox_id, status, next_at, i64::from(counted), o.error, o.at_ms],
-                    )?;
-                    if counted {
-                        attempt.execute(params![
-                            o.outbox_id,
-                            o.at_ms,
-                            o.status_code,
-                            o.latency_ms,
-                            o.error,
-                            o.response_prefix
-                        ])?;
-                    }
+                    record_one(ctx, &o, disable_after_ms, &mut deactivated)?;
                 }
-                Ok(())
+                Ok(deactivated)
             })
             .await
     }
@@ -276,6 +283,7 @@ impl Store {
                         let status = match status.as_str() {
                             "succeeded" => DeliveryStatus::Succeeded,
                             "dead" => DeliveryStatus::Dead,
+                            "suppressed" => DeliveryStatus::Suppressed,
                             _ if attempts > 0 => DeliveryStatus::FailedRetrying,
                             _ => DeliveryStatus::Pending,
                         };
@@ -315,6 +323,214 @@ impl Store {
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                 }
                 Ok((total, items))
+            })
+            .await
+    }
+}
+
+fn record_one(
+    ctx: &mut WriteCtx<'_>,
+    o: &AttemptOutcome,
+    disable_after_ms: i64,
+    deactivated: &mut Vec<Deactivation>,
+) -> Result<()> {
+    let conn = ctx.conn;
+    let row: Option<(i64, i64, Option<i64>)> = conn
+        .query_row(
+            "SELECT account_id, callback_id, fallback_of FROM outbox WHERE id = ?1",
+            [o.outbox_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((account, callback_id, fallback_of)) = row else {
+        return Ok(());
+    };
+    let account = AccountId(account);
+    if let Next::Reroute(target) = o.next {
+        conn.execute(
+            "UPDATE outbox SET callback_id = ?2, leased = 0, next_attempt_at = ?3, updated_at = ?3 WHERE id = ?1",
+            params![o.outbox_id, target, o.at_ms],
+        )?;
+        return Ok(());
+    }
+    let (status, next_at, counted) = match o.next {
+        Next::Succeeded => ("succeeded", o.at_ms, true),
+        Next::RetryAt(at) => ("pending", at, true),
+        Next::Dead => ("dead", o.at_ms, true),
+        Next::HoldUntil(at) => ("pending", at, false),
+        Next::Reroute(_) => unreachable!("handled above"),
+    };
+    conn.execute(
+        "UPDATE outbox SET status = ?2, next_attempt_at = ?3, leased = 0,
+                attempts = attempts + ?4, last_error = ?5, updated_at = ?6
+         WHERE id = ?1",
+        params![
+            o.outbox_id,
+            status,
+            next_at,
+            i64::from(counted),
+            o.error,
+            o.at_ms
+        ],
+    )?;
+    if !counted {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO attempts (outbox_id, at, status_code, latency_ms, error, response_prefix)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        o.outbox_id,
+        o.at_ms,
+        o.status_code,
+        o.latency_ms,
+        o.error,
+        o.response_prefix
+    ])?;
+
+    // Callback health: how long it has been failing without a success in between.
+    let owner = Owner {
+        account,
+        extension_id: None,
+    };
+    if o.next == Next::Succeeded {
+        conn.execute(
+            "INSERT INTO callback_health (callback_id, failing_since, last_success) VALUES (?1, NULL, ?2)
+             ON CONFLICT(callback_id) DO UPDATE SET failing_since = NULL, last_success = ?2",
+            params![callback_id, o.at_ms],
+        )?;
+    } else {
+        conn.execute(
+            "INSERT INTO callback_health (callback_id, failing_since) VALUES (?1, ?2)
+             ON CONFLICT(callback_id) DO UPDATE SET failing_since = COALESCE(failing_since, ?2)",
+            params![callback_id, o.at_ms],
+        )?;
+        let since: Option<i64> = conn.query_row(
+            "SELECT failing_since FROM callback_health WHERE callback_id = ?1",
+            [callback_id],
+            |r| r.get(0),
+        )?;
+        let reason = if o.gone {
+            Some("the receiver answered 410 Gone".to_string())
+        } else if since.is_some_and(|s| o.at_ms - s >= disable_after_ms) {
+            Some(format!(
+                "every delivery failed for {} hours",
+                disable_after_ms / 3_600_000
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let changed = conn.execute(
+                "UPDATE resources SET body = json_set(body, '$.enabled', json('false'))
+                 WHERE id = ?1 AND kind = 'callback' AND json_extract(body, '$.enabled') != 0",
+                [callback_id],
+            )?;
+            if changed > 0 {
+                ctx.invalidate(account);
+                deactivated.push(Deactivation {
+                    account,
+                    callback_id,
+                    reason,
+                });
+            }
+        }
+    }
+    // A delivery that died on its callback goes to the callback's fallback (once).
+    if o.next == Next::Dead && fallback_of.is_none() {
+        let callback = get_in(conn, Kind::Callback, owner, None, callback_id)?;
+        let fallback =
+            callback.and_then(|c| c.body.get("fallback_callback_id").and_then(|f| f.as_i64()));
+        if let Some(fallback) = fallback.filter(|f| *f != callback_id) {
+            conn.execute(
+                "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
+                                     next_attempt_at, created_at, updated_at, fallback_of)
+                 SELECT account_id, event_seq, listener_id, ?2, call_id, 'pending', ?3, ?3, ?3, id
+                 FROM outbox WHERE id = ?1",
+                params![o.outbox_id, fallback, o.at_ms],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Sends a delivery once more (whatever its state), at once.
+    pub async fn retry_delivery(
+        &self,
+        account: AccountId,
+        callback_id: i64,
+        id: i64,
+    ) -> Result<()> {
+        self.inner
+            .writer
+            .write(move |ctx| {
+                let now = jiff::Timestamp::now().as_millisecond();
+                let n = ctx.conn.execute(
+                    "UPDATE outbox SET status = 'pending', leased = 0, next_attempt_at = ?4, updated_at = ?4
+                     WHERE id = ?1 AND account_id = ?2 AND callback_id = ?3",
+                    params![id, account.0, callback_id, now],
+                )?;
+                if n == 0 {
+                    return Err(crate::StoreError::NotFound);
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Re-sends, as new deliveries to the listener's current callback, every event that
+    /// matched the listener and was received in `[from_ns, to_ns)`. Returns how many.
+    pub async fn replay(
+        &self,
+        account: AccountId,
+        listener_id: i64,
+        callback_id: i64,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<usize> {
+        self.inner
+            .writer
+            .write(move |ctx| {
+                let now = jiff::Timestamp::now().as_millisecond();
+                let n = ctx.conn.execute(
+                    "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
+                                         next_attempt_at, created_at, updated_at)
+                     SELECT ?1, e.seq, ?2, ?3, e.call_id, 'pending', ?4, ?4, ?4
+                     FROM events e
+                     WHERE e.account_id = ?1 AND e.received_at >= ?5 AND e.received_at < ?6
+                       AND EXISTS (SELECT 1 FROM outbox o WHERE o.event_seq = e.seq AND o.listener_id = ?2)
+                     ORDER BY e.seq",
+                    params![account.0, listener_id, callback_id, now, from_ns, to_ns],
+                )?;
+                Ok(n)
+            })
+            .await
+    }
+
+    /// Forgets attempts made before `before_ms`; returns how many.
+    pub async fn prune_attempts(&self, before_ms: i64) -> Result<usize> {
+        self.inner
+            .writer
+            .write(move |ctx| {
+                Ok(ctx
+                    .conn
+                    .execute("DELETE FROM attempts WHERE at < ?1", [before_ms])?)
+            })
+            .await
+    }
+
+    /// Forgets a callback's failure streak (it was switched on again by hand).
+    pub async fn reset_callback_health(&self, callback_id: i64) -> Result<()> {
+        self.inner
+            .writer
+            .write(move |ctx| {
+                ctx.conn.execute(
+                    "DELETE FROM callback_health WHERE callback_id = ?1",
+                    [callback_id],
+                )?;
+                Ok(())
             })
             .await
     }

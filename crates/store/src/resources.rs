@@ -417,3 +417,31 @@ pub(crate) fn all_in(conn: &Connection, kind: Kind, account: AccountId) -> Resul
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(finish).collect()
 }
+
+impl Store {
+    /// Switches off the e-mail callback whose unsubscribe token this is; returns its account
+    /// and id, or `None` for a token no callback has.
+    pub async fn unsubscribe(&self, token: String) -> Result<Option<(AccountId, i64)>> {
+        self.inner
+            .writer
+            .write(move |ctx| {
+                let found: Option<(i64, i64)> = ctx
+                    .conn
+                    .query_row(
+                        "SELECT account_id, id FROM resources
+                         WHERE kind = 'callback' AND json_extract(body, '$.unsubscribe_token') = ?1",
+                        [&token],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let Some((account, id)) = found else { return Ok(None) };
+                ctx.conn.execute(
+                    "UPDATE resources SET body = json_set(body, '$.enabled', json('false')) WHERE id = ?1",
+                    [id],
+                )?;
+                ctx.invalidate(AccountId(account));
+                Ok(Some((AccountId(account), id)))
+            })
+            .await
+    }
+}

@@ -75,6 +75,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attempts_by_outbox ON attempts(outbox_id);
     "#,
+    // 2: fallback deliveries, rate-limit windows, callback health.
+    r#"
+    ALTER TABLE outbox ADD COLUMN fallback_of INTEGER;
+    CREATE INDEX outbox_rate_window ON outbox(callback_id, created_at);
+    CREATE TABLE callback_health (
+        callback_id    INTEGER PRIMARY KEY,
+        failing_since  INTEGER,
+        last_success   INTEGER
+    );
+    CREATE INDEX attempts_by_time ON attempts(at);
+    "#,
 ];
 
 /// Brings the schema up to date.

@@ -49,6 +49,7 @@ fn data_type(kind: EventKind) -> &'static str {
         EventKind::Message => "message",
         EventKind::CallLog => "call-log",
         EventKind::ApiError => "api-error",
+        EventKind::CallbackDeactivated => "listener-callback",
         _ => "call",
     }
 }
@@ -136,6 +137,9 @@ fn build_data(event: &Event) -> Value {
         }),
         Details::CallLog(c) => json!({ "uuid": fact.call_id, "direction": direction(c.direction) }),
         Details::ApiError(e) => json!({ "status": e.status, "message": e.message }),
+        Details::Notice(n) => {
+            json!({ "callback_id": n.callback_id, "reason": n.reason, "state": "deactivated" })
+        }
         Details::None => json!({ "uuid": fact.call_id }),
     }
 }

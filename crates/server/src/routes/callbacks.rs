@@ -7,11 +7,11 @@ use crate::extract::{Caller, JsonObject};
 use crate::listing::{FilterKind, Page};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use switchboard_delivery::signing::new_secret;
-use switchboard_delivery::HttpConfig;
+use switchboard_delivery::{EmailConfig, HttpConfig};
 use switchboard_store::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource, StoreError};
 
 pub fn router() -> Router<AppState> {
@@ -22,6 +22,14 @@ pub fn router() -> Router<AppState> {
             get(show).patch(update).delete(remove),
         )
         .route("/callbacks/{callback_id}/deliveries", get(deliveries))
+        .route(
+            "/callbacks/{callback_id}/deliveries/{delivery_id}/retry",
+            post(retry),
+        )
+        .route(
+            "/callbacks/{callback_id}/rotate-secret",
+            post(rotate_secret),
+        )
 }
 
 /// Header names whose values are never shown back.
@@ -64,7 +72,8 @@ pub fn view(r: &Resource) -> Value {
 pub struct Checked {
     pub doc: Body,
     pub refs: Vec<Ref>,
-    pub http: HttpConfig,
+    /// The HTTP config (`None` for mode EMAIL).
+    pub http: Option<HttpConfig>,
     /// True when the URL is new (created, or changed by an update): it must be verified.
     pub url_changed: bool,
 }
@@ -138,17 +147,32 @@ pub fn check(body: &Body, existing: Option<&Body>, path: &str) -> ApiResult<Chec
         }
         (Some(_), _) => return Err(ApiError::invalid(p("config"), "expected an object")),
     }
-    let http = HttpConfig::from_json(doc.get("config").unwrap_or(&Value::Null)).map_err(|e| {
-        ApiError::invalid(
-            if e.path.is_empty() {
-                p("config")
-            } else {
-                p(&format!("config.{}", e.path))
-            },
-            e.message,
+    let config = doc.get("config").cloned().unwrap_or(Value::Null);
+    let config_path = |sub: &str| {
+        if sub.is_empty() {
+            p("config")
+        } else {
+            p(&format!("config.{sub}"))
+        }
+    };
+    let email = doc.get("mode").and_then(Value::as_str) == Some("EMAIL");
+    let http = if email {
+        EmailConfig::from_json(&config)
+            .map_err(|(path, message)| ApiError::invalid(config_path(&path), message))?;
+        if !doc.contains_key("unsubscribe_token") {
+            let token = new_secret()
+                .trim_start_matches("whsec_")
+                .replace(['/', '+', '='], "");
+            doc.insert("unsubscribe_token".into(), json!(token));
+        }
+        None
+    } else {
+        Some(
+            HttpConfig::from_json(&config)
+                .map_err(|e| ApiError::invalid(config_path(&e.path), e.message))?,
         )
-    })?;
-    let url_changed = old_url.as_ref() != doc.get("config").and_then(|c| c.get("url"));
+    };
+    let url_changed = !email && old_url.as_ref() != config.get("url");
     let mut refs = Vec::new();
     if let Some(id) = doc.get("profile_id").and_then(Value::as_i64) {
         refs.push(Ref {
@@ -172,16 +196,22 @@ pub fn check(body: &Body, existing: Option<&Body>, path: &str) -> ApiResult<Chec
     })
 }
 
-/// Refuses a callback whose URL is not allowed or does not answer the test request.
+/// Refuses a callback whose URL is not allowed or does not answer the test request, or an
+/// e-mail callback on a hub that cannot send mail.
 pub async fn verify(state: &AppState, checked: &Checked, path: &str) -> ApiResult<()> {
-    if checked.url_changed {
-        state
+    match &checked.http {
+        Some(http) if checked.url_changed => state
             .delivery
-            .verify(&checked.http)
+            .verify(http)
             .await
-            .map_err(|why| ApiError::invalid(format!("{path}config.url"), why))?;
+            .map_err(|why| ApiError::invalid(format!("{path}config.url"), why)),
+        Some(_) => Ok(()),
+        None if !state.delivery.can_email() => Err(ApiError::invalid(
+            format!("{path}mode"),
+            "this hub has no SMTP server configured (smtp_host), so it cannot send EMAIL callbacks",
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 async fn list(
@@ -270,7 +300,12 @@ async fn update(
         ));
     }
     verify(&state, &checked, "").await?;
+    let switched_on = body.get("enabled") == Some(&Value::Bool(true));
     let Checked { doc, refs, .. } = checked;
+    if switched_on {
+        // Switched on by hand: its failure streak starts again from zero.
+        state.store.reset_callback_health(id).await?;
+    }
     let updated = state
         .store
         .update_resource(Kind::Callback, caller.owner, None, id, move |_| {
@@ -328,6 +363,46 @@ async fn deliveries(
         .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
         .collect();
     Ok(Json(page.envelope(total, items)))
+}
+
+async fn retry(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let id = caller.id("callback_id", "callback")?;
+    let delivery = caller.id("delivery_id", "delivery")?;
+    get_callback(&state, caller.owner, id).await?;
+    state
+        .store
+        .retry_delivery(caller.owner.account, id, delivery)
+        .await
+        .map_err(|e| not_found_as(e, "delivery"))?;
+    state.delivery.wake();
+    Ok(Json(
+        json!({ "success": true, "id": delivery, "status": "pending" }),
+    ))
+}
+
+/// Replaces the signing secret; the old one keeps signing beside it for 24 hours.
+async fn rotate_secret(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let id = caller.id("callback_id", "callback")?;
+    let secret = new_secret();
+    let until = jiff::Timestamp::now().as_millisecond()
+        + switchboard_delivery::signing::ROTATION_OVERLAP_MS;
+    let new = secret.clone();
+    state
+        .store
+        .update_resource(Kind::Callback, caller.owner, None, id, move |current| {
+            let mut doc = current.body.as_object().cloned().unwrap_or_default();
+            let old = doc
+                .insert("secret".into(), json!(new))
+                .unwrap_or(Value::Null);
+            doc.insert("previous_secret".into(), old);
+            doc.insert("previous_secret_until".into(), json!(until));
+            Ok((Value::Object(doc), Vec::new()))
+        })
+        .await
+        .map_err(|e| not_found_as(e, "callback"))?;
+    Ok(Json(
+        json!({ "id": id, "secret": secret, "previous_secret_expires_at": until / 1000 }),
+    ))
 }
 
 /// A store `NotFound` names the resource the request was about.

@@ -7,7 +7,7 @@ use crate::extract::{Caller, JsonObject};
 use crate::listing::{FilterKind, Page};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use switchboard_dialects::encodable;
@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
             "/listeners/{listener_id}",
             get(show).patch(update).delete(remove),
         )
+        .route("/listeners/{listener_id}/replay", post(replay))
 }
 
 pub fn view(r: &Resource) -> Value {
@@ -185,4 +186,42 @@ async fn remove(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
         .await
         .map_err(|e| not_found_as(e, "listener"))?;
     Ok(Json(json!({ "success": true })))
+}
+
+/// Re-sends what matched the listener in a time range (`from`/`to`, Unix seconds, received
+/// time): new deliveries, same event ids.
+async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let id = caller.id("listener_id", "listener")?;
+    let listener = get_listener(&state, caller.owner, id).await?;
+    let bound = |key: &str| -> ApiResult<i64> {
+        match opt_id(&body, key, key)? {
+            Some(Some(secs)) => Ok(secs),
+            _ => Err(ApiError::invalid(key, "missing: Unix seconds are required")),
+        }
+    };
+    let (from, to) = (bound("from")?, bound("to")?);
+    if to <= from {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    let callback = listener
+        .body
+        .get("callback_id")
+        .and_then(Value::as_i64)
+        .unwrap_or_default();
+    let n = state
+        .store
+        .replay(
+            caller.owner.account,
+            id,
+            callback,
+            from.saturating_mul(1_000_000_000),
+            to.saturating_mul(1_000_000_000),
+        )
+        .await?;
+    state.delivery.wake();
+    Ok(Json(json!({ "replayed": n })))
 }

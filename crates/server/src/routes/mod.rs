@@ -10,12 +10,14 @@ mod ops;
 mod overview;
 mod profiles;
 mod subscriptions;
+mod unsubscribe;
 
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::Router;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// The Phone.com events API under one account (or extension) prefix.
@@ -31,10 +33,12 @@ fn events_api() -> Router<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body;
+    let request_timeout = state.config.request_timeout;
     Router::new()
         .merge(ops::router())
         .merge(admin::router())
         .merge(ingest::router())
+        .merge(unsubscribe::router())
         .nest("/v4/accounts/{account}/integrations/events", events_api())
         .nest(
             "/v4/accounts/{account}/extensions/{ext}/integrations/events",
@@ -48,6 +52,10 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -36,7 +36,6 @@ const PLANNED: &[&str] = &[
     "fax",
     "voicemail-recording",
     "voicemail-transcript",
-    "listener-callback",
     "deleted-listener-callback",
 ];
 
