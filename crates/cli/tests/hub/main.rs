@@ -6,3 +6,4 @@ mod ingest;
 mod management;
 mod ops;
 mod support;
+mod trust;

@@ -151,6 +151,12 @@ impl Hub {
         self.wait_ready().await;
     }
 
+    /// Changes an environment variable for the next restart.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("hub.log")).unwrap_or_default()
     }
@@ -256,6 +262,8 @@ pub struct Received {
     pub query: Option<String>,
     pub headers: HashMap<String, String>,
     pub body: Value,
+    pub raw: Vec<u8>,
+    pub at: Instant,
 }
 
 impl Received {
@@ -269,6 +277,21 @@ impl Received {
 pub struct Behaviour {
     pub status: u16,
     pub delay: Duration,
+    /// Headers sent with the answer (e.g. `Retry-After`, `Location`).
+    pub headers: Vec<(String, String)>,
+    /// Answer 500 the first time each `webhook-id` is seen.
+    pub fail_first: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            status: 200,
+            delay: Duration::ZERO,
+            headers: Vec::new(),
+            fail_first: false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -284,20 +307,12 @@ pub struct Receiver {
     state: Arc<ReceiverState>,
 }
 
-async fn record(State(state): State<Arc<ReceiverState>>, req: Request) -> StatusCode {
+async fn record(State(state): State<Arc<ReceiverState>>, req: Request) -> axum::response::Response {
     let (parts, body) = req.into_parts();
     let bytes: Bytes = axum::body::to_bytes(body, 10 << 20)
         .await
         .unwrap_or_default();
-    let behaviour = state
-        .behaviour
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap_or(Behaviour {
-            status: 200,
-            delay: Duration::ZERO,
-        });
+    let behaviour = state.behaviour.lock().unwrap().clone().unwrap_or_default();
     let received = Received {
         method: parts.method.to_string(),
         query: parts.uri.query().map(str::to_owned),
@@ -307,12 +322,36 @@ async fn record(State(state): State<Arc<ReceiverState>>, req: Request) -> Status
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect(),
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        raw: bytes.to_vec(),
+        at: Instant::now(),
     };
-    state.got.lock().unwrap().push(received);
+    let id = received.headers.get("webhook-id").cloned();
+    let first_time = {
+        let mut got = state.got.lock().unwrap();
+        let seen = id.is_some()
+            && got
+                .iter()
+                .any(|r| r.headers.get("webhook-id") == id.as_ref());
+        got.push(received);
+        !seen
+    };
     if !behaviour.delay.is_zero() {
         tokio::time::sleep(behaviour.delay).await;
     }
-    StatusCode::from_u16(behaviour.status).unwrap()
+    let status = if behaviour.fail_first && first_time && id.is_some() {
+        500
+    } else {
+        behaviour.status
+    };
+    let mut response = axum::response::Response::new(axum::body::Body::from("received"));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+    for (k, v) in behaviour.headers {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            axum::http::HeaderValue::from_str(&v).unwrap(),
+        );
+    }
+    response
 }
 
 impl Receiver {
@@ -330,10 +369,14 @@ impl Receiver {
     }
 
     pub fn answer(&self, status: u16) {
-        *self.state.behaviour.lock().unwrap() = Some(Behaviour {
+        self.behave(Behaviour {
             status,
-            delay: Duration::ZERO,
+            ..Behaviour::default()
         });
+    }
+
+    pub fn behave(&self, behaviour: Behaviour) {
+        *self.state.behaviour.lock().unwrap() = Some(behaviour);
     }
 
     /// Everything received except the `{"test": 1}` verification requests.
@@ -507,4 +550,94 @@ pub fn inbound_call(call: &str, caller: &str, dialled: &str) -> Vec<Value> {
         ),
         first("11", "completed", Some("success"), t + 86),
     ]
+}
+
+/// A real SMTP server (aiosmtpd) that keeps every message it gets.
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hub/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the SMTP sink (aiosmtpd from PyPI)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("port ")
+            .unwrap_or_else(|| panic!("SMTP sink said {line:?}"))
+            .parse()
+            .unwrap();
+        SmtpSink { child, port, dir }
+    }
+
+    /// The messages received so far, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    pub async fn wait_messages(&self, n: usize, secs: u64) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.messages();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} e-mails, got {}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Verifies a received webhook with the `standardwebhooks` package from PyPI.
+pub fn verified_by_standard_webhooks(secret: &str, r: &Received) -> bool {
+    let headers = json!({
+        "webhook-id": r.headers.get("webhook-id"),
+        "webhook-timestamp": r.headers.get("webhook-timestamp"),
+        "webhook-signature": r.headers.get("webhook-signature"),
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hub/verify_signature.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(secret)
+        .arg(headers.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("python3 runs the verifier (standardwebhooks from PyPI)");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&r.raw).unwrap();
+    child.wait().unwrap().success()
 }

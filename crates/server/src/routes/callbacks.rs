@@ -107,13 +107,13 @@ pub fn check(body: &Body, existing: Option<&Body>, path: &str) -> ApiResult<Chec
     if let Some(mode) = body.get("mode") {
         let mode = mode.as_str().map(str::to_ascii_uppercase);
         match mode.as_deref() {
-            Some(m @ ("HTTP" | "HTTPS")) => {
+            Some(m @ ("HTTP" | "HTTPS" | "EMAIL")) => {
                 doc.insert("mode".into(), json!(m));
             }
-            Some(m @ ("EMAIL" | "APPLICATION")) => {
+            Some("APPLICATION") => {
                 return Err(ApiError::invalid(
                     p("mode"),
-                    format!("mode {m} is not supported yet: use HTTP or HTTPS"),
+                    "mode APPLICATION is not supported yet: use HTTP, HTTPS or EMAIL",
                 ))
             }
             _ => {
