@@ -187,6 +187,7 @@ impl State {
                 callback_id: d.callback_id,
                 reason: d.reason.clone(),
             }),
+            vendor: Default::default(),
             raw: serde_json::value::to_raw_value(&raw).expect("JSON"),
         };
         let source = Source {
@@ -377,6 +378,7 @@ async fn deliver(
         listener_id: d.listener_id,
         account: d.event.account,
         extension_id: d.listener_extension_id,
+        only_event: d.only_event.clone(),
     };
     let Some(payload) = switchboard_dialects::encode(dialect, &d.event, &recipient) else {
         let why = format!(

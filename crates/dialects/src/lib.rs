@@ -6,40 +6,80 @@
 //! the clock: time comes in through [`DecodeContext`].
 
 pub mod batch;
+pub mod callable;
+pub mod canonical;
+mod common;
 mod error;
 pub mod phonecom;
+pub mod tel4vn;
+pub mod welljoint;
+pub mod workonflow;
 
-pub use batch::split_batch;
+pub use batch::{split_batch, Batch};
 pub use error::DecodeError;
 
 use jiff::Timestamp;
 use serde_json::value::RawValue;
+use std::time::Duration;
 use switchboard_model::{AccountId, Dialect, Event, Fact};
 
 /// What a decoder may know beyond the payload itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DecodeContext {
     /// When the hub received the payload; used where a dialect carries no timestamp.
     pub received_at: Timestamp,
+    /// The time zone of sources that send local times without a zone.
+    pub tz: jiff::tz::TimeZone,
+    /// A source time further than this from `received_at` is refused as absurd; `None`
+    /// accepts any time (offline decoding of old files).
+    pub max_skew: Option<Duration>,
+}
+
+impl DecodeContext {
+    /// A context for events received now in UTC, refusing times more than a day off.
+    pub fn at(received_at: Timestamp) -> DecodeContext {
+        DecodeContext {
+            received_at,
+            tz: jiff::tz::TimeZone::UTC,
+            max_skew: Some(Duration::from_secs(86_400)),
+        }
+    }
 }
 
 /// Who an encoded event is addressed to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct Recipient {
     pub listener_id: i64,
     pub account: AccountId,
     /// Set when the listener was created at extension level.
     pub extension_id: Option<i64>,
+    /// Only this vendor event name is wanted (a tel4vn hook's `event`); others encode to nothing.
+    pub only_event: Option<String>,
 }
 
-/// The dialects whose decoders are built so far.
+/// The dialects that can be ingested.
 pub fn decodable() -> &'static [Dialect] {
-    &[Dialect::Phonecom]
+    &Dialect::ALL
 }
 
-/// The dialects whose encoders are built so far (what a listener's `version` may name).
+/// The dialects a listener's `version` may name.
 pub fn encodable() -> &'static [Dialect] {
-    &[Dialect::Phonecom]
+    &Dialect::ALL
+}
+
+/// Splits a request body into its elements. Workonflow's documented examples are JavaScript
+/// object literals, so for that dialect a body that is not JSON is read as JSON5.
+pub fn parse_body(
+    dialect: Dialect,
+    body: &[u8],
+) -> Result<Vec<Box<RawValue>>, (Option<usize>, DecodeError)> {
+    match split_batch(body) {
+        Ok(batch) => Ok(batch.items.into_iter().map(|i| i.to_owned()).collect()),
+        Err(e) if dialect == Dialect::Workonflow && e.syntax => {
+            workonflow::relaxed(body).map_err(|e| (None, e))
+        }
+        Err(e) => Err((None, e)),
+    }
 }
 
 /// Decodes one vendor event (one element of a batch) into facts.
@@ -50,17 +90,22 @@ pub fn decode(
 ) -> Result<Vec<Fact>, DecodeError> {
     match dialect {
         Dialect::Phonecom => phonecom::decode(item, ctx),
-        other => Err(DecodeError::new(
-            "",
-            format!("the {other} dialect cannot be ingested yet"),
-        )),
+        Dialect::Tel4vn => tel4vn::decode(item, ctx),
+        Dialect::Callable => callable::decode(item, ctx),
+        Dialect::Welljoint => welljoint::decode(item, ctx),
+        Dialect::Workonflow => workonflow::decode(item, ctx),
+        Dialect::Canonical => canonical::decode(item, ctx),
     }
 }
 
 /// Encodes an event for a recipient in a dialect; `None` where the dialect has no such event.
 pub fn encode(dialect: Dialect, event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     match dialect {
-        Dialect::Phonecom => Some(phonecom::encode(event, to)),
-        _ => None,
+        Dialect::Phonecom => phonecom::encode(event, to),
+        Dialect::Tel4vn => tel4vn::encode(event, to),
+        Dialect::Callable => callable::encode(event, to),
+        Dialect::Welljoint => welljoint::encode(event, to),
+        Dialect::Workonflow => workonflow::encode(event, to),
+        Dialect::Canonical => canonical::encode(event, to),
     }
 }

@@ -8,7 +8,9 @@ use std::fmt;
 use uuid::Uuid;
 
 /// An account's id: an integer, like a Phone.com `voip_id`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct AccountId(pub i64);
 
@@ -195,6 +197,11 @@ pub struct LegFacts {
     /// The call's first leg, when the source described it beside the event's leg.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_leg: Option<LegSnapshot>,
+    /// The leg this one was started from (a PBX sub-leg's B leg), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_leg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hangup: Option<Hangup>,
 }
 
 /// Details of a `recording.*` event.
@@ -268,6 +275,69 @@ pub struct ApiErrorFacts {
     pub message: Option<String>,
 }
 
+/// Details of a `call.dtmf` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DtmfFacts {
+    pub digits: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party: Option<Party>,
+}
+
+/// An agent's state, as contact-centre CTI reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    LoggedOut,
+    Ready,
+    NotReady,
+    AfterCallWork,
+    Allocated,
+    OnCall,
+}
+
+/// Details of an `agent.state` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentFacts {
+    pub agent_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    pub state: AgentState,
+    /// True when the agent logged on (rather than changed state while logged on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub logged_on: bool,
+}
+
+/// Details of `call.transferred` and `call.conferenced`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferFacts {
+    /// Calls that were merged into `new_call` (a consult call, the held call).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub old_calls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_call: Option<String>,
+    /// Who transferred, or started the conference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Party>,
+    /// Who the call went to, or who was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Party>,
+}
+
+/// Why and how a leg ended, each as the source said it (never derived from one another).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hangup {
+    /// Who hung up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q850: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_code: Option<u16>,
+    /// The vendor's own text (`NORMAL_CLEARING`, `busy now`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
 /// Details of a notice the hub raises about its own resources.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeFacts {
@@ -285,6 +355,9 @@ pub enum Details {
     CallLog(CallLogFacts),
     ApiError(ApiErrorFacts),
     Notice(NoticeFacts),
+    Dtmf(DtmfFacts),
+    Agent(AgentFacts),
+    Transfer(TransferFacts),
     None,
 }
 
@@ -303,6 +376,10 @@ pub struct Fact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
     pub details: Details,
+    /// What the source said that the canonical model has no field for (a tel4vn `hotline`,
+    /// a Callable `meta`, a Welljoint `userData`, …), kept under the source's own names.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub vendor: serde_json::Map<String, serde_json::Value>,
     /// The vendor payload exactly as received.
     pub raw: Box<RawValue>,
 }
@@ -316,6 +393,7 @@ impl PartialEq for Fact {
             && self.leg_id == other.leg_id
             && self.agent_id == other.agent_id
             && self.details == other.details
+            && self.vendor == other.vendor
             && self.raw.get() == other.raw.get()
     }
 }
@@ -354,7 +432,16 @@ impl Event {
                 out.extend(c.from.iter());
                 out.extend(c.to.iter());
             }
-            Details::Recording(_) | Details::ApiError(_) | Details::Notice(_) | Details::None => {}
+            Details::Dtmf(d) => out.extend(d.party.iter()),
+            Details::Transfer(t) => {
+                out.extend(t.by.iter());
+                out.extend(t.to.iter());
+            }
+            Details::Recording(_)
+            | Details::ApiError(_)
+            | Details::Notice(_)
+            | Details::Agent(_)
+            | Details::None => {}
         }
         out
     }

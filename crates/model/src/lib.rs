@@ -9,8 +9,8 @@ pub mod party;
 pub mod tags;
 
 pub use event::{
-    AccountId, ApiErrorFacts, CallLogFacts, Details, Dialect, Direction, Event, EventKind, Fact,
-    LegFacts, LegResult, LegSnapshot, MessageFacts, MessageMedia, NoticeFacts, RecordingFacts,
-    Source,
+    AccountId, AgentFacts, AgentState, ApiErrorFacts, CallLogFacts, Details, Dialect, Direction,
+    DtmfFacts, Event, EventKind, Fact, Hangup, LegFacts, LegResult, LegSnapshot, MessageFacts,
+    MessageMedia, NoticeFacts, RecordingFacts, Source, TransferFacts,
 };
 pub use party::{normalize_number, Party, PartyKind};

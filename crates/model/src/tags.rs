@@ -126,6 +126,18 @@ pub fn derive(fact: &Fact) -> Vec<String> {
             }
         }
         Details::Notice(_) => tags.extend(["listener-callback", "deactivated-listener-callback"]),
+        Details::Dtmf(_) => tags.extend(["call", "dtmf"]),
+        Details::Agent(_) => tags.push("agent-state"),
+        Details::Transfer(t) => {
+            tags.push("call");
+            tags.push(if fact.kind == EventKind::Conferenced {
+                "conference-call"
+            } else {
+                "transferred-call"
+            });
+            tags.extend(party_tag(t.by.as_ref(), "from-did", "from-extension"));
+            tags.extend(party_tag(t.to.as_ref(), "to-did", "to-extension"));
+        }
         Details::None => {
             if fact.kind.is_call() {
                 tags.push("call");
@@ -167,7 +179,10 @@ mod tests {
                     result: None,
                 },
                 first_leg: None,
+                parent_leg: None,
+                hangup: None,
             })),
+            vendor: Default::default(),
             raw: RawValue::from_string("{}".into()).unwrap(),
         }
     }

@@ -52,6 +52,8 @@ pub struct Config {
     #[serde(deserialize_with = "duration")]
     pub finalize_grace: Duration,
     pub default_tz: String,
+    #[serde(deserialize_with = "duration")]
+    pub max_clock_skew: Duration,
     pub log_format: String,
 }
 

@@ -51,6 +51,8 @@ pub struct TokenInfo {
     pub account: AccountId,
     pub scope: Scope,
     pub extension_id: Option<i64>,
+    /// Time zone of the sources that ingest with this token, when set.
+    pub default_tz: Option<String>,
 }
 
 #[derive(Clone)]
@@ -147,6 +149,7 @@ impl Store {
         account: AccountId,
         scope: Scope,
         extension_id: Option<i64>,
+        default_tz: Option<String>,
     ) -> Result<String> {
         let mut bytes = [0u8; 24];
         rand::rng().fill_bytes(&mut bytes);
@@ -166,9 +169,9 @@ impl Store {
                         return Err(StoreError::NotFound);
                     }
                     ctx.conn.execute(
-                    "INSERT INTO tokens (account_id, scope, extension_id, secret_hash, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![account.0, scope.as_str(), extension_id, digest.to_vec(), now_secs()],
+                    "INSERT INTO tokens (account_id, scope, extension_id, secret_hash, created_at, default_tz)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![account.0, scope.as_str(), extension_id, digest.to_vec(), now_secs(), default_tz],
                 )?;
                     Ok(ctx.conn.last_insert_rowid())
                 })
@@ -199,7 +202,7 @@ impl Store {
                     .read(move |conn| {
                         Ok(conn
                             .query_row(
-                                "SELECT account_id, scope, extension_id, secret_hash FROM tokens WHERE id = ?1",
+                                "SELECT account_id, scope, extension_id, secret_hash, default_tz FROM tokens WHERE id = ?1",
                                 [id],
                                 |r| {
                                     Ok((
@@ -207,13 +210,14 @@ impl Store {
                                         r.get::<_, String>(1)?,
                                         r.get::<_, Option<i64>>(2)?,
                                         r.get::<_, Vec<u8>>(3)?,
+                                        r.get::<_, Option<String>>(4)?,
                                     ))
                                 },
                             )
                             .optional()?)
                     })
                     .await?;
-                let Some((account, scope, extension_id, stored)) = row else {
+                let Some((account, scope, extension_id, stored, default_tz)) = row else {
                     return Ok(None);
                 };
                 let (Some(scope), Ok(hash)) = (Scope::parse(&scope), <[u8; 32]>::try_from(stored))
@@ -226,6 +230,7 @@ impl Store {
                         account: AccountId(account),
                         scope,
                         extension_id,
+                        default_tz,
                     },
                 };
                 self.inner

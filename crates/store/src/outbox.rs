@@ -25,6 +25,8 @@ pub struct ClaimedDelivery {
     pub event: Event,
     pub listener_id: i64,
     pub listener_extension_id: Option<i64>,
+    /// The one vendor event the listener wants (a tel4vn hook's `event`), if it named one.
+    pub only_event: Option<String>,
     /// The dialect the listener receives; `None` when the listener is gone.
     pub dialect: Option<Dialect>,
     /// The callback, or `None` when it was deleted.
@@ -209,6 +211,7 @@ impl Store {
                         event,
                         listener_id,
                         listener_extension_id: listener.and_then(|l| l.extension_id),
+                        only_event: listener.and_then(|l| l.body.get("event")).and_then(|e| e.as_str()).map(str::to_owned),
                         dialect,
                         callback: callbacks[&callback_id].clone(),
                         fallback: fallback_id.and_then(|f| callbacks[&f].clone()),

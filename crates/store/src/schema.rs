@@ -86,6 +86,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attempts_by_time ON attempts(at);
     "#,
+    // 3: a time zone per ingest token, for sources that send local times.
+    r#"
+    ALTER TABLE tokens ADD COLUMN default_tz TEXT;
+    "#,
 ];
 
 /// Brings the schema up to date.

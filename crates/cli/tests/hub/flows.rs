@@ -132,7 +132,7 @@ async fn subscriptions_and_their_tags_are_anded_listeners_or_them() {
             1_700_000_001,
         ),
         outbound,
-        json!({"uuid": "m1", "data_type": "message", "timestamp": 1_700_000_002,
+        json!({"uuid": "m1", "data_type": "message",
                "data": {"uuid": "msg", "direction": "inbound", "type": "sms", "from": {"type": "did", "id": "+15550000001"},
                         "to": [{"type": "did", "id": "+15550000002"}], "message": "hello"}}),
     ];

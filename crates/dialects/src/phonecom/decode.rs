@@ -1,5 +1,6 @@
 //! Phone.com JSON → canonical facts.
 
+use crate::common::{from_seconds, parse, plausible, text, Text};
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use jiff::Timestamp;
@@ -9,29 +10,6 @@ use switchboard_model::{
     ApiErrorFacts, CallLogFacts, Details, Direction, EventKind, Fact, LegFacts, LegResult,
     LegSnapshot, MessageFacts, MessageMedia, Party, PartyKind, RecordingFacts,
 };
-
-/// A value sources send either as a JSON string or as a number; kept as text.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Text {
-    Str(String),
-    Int(i64),
-    Float(f64),
-}
-
-impl Text {
-    fn into_string(self) -> String {
-        match self {
-            Text::Str(s) => s,
-            Text::Int(i) => i.to_string(),
-            Text::Float(f) => f.to_string(),
-        }
-    }
-}
-
-fn text(v: Option<Text>) -> Option<String> {
-    v.map(Text::into_string)
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -266,19 +244,14 @@ struct LooseData {
     message: Option<serde_json::Value>,
 }
 
-fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue, prefix: &str) -> Result<T, DecodeError> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| DecodeError::from_serde(prefix, e))
-}
-
 fn occurred_at(env: &Envelope<'_>, ctx: &DecodeContext) -> Result<Timestamp, DecodeError> {
     if let Some(ns) = env.timestamp_ns {
-        return Timestamp::from_nanosecond(i128::from(ns))
-            .map_err(|e| DecodeError::new("timestamp_ns", format!("not a usable time: {e}")));
+        let at = Timestamp::from_nanosecond(i128::from(ns))
+            .map_err(|e| DecodeError::new("timestamp_ns", format!("not a usable time: {e}")))?;
+        return plausible(at, ctx, "timestamp_ns");
     }
     if let Some(s) = env.timestamp {
-        return Timestamp::from_second(s)
-            .map_err(|e| DecodeError::new("timestamp", format!("not a usable time: {e}")));
+        return from_seconds(s, ctx, "timestamp");
     }
     Ok(ctx.received_at)
 }
@@ -307,6 +280,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         leg_id: None,
         agent_id: None,
         details: Details::None,
+        vendor: Default::default(),
         raw,
     };
     match env.data_type {
@@ -332,6 +306,8 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
                 direction: data.direction.map(Direction::from),
                 leg,
                 first_leg: data.first_leg.map(|l| l.snapshot(&call_id)),
+                parent_leg: None,
+                hangup: None,
             }));
         }
         DataType::Recording => {

@@ -106,9 +106,7 @@ fn build_data(event: &Event) -> Value {
             let state = match fact.kind {
                 EventKind::LegCreated => Some("new"),
                 EventKind::LegRinging => Some("connecting"),
-                EventKind::LegAnswered | EventKind::LegHeld | EventKind::LegRetrieved => {
-                    Some("connected")
-                }
+                EventKind::LegAnswered => Some("connected"),
                 EventKind::LegEnded => Some("completed"),
                 _ => None,
             };
@@ -140,13 +138,34 @@ fn build_data(event: &Event) -> Value {
         Details::Notice(n) => {
             json!({ "callback_id": n.callback_id, "reason": n.reason, "state": "deactivated" })
         }
-        Details::None => json!({ "uuid": fact.call_id }),
+        Details::None | Details::Dtmf(_) | Details::Agent(_) | Details::Transfer(_) => {
+            json!({ "uuid": fact.call_id })
+        }
     }
 }
 
-/// Encodes an event as the Phone.com v2.0.0 payload a listener receives.
-pub fn encode(event: &Event, to: &Recipient) -> Vec<u8> {
+/// True for the kinds Phone.com has an event for.
+pub fn expresses(kind: EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::LegHeld
+            | EventKind::LegRetrieved
+            | EventKind::Dtmf
+            | EventKind::Transferred
+            | EventKind::Conferenced
+            | EventKind::CallEnded
+            | EventKind::CallMissed
+            | EventKind::AgentState
+    )
+}
+
+/// Encodes an event as the Phone.com v2.0.0 payload a listener receives, or nothing for
+/// kinds Phone.com has no event for.
+pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     let fact = &event.fact;
+    if !expresses(fact.kind) {
+        return None;
+    }
     let source: Option<SourceParts<'_>> = if event.source.dialect == Dialect::Phonecom {
         serde_json::from_str(fact.raw.get()).ok()
     } else {
@@ -172,5 +191,5 @@ pub fn encode(event: &Event, to: &Recipient) -> Vec<u8> {
         data_object_uuid,
         data,
     };
-    serde_json::to_vec(&envelope).expect("a Phone.com envelope always serializes")
+    Some(serde_json::to_vec(&envelope).expect("a Phone.com envelope always serializes"))
 }

@@ -6,9 +6,7 @@ use switchboard_model::{
 };
 
 fn ctx() -> DecodeContext {
-    DecodeContext {
-        received_at: Timestamp::from_second(1_593_029_700).unwrap(),
-    }
+    DecodeContext::at(Timestamp::from_second(1_593_029_700).unwrap())
 }
 
 fn decode_one(json: &str) -> switchboard_model::Fact {
@@ -171,9 +169,10 @@ fn encoding_keeps_the_senders_data_and_uses_the_hubs_envelope() {
         &Recipient {
             listener_id: 7,
             account: AccountId(42),
-            extension_id: None,
+            ..Recipient::default()
         },
-    );
+    )
+    .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["uuid"], event.id.to_string());
     assert_eq!(v["listener_id"], 7);

@@ -59,7 +59,7 @@ async fn create_account(
     let account = state.store.create_account(id, name).await?;
     let token = state
         .store
-        .create_token(account.id, Scope::Api, None)
+        .create_token(account.id, Scope::Api, None, None)
         .await?;
     tracing::info!(account = %account.id, "account created");
     Ok((
@@ -100,9 +100,18 @@ async fn create_token(
         Some(_) => return Err(ApiError::invalid("scope", "expected \"api\" or \"ingest\"")),
     };
     let extension_id = opt_id(&body, "extension_id", "extension_id")?.flatten();
+    let tz = opt_text(&body, "tz", "tz")?.flatten();
+    if let Some(zone) = &tz {
+        if jiff::tz::TimeZone::get(zone).is_err() {
+            return Err(ApiError::invalid(
+                "tz",
+                format!("unknown time zone {zone:?}: use an IANA name such as Asia/Shanghai"),
+            ));
+        }
+    }
     let token = state
         .store
-        .create_token(account, scope, extension_id)
+        .create_token(account, scope, extension_id, tz.clone())
         .await
         .map_err(|e| match e {
             switchboard_store::StoreError::NotFound => ApiError::not_found("account"),
@@ -111,7 +120,7 @@ async fn create_token(
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({ "token": token, "account_id": account, "scope": scope.as_str(), "extension_id": extension_id }),
+            json!({ "token": token, "account_id": account, "scope": scope.as_str(), "extension_id": extension_id, "tz": tz }),
         ),
     ))
 }

@@ -14,7 +14,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use switchboard_dialects::{decodable, split_batch, DecodeContext};
+use switchboard_dialects::{decodable, parse_body, DecodeContext};
 use switchboard_model::{Dialect, Source};
 
 pub fn router() -> Router<AppState> {
@@ -65,25 +65,43 @@ async fn ingest(
     let bytes = axum::body::to_bytes(body, max)
         .await
         .map_err(|_| too_large(max))?;
-    if let Some(tz) = query.get("tz") {
-        if jiff::tz::TimeZone::get(tz).is_err() {
-            return Err(ApiError::invalid(
-                "tz",
-                format!("unknown time zone {tz:?}: use an IANA name such as Asia/Shanghai"),
-            ));
-        }
-    }
+    // The source's time zone: ?tz=, else the token's, else the configured default.
+    let zone = query
+        .get("tz")
+        .or(token.default_tz.as_ref())
+        .unwrap_or(&state.config.default_tz);
+    let tz = jiff::tz::TimeZone::get(zone).map_err(|_| {
+        ApiError::invalid(
+            "tz",
+            format!("unknown time zone {zone:?}: use an IANA name such as Asia/Shanghai"),
+        )
+    })?;
     let source = Source {
         dialect,
         name: query.get("source").filter(|s| !s.is_empty()).cloned(),
     };
     let received_at = jiff::Timestamp::now();
-    let ctx = DecodeContext { received_at };
-    let batch = split_batch(&bytes)?;
-    let mut facts = Vec::with_capacity(batch.items.len());
-    for (i, item) in batch.items.iter().enumerate() {
-        let decoded = switchboard_dialects::decode(dialect, item, &ctx)
-            .map_err(|e| e.within(&batch.prefix(i)))?;
+    let ctx = DecodeContext {
+        received_at,
+        tz,
+        max_skew: Some(state.config.max_clock_skew),
+    };
+    let items = parse_body(dialect, &bytes).map_err(|(_, e)| ApiError::from(e))?;
+    // Paths of a bare object start at the object; elements of a batch start with their index.
+    let batch = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'[')
+        || items.len() > 1;
+    let mut facts = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let prefix = if batch {
+            format!("[{i}]")
+        } else {
+            String::new()
+        };
+        let decoded =
+            switchboard_dialects::decode(dialect, item, &ctx).map_err(|e| e.within(&prefix))?;
         facts.extend(decoded);
     }
     let events = switchboard_engine::stamp(

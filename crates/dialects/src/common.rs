@@ -1,0 +1,157 @@
+//! What every decoder and encoder shares: typed parsing with JSON paths, text-or-number
+//! values, time checks, content keys, parties from plain strings.
+
+use crate::error::DecodeError;
+use crate::DecodeContext;
+use jiff::Timestamp;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use switchboard_model::{Party, PartyKind};
+
+/// A value sources send either as a JSON string or as a number; kept as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Text {
+    Str(String),
+    Int(i64),
+    Float(f64),
+}
+
+impl Text {
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Text::Str(s) => s,
+            Text::Int(i) => i.to_string(),
+            Text::Float(f) => f.to_string(),
+        }
+    }
+}
+
+pub(crate) fn text(v: Option<Text>) -> Option<String> {
+    v.map(Text::into_string)
+}
+
+/// Reads an optional text-or-number field, keeping it only when not empty.
+pub(crate) fn non_empty(v: Option<Text>) -> Option<String> {
+    text(v).filter(|s| !s.trim().is_empty())
+}
+
+/// Deserializes a JSON document into `T`, naming the path of any field at fault.
+pub(crate) fn parse<'de, T: Deserialize<'de>>(
+    raw: &'de RawValue,
+    prefix: &str,
+) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| DecodeError::from_serde(prefix, e))
+}
+
+/// A stable key from a payload's content, for sources that send no event id.
+pub(crate) fn content_key(dialect: &str, raw: &RawValue) -> String {
+    let digest = Sha256::digest(raw.get().as_bytes());
+    format!("{dialect}:{}", hex::encode(&digest[..16]))
+}
+
+/// Checks a source time against the receipt time: a time that parses but is off by more than
+/// the allowed skew (milliseconds read as seconds, say) is refused.
+pub(crate) fn plausible(
+    at: Timestamp,
+    ctx: &DecodeContext,
+    path: &str,
+) -> Result<Timestamp, DecodeError> {
+    if let Some(max) = ctx.max_skew {
+        let off = (at.as_millisecond() - ctx.received_at.as_millisecond()).unsigned_abs();
+        if off > max.as_millis() as u64 {
+            return Err(DecodeError::new(
+                path,
+                format!(
+                    "the time {at} is {} hours away from the time of receipt {}; is the unit wrong (seconds vs milliseconds) or the clock?",
+                    off / 3_600_000,
+                    ctx.received_at
+                ),
+            ));
+        }
+    }
+    Ok(at)
+}
+
+pub(crate) fn from_millis(
+    ms: i64,
+    ctx: &DecodeContext,
+    path: &str,
+) -> Result<Timestamp, DecodeError> {
+    let at = Timestamp::from_millisecond(ms)
+        .map_err(|e| DecodeError::new(path, format!("not a usable time: {e}")))?;
+    plausible(at, ctx, path)
+}
+
+pub(crate) fn from_seconds(
+    s: i64,
+    ctx: &DecodeContext,
+    path: &str,
+) -> Result<Timestamp, DecodeError> {
+    let at = Timestamp::from_second(s)
+        .map_err(|e| DecodeError::new(path, format!("not a usable time: {e}")))?;
+    plausible(at, ctx, path)
+}
+
+/// A party from a plain string a source sent: a SIP URI (`user@domain`), an E.164-looking
+/// number, an extension (short digits) or whatever else (kept as `unknown`).
+pub(crate) fn party_from(raw: &str, short_is_extension: bool) -> Party {
+    let raw = raw.trim();
+    let mut p = Party::new(PartyKind::Unknown);
+    p.id = Some(raw.to_string());
+    if let Some((user, domain)) = raw.split_once('@') {
+        p.kind = PartyKind::SipUri;
+        p.domain = Some(domain.to_string());
+        if user.chars().all(|c| c.is_ascii_digit()) && !user.is_empty() {
+            if short_is_extension && user.len() <= 6 {
+                p.extension = Some(user.to_string());
+            } else {
+                p.number = Some(user.to_string());
+            }
+        }
+        return p;
+    }
+    let digits = raw.strip_prefix('+').unwrap_or(raw);
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        if short_is_extension && digits.len() <= 6 && !raw.starts_with('+') {
+            p.kind = PartyKind::Extension;
+            p.extension = Some(raw.to_string());
+        } else {
+            p.kind = PartyKind::Number;
+            p.number = Some(raw.to_string());
+        }
+    } else if raw.eq_ignore_ascii_case("anonymous") {
+        p.kind = PartyKind::Unknown;
+    }
+    p
+}
+
+/// The string a party is written as in vendors that use plain strings.
+pub(crate) fn party_text(p: &Party) -> Option<String> {
+    p.id.clone()
+        .or_else(|| p.number.clone())
+        .or_else(|| p.extension.clone())
+}
+
+/// A boolean sent as `true`, `"true"`, `1` or `"1"`.
+pub(crate) fn loose_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        Bool(bool),
+        Int(i64),
+        Str(String),
+    }
+    Ok(match Option::<B>::deserialize(d)? {
+        None => None,
+        Some(B::Bool(b)) => Some(b),
+        Some(B::Int(i)) => Some(i != 0),
+        Some(B::Str(s)) => match s.as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" | "" => Some(false),
+            _ => return Err(serde::de::Error::custom("expected true or false")),
+        },
+    })
+}

@@ -1,0 +1,266 @@
+//! tel4vn JSON → canonical facts.
+
+use crate::common::{content_key, non_empty, parse, party_from, plausible, Text};
+use crate::error::DecodeError;
+use crate::DecodeContext;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+use switchboard_model::{
+    CallLogFacts, Details, Direction, EventKind, Fact, LegFacts, LegResult, LegSnapshot, Party,
+    RecordingFacts,
+};
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum State {
+    Ringing,
+    Answered,
+    Hangup,
+    Cdr,
+    Missed,
+    CdrAutocall,
+}
+
+#[derive(Debug, Deserialize)]
+struct Hook {
+    call_id: Text,
+    #[serde(default)]
+    sip_call_id: Option<Text>,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    direction: Option<Value>,
+    #[serde(default)]
+    from_number: Option<Text>,
+    #[serde(default)]
+    to_number: Option<Text>,
+    #[serde(default)]
+    hotline: Option<Text>,
+    state: State,
+    #[serde(default)]
+    duration: Option<f64>,
+    #[serde(default)]
+    billsec: Option<f64>,
+    #[serde(default)]
+    recording_url: Option<String>,
+    #[serde(default)]
+    press_key: Option<Text>,
+    #[serde(default)]
+    customer_id: Option<Text>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    time_started: Option<Text>,
+    #[serde(default)]
+    time_answered: Option<Text>,
+    #[serde(default)]
+    time_ended: Option<Text>,
+}
+
+/// A tel4vn time: Unix seconds (or milliseconds), or `YYYY-MM-DD HH:MM:SS` local time.
+fn time(value: Text, ctx: &DecodeContext, path: &str) -> Result<Timestamp, DecodeError> {
+    let at = match value {
+        Text::Int(n) if n > 100_000_000_000 => Timestamp::from_millisecond(n).ok(),
+        Text::Int(n) => Timestamp::from_second(n).ok(),
+        Text::Float(f) => Timestamp::from_second(f as i64).ok(),
+        Text::Str(s) => match s.trim().parse::<i64>() {
+            Ok(n) => Timestamp::from_second(n).ok(),
+            Err(_) => s
+                .trim()
+                .replace('T', " ")
+                .parse::<jiff::civil::DateTime>()
+                .ok()
+                .and_then(|dt| dt.to_zoned(ctx.tz.clone()).ok())
+                .map(|z| z.timestamp()),
+        },
+    };
+    let at =
+        at.ok_or_else(|| DecodeError::new(path, "expected Unix seconds or YYYY-MM-DD HH:MM:SS"))?;
+    plausible(at, ctx, path)
+}
+
+fn result_of(status: Option<&str>, billsec: Option<f64>) -> LegResult {
+    let status = status.map(|s| s.trim().to_ascii_uppercase().replace(['_', '-'], " "));
+    match status.as_deref() {
+        Some("BUSY" | "USER BUSY") => LegResult::Busy,
+        Some("NO ANSWER" | "NOANSWER") => LegResult::NoAnswer,
+        Some("FAILED" | "CONGESTION" | "CHANUNAVAIL") => LegResult::Failed,
+        Some("CANCEL" | "CANCELLED" | "CANCELED") => LegResult::Cancelled,
+        Some("ANSWERED" | "ANSWER") => LegResult::Answered,
+        _ if billsec.is_some_and(|b| b > 0.0) => LegResult::Answered,
+        _ => LegResult::NoAnswer,
+    }
+}
+
+/// Decodes one tel4vn hook payload.
+pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
+    let hook: Hook = parse(item, "")?;
+    let call_id = hook.call_id.into_string();
+    if call_id.trim().is_empty() {
+        return Err(DecodeError::new("call_id", "must not be empty"));
+    }
+    let direction = match hook.direction.as_ref().and_then(Value::as_str) {
+        Some("inbound") => Some(Direction::Inbound),
+        Some("outbound") => Some(Direction::Outbound),
+        Some("local" | "internal") => Some(Direction::Internal),
+        Some(other) => {
+            return Err(DecodeError::new(
+                "direction",
+                format!("unknown direction {other:?}: expected inbound or outbound"),
+            ))
+        }
+        None => None,
+    };
+    let mut vendor = Map::new();
+    if let Some(d) = hook.direction.as_ref().filter(|d| !d.is_string()) {
+        // Seen in real CDRs: a numeric direction. Kept as sent.
+        vendor.insert("direction".into(), d.clone());
+    }
+    let from_text = non_empty(hook.from_number);
+    let to_text = non_empty(hook.to_number);
+    // "from_number is the extension for outbound calls; to_number for inbound ones".
+    let party = |text: &Option<String>, ext_side: bool| -> Option<Party> {
+        text.as_deref().map(|t| {
+            let mut p = party_from(t, direction.is_none());
+            if ext_side && direction.is_some() {
+                p.kind = switchboard_model::PartyKind::Extension;
+                p.extension = Some(t.to_string());
+                p.number = None;
+            }
+            p
+        })
+    };
+    let from = party(&from_text, direction == Some(Direction::Outbound));
+    let to = party(&to_text, direction == Some(Direction::Inbound));
+    for (key, value) in [
+        ("sip_call_id", non_empty(hook.sip_call_id).map(Value::from)),
+        ("domain", hook.domain.map(Value::from)),
+        ("hotline", non_empty(hook.hotline).map(Value::from)),
+        ("duration", hook.duration.map(|d| json!(d))),
+        ("billsec", hook.billsec.map(|d| json!(d))),
+        ("recording_url", hook.recording_url.clone().map(Value::from)),
+        ("press_key", non_empty(hook.press_key).map(Value::from)),
+        ("customer_id", non_empty(hook.customer_id).map(Value::from)),
+        ("status", hook.status.clone().map(Value::from)),
+    ] {
+        if let Some(v) = value {
+            vendor.insert(key.into(), v);
+        }
+    }
+    let started = hook
+        .time_started
+        .map(|t| time(t, ctx, "time_started"))
+        .transpose()?;
+    let answered = hook
+        .time_answered
+        .map(|t| time(t, ctx, "time_answered"))
+        .transpose()?;
+    let ended = hook
+        .time_ended
+        .map(|t| time(t, ctx, "time_ended"))
+        .transpose()?;
+    for (key, at) in [
+        ("time_started", started),
+        ("time_answered", answered),
+        ("time_ended", ended),
+    ] {
+        if let Some(at) = at {
+            vendor.insert(key.into(), json!(at.to_string()));
+        }
+    }
+    let occurred_at = match hook.state {
+        State::Ringing => started,
+        State::Answered => answered,
+        _ => ended,
+    }
+    .unwrap_or(ctx.received_at);
+    let leg = LegSnapshot {
+        id: Some(call_id.clone()),
+        is_first: None,
+        from: from.clone(),
+        to: to.clone(),
+        result: None,
+    };
+    let (kind, details) = match hook.state {
+        State::Ringing => (EventKind::LegRinging, leg_details(direction, leg)),
+        State::Answered => (EventKind::LegAnswered, leg_details(direction, leg)),
+        State::Hangup => {
+            let result = result_of(hook.status.as_deref(), hook.billsec);
+            (
+                EventKind::LegEnded,
+                leg_details(
+                    direction,
+                    LegSnapshot {
+                        result: Some(result),
+                        ..leg
+                    },
+                ),
+            )
+        }
+        State::Missed => (
+            EventKind::CallMissed,
+            Details::CallLog(CallLogFacts {
+                direction,
+                from,
+                to,
+            }),
+        ),
+        State::Cdr | State::CdrAutocall => {
+            if hook.state == State::CdrAutocall {
+                vendor.insert("autocall".into(), Value::Bool(true));
+            }
+            (
+                EventKind::CallLog,
+                Details::CallLog(CallLogFacts {
+                    direction,
+                    from,
+                    to,
+                }),
+            )
+        }
+    };
+    let source_key = content_key("tel4vn", item);
+    let mut facts = vec![Fact {
+        source_key: source_key.clone(),
+        kind,
+        occurred_at,
+        call_id: Some(call_id.clone()),
+        leg_id: Some(call_id.clone()),
+        agent_id: None,
+        details,
+        vendor,
+        raw: item.to_owned(),
+    }];
+    if let (State::Cdr | State::CdrAutocall, Some(url)) = (hook.state, hook.recording_url) {
+        facts.push(Fact {
+            source_key: format!("{source_key}:recording"),
+            kind: EventKind::RecordingReady,
+            occurred_at,
+            call_id: Some(call_id.clone()),
+            leg_id: None,
+            agent_id: None,
+            details: Details::Recording(RecordingFacts {
+                recording_id: None,
+                subject: Some("call".into()),
+                size_bytes: None,
+                duration_ms: None,
+                url: Some(url),
+            }),
+            vendor: Map::new(),
+            raw: item.to_owned(),
+        });
+    }
+    Ok(facts)
+}
+
+fn leg_details(direction: Option<Direction>, leg: LegSnapshot) -> Details {
+    Details::Leg(Box::new(LegFacts {
+        direction,
+        leg,
+        first_leg: None,
+        parent_leg: None,
+        hangup: None,
+    }))
+}

@@ -1,0 +1,120 @@
+//! Canonical events → tel4vn hook payloads.
+
+use crate::common::party_text;
+use crate::Recipient;
+use serde_json::{json, Map, Value};
+use switchboard_model::{Details, Direction, Event, EventKind, Party, PartyKind};
+
+/// The hook event an event becomes, if tel4vn has one.
+pub fn state_of(event: &Event) -> Option<&'static str> {
+    Some(match event.fact.kind {
+        EventKind::LegRinging => "ringing",
+        EventKind::LegAnswered => "answered",
+        EventKind::LegEnded => "hangup",
+        EventKind::CallMissed => "missed",
+        EventKind::CallLog => {
+            let v = &event.fact.vendor;
+            if v.get("autocall") == Some(&Value::Bool(true))
+                || v.contains_key("press_key")
+                || v.contains_key("customer_id")
+            {
+                "cdr_autocall"
+            } else {
+                "cdr"
+            }
+        }
+        _ => return None,
+    })
+}
+
+fn did_of(p: Option<&Party>) -> Option<String> {
+    p.filter(|p| p.kind == PartyKind::Number)
+        .and_then(|p| p.number.clone())
+}
+
+/// Encodes an event as a tel4vn hook payload.
+pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
+    let state = state_of(event)?;
+    if to
+        .only_event
+        .as_deref()
+        .is_some_and(|wanted| wanted != state)
+    {
+        return None;
+    }
+    let fact = &event.fact;
+    let (direction, from, callee) = match &fact.details {
+        Details::Leg(l) => (l.direction, l.leg.from.as_ref(), l.leg.to.as_ref()),
+        Details::CallLog(c) => (c.direction, c.from.as_ref(), c.to.as_ref()),
+        _ => (None, None, None),
+    };
+    let v = &fact.vendor;
+    let mut out = Map::new();
+    let call_id = fact.leg_id.clone().or_else(|| fact.call_id.clone());
+    out.insert("call_id".into(), json!(call_id));
+    out.insert(
+        "sip_call_id".into(),
+        v.get("sip_call_id")
+            .cloned()
+            .unwrap_or_else(|| json!(fact.call_id)),
+    );
+    out.insert(
+        "domain".into(),
+        v.get("domain").cloned().unwrap_or(Value::Null),
+    );
+    let direction_value = match direction {
+        Some(Direction::Inbound) => json!("inbound"),
+        Some(Direction::Outbound) => json!("outbound"),
+        Some(Direction::Internal) => json!("local"),
+        None => v.get("direction").cloned().unwrap_or(Value::Null),
+    };
+    out.insert("direction".into(), direction_value);
+    out.insert("from_number".into(), json!(from.and_then(party_text)));
+    out.insert("to_number".into(), json!(callee.and_then(party_text)));
+    let hotline = v.get("hotline").cloned().or_else(|| {
+        let dialled = if direction == Some(Direction::Outbound) {
+            did_of(from)
+        } else {
+            did_of(callee)
+        };
+        dialled.map(Value::from)
+    });
+    out.insert("hotline".into(), hotline.unwrap_or(Value::Null));
+    out.insert("state".into(), json!(state));
+    let keep: &[&str] = match state {
+        "hangup" => &["duration", "billsec", "status"],
+        "cdr" => &["duration", "billsec", "recording_url", "status"],
+        "cdr_autocall" => &[
+            "duration",
+            "billsec",
+            "recording_url",
+            "press_key",
+            "customer_id",
+            "status",
+        ],
+        _ => &[],
+    };
+    for key in keep
+        .iter()
+        .chain(["time_started", "time_answered", "time_ended"].iter())
+    {
+        if let Some(value) = v.get(*key) {
+            out.insert((*key).into(), value.clone());
+        }
+    }
+    if state == "hangup" && !out.contains_key("status") {
+        if let Details::Leg(l) = &fact.details {
+            if let Some(result) = l.leg.result {
+                let status = match result {
+                    switchboard_model::LegResult::Answered => "ANSWERED",
+                    switchboard_model::LegResult::Busy => "BUSY",
+                    switchboard_model::LegResult::Failed => "FAILED",
+                    switchboard_model::LegResult::Cancelled => "CANCEL",
+                    _ => "NO ANSWER",
+                };
+                out.insert("status".into(), json!(status));
+            }
+        }
+    }
+    Some(serde_json::to_vec(&Value::Object(out)).expect("JSON"))
+}
