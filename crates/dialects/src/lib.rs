@@ -12,6 +12,8 @@ mod common;
 mod error;
 pub mod phonecom;
 pub mod tel4vn;
+#[cfg(test)]
+mod testkit;
 pub mod welljoint;
 pub mod workonflow;
 

@@ -108,7 +108,8 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         }
         Level::Record => {
             let kind = match status {
-                "start" => EventKind::RecordingStarted,
+                // The documented example sends `in-progress` for a recording under way.
+                "start" | "in-progress" => EventKind::RecordingStarted,
                 "end" => EventKind::RecordingStopped,
                 // The documentation spells it both ways.
                 "transcoded" | "trancoded" => EventKind::RecordingReady,

@@ -81,9 +81,13 @@ fn time(value: Text, ctx: &DecodeContext, path: &str) -> Result<Timestamp, Decod
     plausible(at, ctx, path)
 }
 
-fn result_of(status: Option<&str>, billsec: Option<f64>) -> LegResult {
+/// How a leg ended, from the PBX's status or else its billsec; `None` when it says neither.
+fn result_of(status: Option<&str>, billsec: Option<f64>) -> Option<LegResult> {
+    if status.is_none() && billsec.is_none() {
+        return None;
+    }
     let status = status.map(|s| s.trim().to_ascii_uppercase().replace(['_', '-'], " "));
-    match status.as_deref() {
+    Some(match status.as_deref() {
         Some("BUSY" | "USER BUSY") => LegResult::Busy,
         Some("NO ANSWER" | "NOANSWER") => LegResult::NoAnswer,
         Some("FAILED" | "CONGESTION" | "CHANUNAVAIL") => LegResult::Failed,
@@ -91,7 +95,7 @@ fn result_of(status: Option<&str>, billsec: Option<f64>) -> LegResult {
         Some("ANSWERED" | "ANSWER") => LegResult::Answered,
         _ if billsec.is_some_and(|b| b > 0.0) => LegResult::Answered,
         _ => LegResult::NoAnswer,
-    }
+    })
 }
 
 /// Decodes one tel4vn hook payload.
@@ -190,13 +194,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
             let result = result_of(hook.status.as_deref(), hook.billsec);
             (
                 EventKind::LegEnded,
-                leg_details(
-                    direction,
-                    LegSnapshot {
-                        result: Some(result),
-                        ..leg
-                    },
-                ),
+                leg_details(direction, LegSnapshot { result, ..leg }),
             )
         }
         State::Missed => (

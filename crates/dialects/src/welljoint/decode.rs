@@ -246,7 +246,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         ),
         "connectionCleared" => {
             let hangup = Hangup {
-                by: device(&e.hangup_device).or_else(|| device(&e.releasing_device)),
+                by: device(&e.hangup_device),
                 text: e.cause.as_deref().map(normalize_cause),
                 ..Hangup::default()
             };
@@ -260,11 +260,11 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
             let code = e.failed_code.clone().map(Text::into_string);
             if let Some(c) = &code {
                 match c.trim().parse::<u8>() {
-                    Ok(1..=14) => {}
+                    Ok(1..=11 | 14) => {}
                     _ => {
                         return Err(DecodeError::new(
                             "failedCode",
-                            "expected a code from 1 to 14",
+                            "expected a code from 1 to 11, or 14",
                         ))
                     }
                 }

@@ -25,7 +25,8 @@ pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
     let first = leg.is_some_and(|l| l.leg.is_first == Some(true));
     let name = match fact.kind {
         EventKind::LegCreated if first => "Call.created",
-        EventKind::LegCreated | EventKind::LegRinging => "Call.Member.invited",
+        // A member's leg starts ringing when invited; there is no separate "created".
+        EventKind::LegRinging => "Call.Member.invited",
         EventKind::LegAnswered => "Call.Member.Invite.ended",
         EventKind::LegEnded => match leg.and_then(|l| l.leg.result) {
             Some(
