@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use switchboard_server::{Config, DEFAULT_CONFIG};
 
+mod offline;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
@@ -30,6 +32,27 @@ enum Command {
     Tokens(TokensCommand),
     /// Print the commented default configuration.
     DefaultConfig,
+    /// Decode a file of one dialect's events and print canonical events as NDJSON.
+    Decode {
+        /// The dialect of the input: phonecom, tel4vn, callable, welljoint, workonflow, canonical.
+        #[arg(long)]
+        dialect: String,
+        /// Time zone of sources that send local times (welljoint).
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// The input file: one JSON object, a JSON array or NDJSON; `-` or nothing for stdin.
+        file: Option<PathBuf>,
+    },
+    /// Convert a file of one dialect's events into another dialect's, as NDJSON.
+    Translate {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -91,7 +114,17 @@ enum TokensCommand {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     // One TLS provider for the whole process, before any client exists.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
@@ -123,6 +156,10 @@ fn main() -> Result<()> {
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
+        }
+        Command::Decode { dialect, tz, file } => offline::decode(&dialect, &tz, file.as_deref()),
+        Command::Translate { from, to, tz, file } => {
+            offline::translate(&from, &to, &tz, file.as_deref())
         }
     }
 }

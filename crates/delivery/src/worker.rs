@@ -94,6 +94,15 @@ impl DeliveryHandle {
         .await
     }
 
+    /// Checks only that a callback's target is allowed (no request is made).
+    pub async fn check_target(&self, cfg: &HttpConfig) -> Result<(), String> {
+        self.state
+            .guard
+            .check_url(&cfg.url)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Whether e-mail can be sent at all (an SMTP server is configured).
     pub fn can_email(&self) -> bool {
         self.state.settings.smtp.is_some()

@@ -114,7 +114,11 @@ pub fn derive(fact: &Fact) -> Vec<String> {
             direction_tag(msg.direction, &mut tags);
         }
         Details::CallLog(log) => {
-            tags.push("call-log");
+            if fact.kind == EventKind::CallMissed {
+                tags.extend(["call", "missed-call"]);
+            } else {
+                tags.push("call-log");
+            }
             direction_tag(log.direction, &mut tags);
             tags.extend(party_tag(log.from.as_ref(), "from-did", "from-extension"));
             tags.extend(party_tag(log.to.as_ref(), "to-did", "to-extension"));

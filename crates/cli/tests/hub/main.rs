@@ -1,6 +1,7 @@
 //! Black-box tests of the `switchboard` binary: everything through HTTP and the CLI.
 
 mod delivery;
+mod dialects;
 mod flows;
 mod ingest;
 mod management;

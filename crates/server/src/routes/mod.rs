@@ -10,6 +10,7 @@ mod ops;
 mod overview;
 mod profiles;
 mod subscriptions;
+mod tel4vn;
 mod unsubscribe;
 
 use crate::error::ApiError;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(ingest::router())
         .merge(unsubscribe::router())
+        .merge(tel4vn::router())
         .nest("/v4/accounts/{account}/integrations/events", events_api())
         .nest(
             "/v4/accounts/{account}/extensions/{ext}/integrations/events",

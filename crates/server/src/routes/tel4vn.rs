@@ -1,0 +1,218 @@
+//! The tel4vn-compatible hook API: `GET/POST /v1/event`, `DELETE /v1/event/{id}`.
+//!
+//! A hook is a listener in the `tel4vn` dialect that wants one hook event, with its own
+//! callback. `callback_apikey`, when set, is sent with every delivery as the `X-Api-Key`
+//! header (and, like every API key, never shown back).
+
+use super::callbacks::{self, not_found_as};
+use super::fields::opt_text;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{token_of, JsonObject};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use switchboard_dialects::tel4vn::EVENTS;
+use switchboard_store::{Kind, ListQuery, NewResource, Owner, Ref, Scope};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/event", get(list).post(create))
+        .route("/v1/event/{id}", delete(remove))
+}
+
+/// The tags that select each hook event's canonical events.
+fn tags_of(event: &str) -> &'static [&'static str] {
+    match event {
+        "hangup" => &["completed-call"],
+        "ringing" => &["connecting-call"],
+        "answered" => &["connected-call"],
+        "missed" => &["missed-call"],
+        _ => &["call-log"],
+    }
+}
+
+async fn owner(state: &AppState, headers: &HeaderMap) -> ApiResult<Owner> {
+    let token = token_of(state, headers).await?;
+    if token.scope != Scope::Api {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this token may only ingest events; use an api token",
+        ));
+    }
+    Ok(Owner {
+        account: token.account,
+        extension_id: token.extension_id,
+    })
+}
+
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let owner = owner(&state, &headers).await?;
+    let (_, listeners) = state
+        .store
+        .list_resources(ListQuery {
+            kind: Kind::Listener,
+            owner,
+            parent_id: None,
+            equals: vec![("version".into(), json!("tel4vn"))],
+            limit: 10_000,
+            offset: 0,
+        })
+        .await?;
+    let mut data = Vec::new();
+    for l in listeners.iter().filter(|l| l.body.get("event").is_some()) {
+        let callback = match l.body.get("callback_id").and_then(Value::as_i64) {
+            Some(id) => {
+                state
+                    .store
+                    .get_resource(
+                        Kind::Callback,
+                        Owner {
+                            extension_id: None,
+                            ..owner
+                        },
+                        None,
+                        id,
+                    )
+                    .await?
+            }
+            None => None,
+        };
+        let config = callback.as_ref().and_then(|c| c.body.get("config"));
+        let has_key = config
+            .and_then(|c| c.get("headers"))
+            .and_then(Value::as_array)
+            .is_some_and(|h| {
+                h.iter()
+                    .any(|h| h.get("name").and_then(Value::as_str) == Some("X-Api-Key"))
+            });
+        data.push(json!({
+            "id": l.id,
+            "event": l.body["event"],
+            "callback_url": config.and_then(|c| c.get("url")).cloned().unwrap_or(Value::Null),
+            "callback_apikey": if has_key { json!(true) } else { Value::Null },
+        }));
+    }
+    let total = data.len();
+    Ok(Json(json!({ "data": data, "total": total })))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let owner = owner(&state, &headers).await?;
+    let event = match body.get("event") {
+        Some(Value::String(e)) if EVENTS.contains(&e.as_str()) => e.clone(),
+        Some(Value::String(e)) => {
+            return Err(ApiError::invalid(
+                "event",
+                format!("unknown event {e:?}; the events are {}", EVENTS.join(", ")),
+            ));
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "event",
+                format!("missing: one of {}", EVENTS.join(", ")),
+            ))
+        }
+    };
+    let url = match opt_text(&body, "callback_url", "callback_url")? {
+        Some(Some(u)) => u,
+        _ => {
+            return Err(ApiError::invalid(
+                "callback_url",
+                "missing: the URL to send hooks to",
+            ))
+        }
+    };
+    let apikey = opt_text(&body, "callback_apikey", "callback_apikey")?
+        .flatten()
+        .filter(|k| !k.is_empty());
+    let mut config = json!({ "url": url, "method": "POST" });
+    if let Some(key) = &apikey {
+        config["headers"] = json!([{ "name": "X-Api-Key", "value": key }]);
+    }
+    let mut cb_body = serde_json::Map::new();
+    cb_body.insert("config".into(), config);
+    cb_body.insert("name".into(), json!(format!("tel4vn {event} hook")));
+    let checked = callbacks::check(&cb_body, None, "").map_err(|e| match e.path.as_deref() {
+        Some("config.url") => ApiError {
+            path: Some("callback_url".into()),
+            ..e
+        },
+        _ => e,
+    })?;
+    if let Some(http) = &checked.http {
+        state
+            .delivery
+            .check_target(http)
+            .await
+            .map_err(|why| ApiError::invalid("callback_url", why))?;
+    }
+    let callbacks::Checked { doc, refs, .. } = checked;
+    let ev = event.clone();
+    let made = state
+        .store
+        .create_resources(move |add| {
+            let cb = add(NewResource { kind: Kind::Callback, owner, parent_id: None, body: Value::Object(doc), refs })?;
+            let listener = add(NewResource {
+                kind: Kind::Listener,
+                owner,
+                parent_id: None,
+                body: json!({ "callback_id": cb.id, "version": "tel4vn", "expires_at": null, "event": ev }),
+                refs: vec![Ref { field: "callback_id".into(), kind: Kind::Callback, id: cb.id }],
+            })?;
+            add(NewResource { kind: Kind::Subscription, owner, parent_id: Some(listener.id), body: json!({ ":tags": tags_of(&ev) }), refs: Vec::new() })?;
+            Ok(())
+        })
+        .await?;
+    let id = made.iter().find(|r| r.kind == Kind::Listener).map(|l| l.id);
+    Ok(Json(json!({ "created": true, "id": id })))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let owner = owner(&state, &headers).await?;
+    let id: i64 = id.parse().map_err(|_| ApiError::not_found("event"))?;
+    let listener = state
+        .store
+        .get_resource(Kind::Listener, owner, None, id)
+        .await?;
+    let Some(listener) = listener.filter(|l| l.body.get("event").is_some()) else {
+        return Err(ApiError::not_found("event"));
+    };
+    state
+        .store
+        .delete_resource(Kind::Listener, owner, None, id, Vec::new())
+        .await
+        .map_err(|e| not_found_as(e, "event"))?;
+    if let Some(cb) = listener.body.get("callback_id").and_then(Value::as_i64) {
+        // The hook's own callback goes with it (unless something else came to use it).
+        let blockers = vec![switchboard_store::Blocker {
+            kind: Kind::Listener,
+            field: "callback_id",
+            message: "in use".into(),
+        }];
+        let _ = state
+            .store
+            .delete_resource(
+                Kind::Callback,
+                Owner {
+                    extension_id: None,
+                    ..owner
+                },
+                None,
+                cb,
+                blockers,
+            )
+            .await;
+    }
+    Ok(Json(json!({ "deleted": true })))
+}
