@@ -4,6 +4,7 @@
 //! Nothing here reads the clock or does I/O: the time and the id source are passed in, so the
 //! same input always gives the same output and every rule can be tested in isolation.
 
+pub mod calls;
 pub mod matching;
 
 pub use matching::{FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule};

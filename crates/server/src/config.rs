@@ -51,6 +51,8 @@ pub struct Config {
     pub request_timeout: Duration,
     #[serde(deserialize_with = "duration")]
     pub finalize_grace: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub call_idle_timeout: Duration,
     pub default_tz: String,
     #[serde(deserialize_with = "duration")]
     pub max_clock_skew: Duration,

@@ -53,12 +53,21 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let store = Store::open(&config.data_dir)?;
+    let calls = switchboard_store::CallOptions {
+        finalize_grace: config.finalize_grace,
+        idle_timeout: config.call_idle_timeout,
+    };
+    let store = Store::open_with(&config.data_dir, calls)?;
     tracing::info!(db = %store.path().display(), "store open");
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let delivery =
         switchboard_delivery::spawn(store.clone(), config.delivery(), cancel.clone(), &tracker);
+    tracker.spawn(finalize_calls(
+        store.clone(),
+        delivery.clone(),
+        cancel.clone(),
+    ));
     let ready = Arc::new(AtomicBool::new(true));
     let grace = config.shutdown_grace;
     let state = AppState {
@@ -88,4 +97,23 @@ pub async fn run(
     tracing::info!("stopped");
     served?;
     Ok(())
+}
+
+/// Finalizes ended calls once their grace window is over (and closes quiet ones), a few times
+/// a second; their call logs go out like any other event.
+async fn finalize_calls(store: Store, delivery: DeliveryHandle, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // Stops with shutdown; a call due meanwhile is finalized after the next start.
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        match store.finalize_due(jiff::Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(_) => delivery.wake(),
+            Err(e) => tracing::error!(error = %e, "finalizing calls failed"),
+        }
+    }
 }

@@ -23,6 +23,8 @@ pub struct IngestOutcome {
     pub deliveries: usize,
     /// Outbox rows written as suppressed by a callback's rate limit.
     pub suppressed: usize,
+    /// The log position of the last event written (0 when none was).
+    pub last_seq: i64,
 }
 
 /// An event as read back from the log, with its position.
@@ -181,93 +183,12 @@ impl Store {
                 Ok((e, body))
             })
             .collect::<Result<Vec<_>>>()?;
+        let grace_ms = self.inner.calls.finalize_grace.as_millis() as i64;
         self.inner
             .writer
-            .write(move |ctx| {
-                let mut out = IngestOutcome::default();
-                let index = index_for(ctx, account)?;
-                let created = now_ms();
-                let mut insert_event = ctx.conn.prepare_cached(
-                    "INSERT OR IGNORE INTO events
-                     (id, account_id, source_key, kind, call_id, occurred_at, received_at, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?;
-                let mut insert_outbox = ctx.conn.prepare_cached(
-                    "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id,
-                                         status, next_attempt_at, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
-                )?;
-                let mut in_window = ctx.conn.prepare_cached(
-                    "SELECT COUNT(*) FROM outbox
-                     WHERE callback_id = ?1 AND created_at > ?2 AND status != 'suppressed'",
-                )?;
-                for (event, body) in &rows {
-                    let fact = &event.fact;
-                    let changed = insert_event.execute(params![
-                        event.id.to_string(),
-                        account.0,
-                        fact.source_key,
-                        fact.kind.as_str(),
-                        fact.call_id,
-                        fact.occurred_at.as_nanosecond() as i64,
-                        event.received_at.as_nanosecond() as i64,
-                        body,
-                    ])?;
-                    if changed == 0 {
-                        let existing: Option<String> = ctx
-                            .conn
-                            .query_row(
-                                "SELECT id FROM events WHERE account_id = ?1 AND source_key = ?2",
-                                params![account.0, fact.source_key],
-                                |r| r.get(0),
-                            )
-                            .optional()?;
-                        let id = existing
-                            .and_then(|s| Uuid::parse_str(&s).ok())
-                            .unwrap_or(event.id);
-                        out.ids.push(id);
-                        out.duplicates += 1;
-                        continue;
-                    }
-                    let seq = ctx.conn.last_insert_rowid();
-                    out.ids.push(event.id);
-                    out.accepted += 1;
-                    for listener in index.matching(event, now) {
-                        // Over the callback's rate limit: recorded as suppressed, never sent.
-                        let status = match listener.rate_limit {
-                            Some((number, period)) => {
-                                let since = created - (period as i64) * 1000;
-                                let used: i64 = in_window
-                                    .query_row(params![listener.callback_id, since], |r| {
-                                        r.get(0)
-                                    })?;
-                                if used as u64 >= number {
-                                    "suppressed"
-                                } else {
-                                    "pending"
-                                }
-                            }
-                            None => "pending",
-                        };
-                        insert_outbox.execute(params![
-                            account.0,
-                            seq,
-                            listener.id,
-                            listener.callback_id,
-                            fact.call_id,
-                            status,
-                            created,
-                        ])?;
-                        if status == "pending" {
-                            out.deliveries += 1;
-                        } else {
-                            out.suppressed += 1;
-                        }
-                    }
-                }
-                Ok(out)
-            })
+            .write(move |ctx| insert_events(ctx, account, &rows, now, grace_ms))
             .await
+            .inspect(|out| self.announce(out.last_seq))
     }
 
     /// The account's events in log order, after `after_seq`.
@@ -308,4 +229,108 @@ impl Store {
             })
             .await
     }
+}
+
+/// Writes events with their outbox rows, call state and agent state, in the open transaction.
+pub(crate) fn insert_events(
+    ctx: &mut WriteCtx<'_>,
+    account: AccountId,
+    rows: &[(Event, String)],
+    now: Timestamp,
+    grace_ms: i64,
+) -> Result<IngestOutcome> {
+    let mut out = IngestOutcome::default();
+    let index = index_for(ctx, account)?;
+    let conn = ctx.conn;
+    let created = now_ms();
+    let mut insert_event = conn.prepare_cached(
+        "INSERT OR IGNORE INTO events
+         (id, account_id, source_key, kind, call_id, occurred_at, received_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut insert_outbox = conn.prepare_cached(
+        "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id,
+                             status, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
+    )?;
+    let mut in_window = conn.prepare_cached(
+        "SELECT COUNT(*) FROM outbox
+         WHERE callback_id = ?1 AND created_at > ?2 AND status != 'suppressed'",
+    )?;
+    for (event, body) in rows {
+        let fact = &event.fact;
+        let changed = insert_event.execute(params![
+            event.id.to_string(),
+            account.0,
+            fact.source_key,
+            fact.kind.as_str(),
+            fact.call_id,
+            fact.occurred_at.as_nanosecond() as i64,
+            event.received_at.as_nanosecond() as i64,
+            body,
+        ])?;
+        if changed == 0 {
+            let existing: Option<String> = conn
+                .query_row(
+                    "SELECT id FROM events WHERE account_id = ?1 AND source_key = ?2",
+                    params![account.0, fact.source_key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            out.ids.push(
+                existing
+                    .and_then(|s| Uuid::parse_str(&s).ok())
+                    .unwrap_or(event.id),
+            );
+            out.duplicates += 1;
+            continue;
+        }
+        let seq = conn.last_insert_rowid();
+        out.ids.push(event.id);
+        out.accepted += 1;
+        out.last_seq = seq;
+        // The call it belongs to: one order key per call, whatever ids its sources used.
+        let call = if switchboard_engine::calls::is_call_event(event) {
+            Some(crate::calls::correlate(
+                conn, account, seq, event, created, grace_ms,
+            )?)
+        } else {
+            None
+        };
+        if let switchboard_model::Details::Agent(agent) = &fact.details {
+            crate::calls::record_agent(conn, account, agent, fact.occurred_at)?;
+        }
+        let order_key = call.or_else(|| fact.call_id.clone());
+        for listener in index.matching(event, now) {
+            // Over the callback's rate limit: recorded as suppressed, never sent.
+            let status = match listener.rate_limit {
+                Some((number, period)) => {
+                    let since = created - (period as i64) * 1000;
+                    let used: i64 =
+                        in_window.query_row(params![listener.callback_id, since], |r| r.get(0))?;
+                    if used as u64 >= number {
+                        "suppressed"
+                    } else {
+                        "pending"
+                    }
+                }
+                None => "pending",
+            };
+            insert_outbox.execute(params![
+                account.0,
+                seq,
+                listener.id,
+                listener.callback_id,
+                order_key,
+                status,
+                created
+            ])?;
+            if status == "pending" {
+                out.deliveries += 1;
+            } else {
+                out.suppressed += 1;
+            }
+        }
+    }
+    Ok(out)
 }

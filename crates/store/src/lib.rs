@@ -7,6 +7,7 @@
 //! separate connections (WAL lets them run beside the writer).
 
 mod accounts;
+mod calls;
 mod events;
 mod outbox;
 mod pool;
@@ -15,6 +16,7 @@ mod schema;
 mod writer;
 
 pub use accounts::{Account, Scope, TokenInfo};
+pub use calls::{AgentRow, CallQuery, StoredCall};
 pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
 pub use outbox::{
@@ -22,6 +24,7 @@ pub use outbox::{
     Next,
 };
 pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource};
+pub use switchboard_engine::calls::CallRecord;
 
 use pool::ReadPool;
 use std::path::{Path, PathBuf};
@@ -65,11 +68,37 @@ struct Inner {
     writer: Writer,
     readers: Arc<ReadPool>,
     tokens: accounts::TokenCache,
+    calls: CallOptions,
+    /// The last event's log position, for live streams.
+    latest: tokio::sync::watch::Sender<i64>,
+}
+
+/// How calls are finalized.
+#[derive(Debug, Clone, Copy)]
+pub struct CallOptions {
+    /// How long after its end a call waits for stragglers before its call log is emitted.
+    pub finalize_grace: std::time::Duration,
+    /// A call with no event for this long is closed with `inferred_end`.
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        CallOptions {
+            finalize_grace: std::time::Duration::from_secs(2),
+            idle_timeout: std::time::Duration::from_secs(4 * 3600),
+        }
+    }
 }
 
 impl Store {
     /// Opens (creating if needed) the database in `data_dir`, migrating its schema.
     pub fn open(data_dir: &Path) -> Result<Store> {
+        Store::open_with(data_dir, CallOptions::default())
+    }
+
+    /// Opens the store with the given call options.
+    pub fn open_with(data_dir: &Path, calls: CallOptions) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Commit(format!(
                 "cannot create data dir {}: {e}",
@@ -80,6 +109,8 @@ impl Store {
         let conn = pool::open_connection(&path)?;
         schema::migrate(&conn)?;
         outbox::release_leases(&conn)?;
+        let latest: i64 =
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
         let writer = Writer::start(conn)?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -87,8 +118,27 @@ impl Store {
                 path,
                 writer,
                 tokens: accounts::TokenCache::default(),
+                calls,
+                latest: tokio::sync::watch::channel(latest).0,
             }),
         })
+    }
+
+    /// Follows the log position of the newest event (for live streams).
+    pub fn watch_latest(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.inner.latest.subscribe()
+    }
+
+    pub(crate) fn announce(&self, seq: i64) {
+        if seq > 0 {
+            self.inner.latest.send_if_modified(|v| {
+                let newer = seq > *v;
+                if newer {
+                    *v = seq;
+                }
+                newer
+            });
+        }
     }
 
     /// Where the database file lives.

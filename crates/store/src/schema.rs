@@ -90,6 +90,51 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tokens ADD COLUMN default_tz TEXT;
     "#,
+    // 4: calls assembled from events, their external ids, and agents.
+    r#"
+    CREATE TABLE calls (
+        id              TEXT PRIMARY KEY,
+        account_id      INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        record          TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        started_at      INTEGER,
+        ended_at        INTEGER,
+        last_event_at   INTEGER,
+        finalize_at     INTEGER,
+        revision        INTEGER NOT NULL DEFAULT 0,
+        emitted_digest  TEXT,
+        missed_emitted  INTEGER NOT NULL DEFAULT 0,
+        direction       TEXT,
+        disposition     TEXT,
+        missed          INTEGER NOT NULL DEFAULT 0,
+        search          TEXT NOT NULL DEFAULT '',
+        merged          TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX calls_by_start ON calls(account_id, started_at DESC, id DESC);
+    CREATE INDEX calls_due ON calls(finalize_at) WHERE finalize_at IS NOT NULL;
+    CREATE INDEX calls_open ON calls(last_event_at) WHERE state IN ('initiated', 'ringing', 'active');
+    CREATE TABLE call_aliases (
+        account_id  INTEGER NOT NULL,
+        alias       TEXT NOT NULL,
+        call_id     TEXT NOT NULL,
+        PRIMARY KEY (account_id, alias)
+    );
+    CREATE INDEX call_aliases_by_call ON call_aliases(call_id);
+    CREATE TABLE call_events (
+        call_id    TEXT NOT NULL,
+        event_seq  INTEGER NOT NULL,
+        PRIMARY KEY (call_id, event_seq)
+    );
+    CREATE TABLE agents (
+        account_id  INTEGER NOT NULL,
+        agent_id    TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        since       INTEGER NOT NULL,
+        device      TEXT,
+        PRIMARY KEY (account_id, agent_id)
+    );
+    "#,
 ];
 
 /// Brings the schema up to date.

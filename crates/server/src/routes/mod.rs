@@ -2,6 +2,7 @@
 
 mod admin;
 mod callbacks;
+mod calls;
 mod fields;
 mod filters;
 mod ingest;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::router())
         .merge(unsubscribe::router())
         .merge(tel4vn::router())
+        .merge(calls::router())
         .nest("/v4/accounts/{account}/integrations/events", events_api())
         .nest(
             "/v4/accounts/{account}/extensions/{ext}/integrations/events",

@@ -1,0 +1,315 @@
+//! The query API: calls (list and one, with its timeline), the event log for consumers who
+//! pull, a live Server-Sent Events stream, and agents.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Caller;
+use crate::listing::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::stream::Stream;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::time::Duration;
+use switchboard_model::{tags, AccountId};
+use switchboard_store::{CallQuery, Store, StoredCall, StoredEvent};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v4/accounts/{account}/calls", get(list))
+        .route("/v4/accounts/{account}/calls/{call_id}", get(show))
+        .route("/v4/accounts/{account}/events", get(events))
+        .route("/v4/accounts/{account}/stream", get(stream))
+        .route("/v4/accounts/{account}/agents", get(agents))
+}
+
+fn view(call: &StoredCall) -> Value {
+    let mut v = serde_json::to_value(&call.record).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("id".into(), json!(call.id));
+        obj.insert("revision".into(), json!(call.revision));
+        obj.insert("aliases".into(), json!(call.aliases));
+        obj.insert("merged".into(), call.merged.clone());
+        if call.finalized {
+            obj.insert("state".into(), json!("finalized"));
+        }
+    }
+    v
+}
+
+fn limit_of(q: &HashMap<String, String>) -> ApiResult<i64> {
+    match q.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| *l >= 1)
+            .map(|l| l.min(MAX_LIMIT))
+            .ok_or_else(|| {
+                ApiError::invalid("limit", "limit must be a whole number of at least 1")
+            }),
+    }
+}
+
+/// A time given as RFC 3339 or Unix seconds, in ms.
+fn time_param(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
+    let Some(v) = q.get(key) else { return Ok(None) };
+    if let Ok(secs) = v.parse::<i64>() {
+        return Ok(Some(secs * 1000));
+    }
+    v.parse::<jiff::Timestamp>()
+        .map(|t| Some(t.as_millisecond()))
+        .map_err(|_| ApiError::invalid(key, "expected an RFC 3339 time or Unix seconds"))
+}
+
+fn one_of(q: &HashMap<String, String>, key: &str, allowed: &[&str]) -> ApiResult<Option<String>> {
+    match q.get(key) {
+        None => Ok(None),
+        Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v.clone())),
+        Some(_) => Err(ApiError::invalid(
+            key,
+            format!("expected one of {}", allowed.join(", ")),
+        )),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    const KNOWN: &[&str] = &[
+        "number",
+        "direction",
+        "disposition",
+        "missed",
+        "started_after",
+        "started_before",
+        "agent",
+        "extension",
+        "limit",
+        "cursor",
+    ];
+    if let Some(unknown) = q.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::invalid(
+            unknown.clone(),
+            format!("unknown parameter; this list takes {}", KNOWN.join(", ")),
+        ));
+    }
+    let limit = limit_of(&q)?;
+    let before = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(
+            c.split_once('_')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+                .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))?,
+        ),
+    };
+    let missed = match q.get("missed").map(String::as_str) {
+        None => None,
+        Some("true" | "1") => Some(true),
+        Some("false" | "0") => Some(false),
+        Some(_) => return Err(ApiError::invalid("missed", "expected true or false")),
+    };
+    let query = CallQuery {
+        number: q.get("number").cloned(),
+        direction: one_of(&q, "direction", &["inbound", "outbound", "internal"])?,
+        disposition: one_of(
+            &q,
+            "disposition",
+            &[
+                "answered",
+                "no_answer",
+                "busy",
+                "rejected",
+                "cancelled",
+                "failed",
+                "unknown",
+            ],
+        )?,
+        missed,
+        since_ms: time_param(&q, "started_after")?,
+        until_ms: time_param(&q, "started_before")?,
+        agent: q.get("agent").cloned(),
+        extension: q.get("extension").cloned(),
+        before,
+        limit,
+    };
+    let (total, calls) = state.store.calls(caller.owner.account, query).await?;
+    let next_cursor = (calls.len() as i64 == limit)
+        .then(|| {
+            calls.last().map(|c| {
+                format!(
+                    "{}_{}",
+                    c.record.started_at.map(|t| t.as_millisecond()).unwrap_or(0),
+                    c.id
+                )
+            })
+        })
+        .flatten();
+    let filters: Map<String, Value> = q
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "limit" | "cursor"))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    Ok(Json(json!({
+        "filters": filters,
+        "sort": { "started_at": "desc" },
+        "total": total,
+        "limit": limit,
+        "offset": 0,
+        "items": calls.iter().map(view).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+async fn show(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let id = caller.params.get("call_id").cloned().unwrap_or_default();
+    let (call, events) = state
+        .store
+        .call(caller.owner.account, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call"))?;
+    let mut out = view(&call);
+    out["timeline"] = events
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "kind": e.fact.kind.as_str(),
+                "occurred_at": e.fact.occurred_at,
+                "received_at": e.received_at,
+                "leg_id": e.fact.leg_id,
+                "source": e.source,
+                "tags": e.tags,
+            })
+        })
+        .collect();
+    Ok(Json(out))
+}
+
+fn cursor_param(value: Option<&String>, key: &str) -> ApiResult<Option<i64>> {
+    value
+        .map(|c| {
+            c.parse::<i64>()
+                .ok()
+                .filter(|c| *c >= 0)
+                .ok_or_else(|| ApiError::invalid(key, "not a cursor this API gave out"))
+        })
+        .transpose()
+}
+
+async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let after = cursor_param(q.get("after"), "after")?.unwrap_or(0);
+    let limit = limit_of(&q)?;
+    let items = state
+        .store
+        .events_after(caller.owner.account, after, limit)
+        .await?;
+    let next = items.last().map_or(after, |e| e.seq);
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(&s.event).unwrap_or(Value::Null);
+            v["cursor"] = json!(s.seq.to_string());
+            v
+        })
+        .collect();
+    Ok(Json(
+        json!({ "items": items, "next_cursor": next.to_string() }),
+    ))
+}
+
+struct Follow {
+    store: Store,
+    account: AccountId,
+    after: i64,
+    tags: Vec<String>,
+    latest: tokio::sync::watch::Receiver<i64>,
+    ready: VecDeque<StoredEvent>,
+}
+
+/// The next matching event, waiting for new ones as they are committed.
+async fn next_event(mut f: Follow) -> Option<(Result<SseEvent, Infallible>, Follow)> {
+    loop {
+        while let Some(e) = f.ready.pop_front() {
+            f.after = e.seq;
+            if f.tags.iter().all(|t| e.event.tags.contains(t)) {
+                let data = serde_json::to_string(&e.event).unwrap_or_default();
+                let sse = SseEvent::default()
+                    .id(e.seq.to_string())
+                    .event(e.event.fact.kind.as_str())
+                    .data(data);
+                return Some((Ok(sse), f));
+            }
+        }
+        match f.store.events_after(f.account, f.after, 500).await {
+            Ok(batch) if !batch.is_empty() => f.ready.extend(batch),
+            Ok(_) => {
+                // Nothing new: wait for the next commit (the keep-alive covers quiet times).
+                if f.latest.changed().await.is_err() {
+                    return None;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the event stream could not read the log");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Server-Sent Events: every event of the account carrying all of `tags`, live; resumable
+/// with `Last-Event-ID` (or `?after=`) without gaps.
+async fn stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let wanted: Vec<String> = q
+        .get("tags")
+        .map(|t| {
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(bad) = wanted.iter().find(|t| !tags::is_known(t)) {
+        return Err(ApiError::invalid("tags", format!("unknown tag {bad:?}")));
+    }
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let latest = state.store.watch_latest();
+    let after = match cursor_param(resume.as_ref(), "Last-Event-ID")? {
+        Some(seq) => seq,
+        None => cursor_param(q.get("after"), "after")?.unwrap_or(*latest.borrow()),
+    };
+    let follow = Follow {
+        store: state.store.clone(),
+        account: caller.owner.account,
+        after,
+        tags: wanted,
+        latest,
+        ready: VecDeque::new(),
+    };
+    let stream = futures_util::stream::unfold(follow, next_event);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+async fn agents(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let agents = state.store.agents(caller.owner.account).await?;
+    let total = agents.len();
+    Ok(Json(json!({ "items": agents, "total": total })))
+}

@@ -1,0 +1,528 @@
+//! Calls: the union of external ids that joins events into calls, the record rebuilt from a
+//! call's events, finalization with `call.log` (and `call.missed`), agents, and the queries.
+
+use crate::events::insert_events;
+use crate::writer::WriteCtx;
+use crate::{Result, Store};
+use jiff::Timestamp;
+use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::{json, Value};
+use switchboard_engine::calls::{aliases_of, build, CallRecord, CallState};
+use switchboard_model::{
+    normalize_number, AccountId, AgentFacts, CallLogFacts, Details, Dialect, Event, EventKind,
+    Fact, Party, Source,
+};
+use uuid::Uuid;
+
+/// A call as stored: the hub's id, the record, and what the hub knows around it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredCall {
+    pub id: String,
+    pub revision: i64,
+    pub aliases: Vec<String>,
+    pub merged: Value,
+    pub record: CallRecord,
+    pub finalized: bool,
+}
+
+/// An agent's current state.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentRow {
+    pub agent_id: String,
+    pub state: String,
+    pub since: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// Filters of the call list.
+#[derive(Debug, Clone, Default)]
+pub struct CallQuery {
+    pub number: Option<String>,
+    pub direction: Option<String>,
+    pub disposition: Option<String>,
+    pub missed: Option<bool>,
+    /// Started at or after (ms).
+    pub since_ms: Option<i64>,
+    /// Started before (ms).
+    pub until_ms: Option<i64>,
+    pub agent: Option<String>,
+    pub extension: Option<String>,
+    /// Keyset cursor: `(started_at ms, id)` of the last item of the previous page.
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+fn state_name(s: CallState) -> &'static str {
+    match s {
+        CallState::Initiated => "initiated",
+        CallState::Ringing => "ringing",
+        CallState::Active => "active",
+        CallState::Ended => "ended",
+        CallState::Finalized => "finalized",
+    }
+}
+
+fn ms(t: Option<Timestamp>) -> Option<i64> {
+    t.map(|t| t.as_millisecond())
+}
+
+/// The words the call list searches: numbers, extensions, agents.
+fn search_text(rec: &CallRecord) -> String {
+    let mut words = vec![String::new()];
+    let mut party = |p: &Option<Party>| {
+        if let Some(p) = p {
+            if let Some(n) = &p.number {
+                words.push(normalize_number(n));
+            }
+            if let Some(e) = &p.extension {
+                words.push(format!("ext:{e}"));
+            }
+            if let Some(e) = &p.extension_id {
+                words.push(format!("ext:{e}"));
+            }
+        }
+    };
+    party(&rec.from);
+    party(&rec.to);
+    party(&rec.answered_by);
+    for leg in &rec.legs {
+        party(&leg.from);
+        party(&leg.to);
+    }
+    for a in &rec.agents {
+        words.push(format!("agent:{a}"));
+    }
+    words.push(String::new());
+    words.join(" ")
+}
+
+/// Joins an event to its call (creating or merging calls as its ids say) and rebuilds the
+/// call's record. Returns the hub's call id.
+pub(crate) fn correlate(
+    conn: &Connection,
+    account: AccountId,
+    seq: i64,
+    event: &Event,
+    now_ms: i64,
+    grace_ms: i64,
+) -> Result<String> {
+    let aliases = aliases_of(event);
+    let mut found: Vec<String> = Vec::new();
+    {
+        let mut find = conn.prepare_cached(
+            "SELECT call_id FROM call_aliases WHERE account_id = ?1 AND alias = ?2",
+        )?;
+        for a in &aliases {
+            if let Some(id) = find
+                .query_row(params![account.0, a], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                if !found.contains(&id) {
+                    found.push(id);
+                }
+            }
+        }
+    }
+    found.sort();
+    let target = match found.first() {
+        Some(id) => id.clone(),
+        None => {
+            let id = Uuid::now_v7().to_string();
+            conn.execute(
+                "INSERT INTO calls (id, account_id, created_at, record, state) VALUES (?1, ?2, ?3, '{}', 'initiated')",
+                params![id, account.0, now_ms],
+            )?;
+            id
+        }
+    };
+    // Ids that name different calls join them: the later calls fold into the earliest.
+    for other in found.iter().skip(1) {
+        conn.execute(
+            "UPDATE call_aliases SET call_id = ?1 WHERE call_id = ?2",
+            params![target, other],
+        )?;
+        conn.execute("INSERT OR IGNORE INTO call_events (call_id, event_seq) SELECT ?1, event_seq FROM call_events WHERE call_id = ?2", params![target, other])?;
+        conn.execute("DELETE FROM call_events WHERE call_id = ?1", [other])?;
+        let note = json!({ "merged": other, "at": Timestamp::from_millisecond(now_ms).map(|t| t.to_string()).unwrap_or_default(), "by": event.id.to_string() });
+        conn.execute(
+            "UPDATE calls SET merged = json_insert(merged, '$[#]', json(?2)) WHERE id = ?1",
+            params![target, note.to_string()],
+        )?;
+        conn.execute("DELETE FROM calls WHERE id = ?1", [other])?;
+    }
+    {
+        let mut add = conn.prepare_cached(
+            "INSERT OR IGNORE INTO call_aliases (account_id, alias, call_id) VALUES (?1, ?2, ?3)",
+        )?;
+        for a in &aliases {
+            add.execute(params![account.0, a, target])?;
+        }
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO call_events (call_id, event_seq) VALUES (?1, ?2)",
+        params![target, seq],
+    )?;
+    rebuild(conn, &target, now_ms, grace_ms)?;
+    Ok(target)
+}
+
+fn events_of(conn: &Connection, call_id: &str) -> Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.body FROM call_events c JOIN events e ON e.seq = c.event_seq WHERE c.call_id = ?1 ORDER BY e.seq",
+    )?;
+    let bodies = stmt
+        .query_map([call_id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    bodies
+        .iter()
+        .map(|b| Ok(serde_json::from_str(b)?))
+        .collect()
+}
+
+fn save(
+    conn: &Connection,
+    call_id: &str,
+    rec: &CallRecord,
+    state: &str,
+    finalize_at: Option<i64>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE calls SET record = ?2, state = ?3, started_at = ?4, ended_at = ?5, last_event_at = ?6, finalize_at = ?7,
+                direction = ?8, disposition = ?9, missed = ?10, search = ?11
+         WHERE id = ?1",
+        params![
+            call_id,
+            serde_json::to_string(rec)?,
+            state,
+            ms(rec.started_at),
+            ms(rec.ended_at),
+            ms(rec.last_event_at),
+            finalize_at,
+            rec.direction.map(|d| serde_json::to_value(d).unwrap_or_default().as_str().unwrap_or_default().to_string()),
+            serde_json::to_value(rec.disposition)?.as_str().unwrap_or_default().to_string(),
+            rec.missed,
+            search_text(rec),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Rebuilds a call's record from its events. An ended call is due for finalization after the
+/// grace window, unless its call log already says exactly this.
+fn rebuild(conn: &Connection, call_id: &str, now_ms: i64, grace_ms: i64) -> Result<()> {
+    let events = events_of(conn, call_id)?;
+    let rec = build(&events);
+    let (emitted, finalize_at): (Option<String>, Option<i64>) = conn.query_row(
+        "SELECT emitted_digest, finalize_at FROM calls WHERE id = ?1",
+        [call_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (state, finalize_at) = if rec.state >= CallState::Ended {
+        if emitted.as_deref() == Some(rec.digest().as_str()) {
+            ("finalized", None)
+        } else {
+            ("ended", Some(finalize_at.unwrap_or(now_ms + grace_ms)))
+        }
+    } else {
+        (state_name(rec.state), None)
+    };
+    save(conn, call_id, &rec, state, finalize_at)
+}
+
+/// Keeps the latest state of an agent.
+pub(crate) fn record_agent(
+    conn: &Connection,
+    account: AccountId,
+    agent: &AgentFacts,
+    at: Timestamp,
+) -> Result<()> {
+    let state = serde_json::to_value(agent.state)?
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    conn.execute(
+        "INSERT INTO agents (account_id, agent_id, state, since, device) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(account_id, agent_id) DO UPDATE SET state = excluded.state, since = excluded.since,
+             device = COALESCE(excluded.device, agents.device)
+         WHERE excluded.since >= agents.since",
+        params![account.0, agent.agent_id, state, at.as_millisecond(), agent.device],
+    )?;
+    Ok(())
+}
+
+/// The hub's own event about a call: `call.log` or `call.missed`.
+fn derived(
+    account: AccountId,
+    call_id: &str,
+    revision: i64,
+    rec: &CallRecord,
+    kind: EventKind,
+    now: Timestamp,
+) -> Result<(Event, String)> {
+    let call = json!({ "id": call_id, "revision": revision, "record": rec });
+    let mut vendor = serde_json::Map::new();
+    vendor.insert("call".into(), call.clone());
+    if let Some(d) = rec.duration_ms {
+        vendor.insert("duration".into(), json!(d / 1000));
+    }
+    vendor.insert("billsec".into(), json!(rec.talk_ms.unwrap_or(0) / 1000));
+    let fact = Fact {
+        source_key: match kind {
+            EventKind::CallMissed => format!("call-missed:{call_id}"),
+            _ => format!("call-log:{call_id}:{revision}"),
+        },
+        kind,
+        occurred_at: rec.ended_at.unwrap_or(now),
+        call_id: Some(call_id.to_string()),
+        leg_id: None,
+        agent_id: None,
+        details: Details::CallLog(CallLogFacts {
+            direction: rec.direction,
+            from: rec.from.clone(),
+            to: rec.to.clone(),
+        }),
+        vendor,
+        raw: serde_json::value::to_raw_value(&call)?,
+    };
+    let source = Source {
+        dialect: Dialect::Canonical,
+        name: Some("switchboard".into()),
+    };
+    let mut events = switchboard_engine::stamp(account, &source, now, vec![fact], Uuid::now_v7);
+    let event = events.remove(0);
+    let body = serde_json::to_string(&event)?;
+    Ok((event, body))
+}
+
+fn finalize_one(
+    ctx: &mut WriteCtx<'_>,
+    call_id: &str,
+    now: Timestamp,
+    idle: bool,
+) -> Result<usize> {
+    let row: Option<(i64, String, i64, Option<String>, bool)> = ctx
+        .conn
+        .query_row(
+            "SELECT account_id, record, revision, emitted_digest, missed_emitted FROM calls WHERE id = ?1",
+            [call_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let Some((account, record, revision, emitted, missed_emitted)) = row else {
+        return Ok(0);
+    };
+    let account = AccountId(account);
+    let mut rec: CallRecord = serde_json::from_str(&record)?;
+    if idle {
+        rec.infer_end();
+    }
+    let digest = rec.digest();
+    let mut made = 0;
+    let mut revision = revision;
+    if emitted.as_deref() != Some(digest.as_str()) {
+        revision += 1;
+        let mut rows = vec![derived(
+            account,
+            call_id,
+            revision,
+            &rec,
+            EventKind::CallLog,
+            now,
+        )?];
+        if rec.missed && !missed_emitted {
+            rows.push(derived(
+                account,
+                call_id,
+                revision,
+                &rec,
+                EventKind::CallMissed,
+                now,
+            )?);
+        }
+        made = rows.len();
+        insert_events(ctx, account, &rows, now, 0)?;
+    }
+    rec.state = CallState::Finalized;
+    save(ctx.conn, call_id, &rec, "finalized", None)?;
+    ctx.conn.execute(
+        "UPDATE calls SET revision = ?2, emitted_digest = ?3, missed_emitted = missed_emitted OR ?4 WHERE id = ?1",
+        params![call_id, revision, digest, rec.missed],
+    )?;
+    Ok(made)
+}
+
+impl Store {
+    /// Finalizes calls whose grace window is over, and closes calls that went quiet; emits
+    /// their `call.log` (and `call.missed`) events. Returns how many events were emitted.
+    pub async fn finalize_due(&self, now: Timestamp) -> Result<usize> {
+        let idle_ms = self.inner.calls.idle_timeout.as_millis() as i64;
+        let out = self
+            .inner
+            .writer
+            .write(move |ctx| {
+                let now_ms = now.as_millisecond();
+                let due: Vec<String> = ctx
+                    .conn
+                    .prepare_cached("SELECT id FROM calls WHERE finalize_at IS NOT NULL AND finalize_at <= ?1 ORDER BY finalize_at LIMIT 500")?
+                    .query_map([now_ms], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let quiet: Vec<String> = ctx
+                    .conn
+                    .prepare_cached(
+                        "SELECT id FROM calls WHERE state IN ('initiated', 'ringing', 'active') AND last_event_at < ?1 LIMIT 500",
+                    )?
+                    .query_map([now_ms - idle_ms], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut made = 0;
+                for id in due {
+                    made += finalize_one(ctx, &id, now, false)?;
+                }
+                for id in quiet {
+                    made += finalize_one(ctx, &id, now, true)?;
+                }
+                let latest: i64 = ctx.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+                Ok((made, latest))
+            })
+            .await?;
+        self.announce(out.1);
+        Ok(out.0)
+    }
+
+    /// A call by the hub's id or by any external id it is known by.
+    pub async fn call(
+        &self,
+        account: AccountId,
+        id: String,
+    ) -> Result<Option<(StoredCall, Vec<Event>)>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let by_alias: Option<String> = conn
+                    .query_row(
+                        "SELECT call_id FROM call_aliases WHERE account_id = ?1 AND (alias = ?2 OR substr(alias, instr(alias, ':') + 1) = ?2) LIMIT 1",
+                        params![account.0, id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let call_id = by_alias.unwrap_or(id);
+                let row: Option<(String, i64, String, String)> = conn
+                    .query_row(
+                        "SELECT record, revision, merged, state FROM calls WHERE id = ?1 AND account_id = ?2",
+                        params![call_id, account.0],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )
+                    .optional()?;
+                let Some((record, revision, merged, state)) = row else { return Ok(None) };
+                let aliases: Vec<String> = conn
+                    .prepare_cached("SELECT alias FROM call_aliases WHERE call_id = ?1 ORDER BY alias")?
+                    .query_map([&call_id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut events = events_of(conn, &call_id)?;
+                events.sort_by(|a, b| (a.fact.occurred_at, &a.fact.source_key).cmp(&(b.fact.occurred_at, &b.fact.source_key)));
+                let call = StoredCall {
+                    id: call_id,
+                    revision,
+                    aliases,
+                    merged: serde_json::from_str(&merged)?,
+                    record: serde_json::from_str(&record)?,
+                    finalized: state == "finalized",
+                };
+                Ok(Some((call, events)))
+            })
+            .await
+    }
+
+    /// One page of an account's calls, newest first.
+    pub async fn calls(&self, account: AccountId, q: CallQuery) -> Result<(i64, Vec<StoredCall>)> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut sql = String::from(" FROM calls WHERE account_id = ? AND record != '{}'");
+                let mut args: Vec<SqlValue> = vec![SqlValue::Integer(account.0)];
+                let mut eq = |sql: &mut String, col: &str, v: Option<SqlValue>| {
+                    if let Some(v) = v {
+                        sql.push_str(&format!(" AND {col} = ?"));
+                        args.push(v);
+                    }
+                };
+                eq(&mut sql, "direction", q.direction.clone().map(SqlValue::Text));
+                eq(&mut sql, "disposition", q.disposition.clone().map(SqlValue::Text));
+                eq(&mut sql, "missed", q.missed.map(|m| SqlValue::Integer(i64::from(m))));
+                let mut words = Vec::new();
+                if let Some(n) = &q.number {
+                    words.push(normalize_number(n));
+                }
+                if let Some(e) = &q.extension {
+                    words.push(format!("ext:{e}"));
+                }
+                if let Some(a) = &q.agent {
+                    words.push(format!("agent:{a}"));
+                }
+                for w in words {
+                    sql.push_str(" AND instr(search, ?) > 0");
+                    args.push(SqlValue::Text(format!(" {w} ")));
+                }
+                if let Some(s) = q.since_ms {
+                    sql.push_str(" AND started_at >= ?");
+                    args.push(SqlValue::Integer(s));
+                }
+                if let Some(u) = q.until_ms {
+                    sql.push_str(" AND started_at < ?");
+                    args.push(SqlValue::Integer(u));
+                }
+                let total: i64 = conn.query_row(&format!("SELECT COUNT(*){sql}"), params_from_iter(args.iter()), |r| r.get(0))?;
+                if let Some((at, id)) = &q.before {
+                    sql.push_str(" AND (started_at < ? OR (started_at = ? AND id < ?))");
+                    args.push(SqlValue::Integer(*at));
+                    args.push(SqlValue::Integer(*at));
+                    args.push(SqlValue::Text(id.clone()));
+                }
+                args.push(SqlValue::Integer(q.limit));
+                let mut stmt = conn.prepare(&format!("SELECT id, record, revision, merged, state{sql} ORDER BY started_at DESC, id DESC LIMIT ?"))?;
+                let rows = stmt
+                    .query_map(params_from_iter(args.iter()), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut alias_stmt = conn.prepare_cached("SELECT alias FROM call_aliases WHERE call_id = ?1 ORDER BY alias")?;
+                let mut out = Vec::new();
+                for (id, record, revision, merged, state) in rows {
+                    let aliases = alias_stmt.query_map([&id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+                    out.push(StoredCall {
+                        id,
+                        revision,
+                        aliases,
+                        merged: serde_json::from_str(&merged)?,
+                        record: serde_json::from_str(&record)?,
+                        finalized: state == "finalized",
+                    });
+                }
+                Ok((total, out))
+            })
+            .await
+    }
+
+    /// Every agent of the account with its current state and since when.
+    pub async fn agents(&self, account: AccountId) -> Result<Vec<AgentRow>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached("SELECT agent_id, state, since, device FROM agents WHERE account_id = ?1 ORDER BY agent_id")?;
+                let rows = stmt
+                    .query_map([account.0], |r| {
+                        let since: i64 = r.get(2)?;
+                        Ok(AgentRow {
+                            agent_id: r.get(0)?,
+                            state: r.get(1)?,
+                            since: Timestamp::from_millisecond(since).map(|t| t.to_string()).unwrap_or_default(),
+                            device: r.get(3)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+}
