@@ -118,7 +118,7 @@ pub struct CallRecord {
     pub recordings: Vec<RecordingRecord>,
     pub agents: Vec<String>,
     /// The sources' own figures (a tel4vn `duration`/`billsec`), beside the hub's.
-    #[serde(skip_serializing_if = "Map::is_empty")]
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub source_figures: Map<String, Value>,
     /// When the last event of the call occurred.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -292,10 +292,8 @@ pub fn build(events: &[Event]) -> CallRecord {
                             leg.state = LegState::Held;
                         }
                     }
-                    EventKind::LegRetrieved => {
-                        if leg.state == LegState::Held {
-                            leg.state = LegState::Connected;
-                        }
+                    EventKind::LegRetrieved if leg.state == LegState::Held => {
+                        leg.state = LegState::Connected;
                     }
                     EventKind::LegEnded => {
                         earliest(&mut leg.ended_at, at);

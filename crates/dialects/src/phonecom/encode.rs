@@ -47,7 +47,8 @@ fn data_type(kind: EventKind) -> &'static str {
             "recording"
         }
         EventKind::Message => "message",
-        EventKind::CallLog => "call-log",
+        // A missed call is a call log of a call nobody answered (tagged missed-call).
+        EventKind::CallLog | EventKind::CallMissed => "call-log",
         EventKind::ApiError => "api-error",
         EventKind::CallbackDeactivated => "listener-callback",
         _ => "call",
@@ -133,7 +134,16 @@ fn build_data(event: &Event) -> Value {
             "type": m.channel,
             "message": m.text,
         }),
-        Details::CallLog(c) => json!({ "uuid": fact.call_id, "direction": direction(c.direction) }),
+        Details::CallLog(c) => {
+            let mut data = json!({ "uuid": fact.call_id, "direction": direction(c.direction) });
+            // The hub's own call logs carry the call record and its revision.
+            if let Some(call) = fact.vendor.get("call") {
+                data["revision"] = call.get("revision").cloned().unwrap_or(Value::Null);
+                data["missed"] = json!(fact.kind == EventKind::CallMissed);
+                data["call"] = call.get("record").cloned().unwrap_or(Value::Null);
+            }
+            data
+        }
         Details::ApiError(e) => json!({ "status": e.status, "message": e.message }),
         Details::Notice(n) => {
             json!({ "callback_id": n.callback_id, "reason": n.reason, "state": "deactivated" })
@@ -154,7 +164,6 @@ pub fn expresses(kind: EventKind) -> bool {
             | EventKind::Transferred
             | EventKind::Conferenced
             | EventKind::CallEnded
-            | EventKind::CallMissed
             | EventKind::AgentState
     )
 }

@@ -1,0 +1,426 @@
+//! Calls assembled by the real store: for calls of every dialect, every arrival order gives
+//! the same call record; and the derived facts are what a person would expect.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use switchboard_dialects::{decode, DecodeContext};
+use switchboard_engine::calls::{CallRecord, Disposition};
+use switchboard_model::{AccountId, Dialect, Event, LegResult, Source};
+use switchboard_store::Store;
+
+const T0: i64 = 1_700_000_000;
+
+fn events(dialect: Dialect, payloads: &[Value]) -> Vec<Event> {
+    let ctx = DecodeContext {
+        received_at: jiff::Timestamp::from_second(T0).unwrap(),
+        tz: jiff::tz::TimeZone::UTC,
+        max_skew: None,
+    };
+    let source = Source {
+        dialect,
+        name: None,
+    };
+    payloads
+        .iter()
+        .flat_map(|p| {
+            let raw = serde_json::value::to_raw_value(p).unwrap();
+            let facts = decode(dialect, &raw, &ctx).unwrap_or_else(|e| panic!("{e}: {p}"));
+            switchboard_engine::stamp(
+                AccountId(1),
+                &source,
+                ctx.received_at,
+                facts,
+                uuid::Uuid::now_v7,
+            )
+        })
+        .collect()
+}
+
+fn pc(
+    uuid: &str,
+    call: &str,
+    leg: &str,
+    state: &str,
+    completion: Option<&str>,
+    to: Value,
+    dt: i64,
+) -> Value {
+    json!({"uuid": uuid, "timestamp": T0 + dt, "data_type": "call", "data": {
+        "uuid": call, "direction": "inbound",
+        "event_leg": {"uuid": leg, "is_first": call == leg, "state": state, "completion_status": completion,
+                      "from": {"type": "did", "id": "+15550000001"}, "to": to}}})
+}
+
+fn dev(id: i64, ext: i64) -> Value {
+    json!({"type": "device", "id": id, "extension": ext, "extension_id": ext * 10})
+}
+
+fn did(n: &str) -> Value {
+    json!({"type": "did", "id": n})
+}
+
+/// The reference's inbound call: a device that does not answer, then one that does.
+fn phonecom_rollover() -> Vec<Event> {
+    events(
+        Dialect::Phonecom,
+        &[
+            pc("e1", "c", "c", "new", None, did("+15550000002"), 0),
+            pc("e2", "c", "c", "connecting", None, did("+15550000002"), 1),
+            pc("e3", "c", "l2", "new", None, dev(7, 500), 1),
+            pc("e4", "c", "l2", "connecting", None, dev(7, 500), 2),
+            pc(
+                "e5",
+                "c",
+                "l2",
+                "completed",
+                Some("cancelled"),
+                dev(7, 500),
+                22,
+            ),
+            pc("e6", "c", "l3", "new", None, dev(8, 501), 22),
+            pc("e7", "c", "l3", "connecting", None, dev(8, 501), 23),
+            pc("e8", "c", "l3", "connected", None, dev(8, 501), 25),
+            pc("e9", "c", "c", "connected", None, did("+15550000002"), 25),
+            pc(
+                "e10",
+                "c",
+                "l3",
+                "completed",
+                Some("success"),
+                dev(8, 501),
+                85,
+            ),
+            pc(
+                "e11",
+                "c",
+                "c",
+                "completed",
+                Some("success"),
+                did("+15550000002"),
+                86,
+            ),
+            // A duplicate, as real sources send.
+            pc(
+                "e10",
+                "c",
+                "l3",
+                "completed",
+                Some("success"),
+                dev(8, 501),
+                85,
+            ),
+        ],
+    )
+}
+
+/// An inbound call to a busy device, then nobody: missed.
+fn phonecom_busy_missed() -> Vec<Event> {
+    events(
+        Dialect::Phonecom,
+        &[
+            pc("b1", "m", "m", "new", None, did("+15550000002"), 0),
+            pc("b2", "m", "m2", "new", None, dev(7, 500), 1),
+            pc("b3", "m", "m2", "completed", Some("busy"), dev(7, 500), 2),
+            pc(
+                "b4",
+                "m",
+                "m",
+                "completed",
+                Some("cancelled"),
+                did("+15550000002"),
+                9,
+            ),
+        ],
+    )
+}
+
+/// tel4vn ring group: two extension legs, one answers; the flow's cdr has another call_id.
+fn tel4vn_ring_group() -> Vec<Event> {
+    let leg = |id: &str, ext: &str, state: &str, extra: Value| {
+        let mut v = json!({"call_id": id, "sip_call_id": "sip-1", "direction": "inbound", "from_number": "0912345678", "to_number": ext, "hotline": "19001919", "state": state, "time_started": T0});
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        v
+    };
+    events(
+        Dialect::Tel4vn,
+        &[
+            leg("x1", "101", "ringing", json!({"time_started": T0 + 1})),
+            leg("x2", "102", "ringing", json!({"time_started": T0 + 1})),
+            leg("x2", "102", "answered", json!({"time_answered": T0 + 5})),
+            leg(
+                "x1",
+                "101",
+                "hangup",
+                json!({"time_ended": T0 + 5, "duration": 4, "billsec": 0}),
+            ),
+            leg(
+                "x2",
+                "102",
+                "hangup",
+                json!({"time_ended": T0 + 65, "duration": 64, "billsec": 60, "status": "ANSWERED"}),
+            ),
+            json!({"call_id": "flow-9", "sip_call_id": "sip-1", "direction": "inbound", "from_number": "0912345678", "to_number": "102", "state": "cdr", "time_ended": T0 + 66, "duration": 66, "billsec": 60, "recording_url": "https://r/1.wav"}),
+        ],
+    )
+}
+
+/// Callable: an A leg and two B legs, one failing.
+fn callable_b_legs() -> Vec<Event> {
+    let ev = |sid: &str, status: &str, dt: i64| json!({"parentCallSid": "P", "callSid": sid, "event": "call", "status": status, "from": "441234567890", "to": "441234567891", "timestamp": (T0 + dt) * 1000});
+    events(
+        Dialect::Callable,
+        &[
+            ev("P", "trying", 0),
+            ev("P", "in-progress", 1),
+            ev("B1", "ringing", 2),
+            ev("B1", "failed", 3),
+            ev("B2", "ringing", 3),
+            ev("B2", "in-progress", 6),
+            json!({"parentCallSid": "P", "callSid": "B2", "event": "record", "status": "start", "timestamp": (T0 + 6) * 1000}),
+            ev("B2", "completed", 40),
+            ev("P", "completed", 41),
+        ],
+    )
+}
+
+/// Welljoint consult transfer: a second call id merged into the first.
+fn welljoint_transfer() -> Vec<Event> {
+    let at = |dt: i64| {
+        jiff::Timestamp::from_second(T0 + dt)
+            .unwrap()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .strftime("%Y.%m.%d %H:%M:%S")
+            .to_string()
+    };
+    let ev = |serial: i64, v: Value| {
+        let mut v = v;
+        v["namespace"] = json!("wj.cc");
+        v["serial"] = json!(serial);
+        v
+    };
+    events(
+        Dialect::Welljoint,
+        &[
+            ev(
+                1,
+                json!({"eventName": "delivered", "eventTime": at(0), "callId": "A", "alertingDevice": "8001@wj.cc", "callingDevice": "5551234@wj.cc", "calledDevice": "8001@wj.cc"}),
+            ),
+            ev(
+                2,
+                json!({"eventName": "established", "eventTime": at(3), "callId": "A", "answeringDevice": "8001@wj.cc", "callingDevice": "5551234@wj.cc", "calledDevice": "8001@wj.cc"}),
+            ),
+            ev(
+                3,
+                json!({"eventName": "held", "eventTime": at(10), "callId": "A", "holdingDevice": "8001@wj.cc"}),
+            ),
+            ev(
+                4,
+                json!({"eventName": "delivered", "eventTime": at(11), "callId": "B", "alertingDevice": "8002@wj.cc", "callingDevice": "8001@wj.cc", "calledDevice": "8002@wj.cc"}),
+            ),
+            ev(
+                5,
+                json!({"eventName": "established", "eventTime": at(14), "callId": "B", "answeringDevice": "8002@wj.cc", "callingDevice": "8001@wj.cc", "calledDevice": "8002@wj.cc"}),
+            ),
+            ev(
+                6,
+                json!({"eventName": "transferred", "eventTime": at(20), "callId": "B", "primaryOldCall": "A", "secondaryOldCall": "B", "newCall": "B", "transferringDevice": "8001@wj.cc", "transferredToDevice": "8002@wj.cc"}),
+            ),
+            ev(
+                7,
+                json!({"eventName": "connectionCleared", "eventTime": at(20), "callId": "A", "releasingDevice": "8001@wj.cc", "cause": "normalClearing"}),
+            ),
+            // Another device's copy of the same fact.
+            ev(
+                8,
+                json!({"eventName": "connectionCleared", "eventTime": at(20), "callId": "A", "srcDeviceId": "8002@wj.cc", "releasingDevice": "8001@wj.cc", "cause": "NORMAL_CLEARING"}),
+            ),
+            ev(
+                9,
+                json!({"eventName": "connectionCleared", "eventTime": at(90), "callId": "B", "releasingDevice": "8002@wj.cc", "cause": "NORMAL_CLEARING"}),
+            ),
+        ],
+    )
+}
+
+/// Workonflow: two members invited, one answers, one declines.
+fn workonflow_members() -> Vec<Event> {
+    let ev = |v: Value| {
+        let mut v = v;
+        v["streamId"] = json!("S");
+        v["threadId"] = json!("S");
+        v
+    };
+    let mut created = ev(
+        json!({"eventType": "Call.created", "originateUserId": "u0", "destinationId": "u1", "type": "stream", "createdAt": T0 * 1000}),
+    );
+    created["teamId"] = json!("t");
+    events(
+        Dialect::Workonflow,
+        &[
+            created,
+            ev(json!({"eventType": "Call.Member.invited", "userId": "u1", "phone": "8953"})),
+            ev(json!({"eventType": "Call.Member.invited", "userId": "u2", "phone": "8954"})),
+            ev(json!({"eventType": "Call.Member.Invite.ended", "userId": "u1", "answered": true})),
+            ev(json!({"eventType": "Call.Member.Invite.ended", "userId": "u2", "answered": false})),
+            ev(json!({"eventType": "Call.Member.dtmf", "userId": "u1", "dtmfNumber": 5})),
+            ev(json!({"eventType": "Call.Member.leaved", "userId": "u1"})),
+            ev(json!({"eventType": "Call.ended"})),
+        ],
+    )
+}
+
+/// Ingests events one request each, in the given order, into a fresh store; returns the
+/// record of the call known by `alias`.
+fn record_after(events: &[Event], order: &[usize], alias: &str) -> CallRecord {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_account(Some(1), "t".into()).await.unwrap();
+        for &i in order {
+            let mut e = events[i].clone();
+            e.id = uuid::Uuid::now_v7();
+            store
+                .ingest(AccountId(1), vec![e], jiff::Timestamp::now())
+                .await
+                .unwrap();
+        }
+        let (call, _) = store
+            .call(AccountId(1), alias.to_string())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no call {alias}"));
+        store.close();
+        call.record
+    })
+}
+
+fn in_order(events: &[Event]) -> Vec<usize> {
+    (0..events.len()).collect()
+}
+
+fn scenario(name: &str) -> (Vec<Event>, &'static str) {
+    match name {
+        "phonecom_rollover" => (phonecom_rollover(), "c"),
+        "phonecom_busy_missed" => (phonecom_busy_missed(), "m"),
+        "tel4vn_ring_group" => (tel4vn_ring_group(), "x2"),
+        "callable_b_legs" => (callable_b_legs(), "P"),
+        "welljoint_transfer" => (welljoint_transfer(), "A"),
+        _ => (workonflow_members(), "S"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_arrival_order_gives_the_same_call(
+        name in proptest::sample::select(vec!["phonecom_rollover", "phonecom_busy_missed", "tel4vn_ring_group", "callable_b_legs", "welljoint_transfer", "workonflow_members"]),
+        seed in any::<u64>(),
+    ) {
+        let (events, alias) = scenario(name);
+        let reference = record_after(&events, &in_order(&events), alias);
+        // A random permutation of the arrival order.
+        let mut order = in_order(&events);
+        let mut s = seed;
+        for i in (1..order.len()).rev() {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            order.swap(i, (s >> 33) as usize % (i + 1));
+        }
+        let shuffled = record_after(&events, &order, alias);
+        prop_assert_eq!(shuffled, reference, "{} in order {:?}", name, order);
+    }
+}
+
+#[test]
+fn the_rollover_call_is_answered_by_the_second_device() {
+    let rec = record_after(&phonecom_rollover(), &in_order(&phonecom_rollover()), "c");
+    assert_eq!(rec.disposition, Disposition::Answered);
+    assert!(!rec.missed);
+    assert_eq!(
+        rec.answered_by
+            .as_ref()
+            .and_then(|p| p.extension.as_deref()),
+        Some("501")
+    );
+    let result = |id: &str| rec.legs.iter().find(|l| l.id == id).unwrap().result;
+    assert_eq!(result("l2"), Some(LegResult::AnsweredElsewhere));
+    assert_eq!(result("l3"), Some(LegResult::Answered));
+    assert_eq!(rec.duration_ms, Some(86_000));
+    assert_eq!(rec.talk_ms, Some(61_000));
+}
+
+#[test]
+fn busy_then_nobody_is_a_missed_busy_call() {
+    let rec = record_after(
+        &phonecom_busy_missed(),
+        &in_order(&phonecom_busy_missed()),
+        "m",
+    );
+    assert_eq!(rec.disposition, Disposition::Busy);
+    assert!(rec.missed);
+}
+
+#[test]
+fn the_tel4vn_cdr_joins_its_ring_group_through_sip_call_id() {
+    let events = tel4vn_ring_group();
+    let rec = record_after(&events, &in_order(&events), "flow-9");
+    assert_eq!(rec.legs.len(), 2, "{rec:?}");
+    assert_eq!(
+        rec.answered_by
+            .as_ref()
+            .and_then(|p| p.extension.as_deref()),
+        Some("102")
+    );
+    let x1 = rec.legs.iter().find(|l| l.id == "x1").unwrap();
+    assert_eq!(x1.result, Some(LegResult::AnsweredElsewhere));
+    assert_eq!(
+        rec.source_figures["billsec"], 60.0,
+        "the source's own figures are kept"
+    );
+    assert_eq!(
+        rec.talk_ms,
+        Some(61_000),
+        "the hub's figure comes from timestamps"
+    );
+    assert_eq!(rec.recordings.len(), 1);
+}
+
+#[test]
+fn a_consult_transfer_is_one_call() {
+    let events = welljoint_transfer();
+    let a = record_after(&events, &in_order(&events), "A");
+    let b = record_after(&events, &in_order(&events), "B");
+    assert_eq!(a, b);
+    assert!(a.transferred);
+    assert_eq!(
+        a.legs
+            .iter()
+            .filter(|l| l.id.starts_with("8001@wj.cc|"))
+            .count(),
+        1
+    );
+    let cleared = a.legs.iter().find(|l| l.id == "8001@wj.cc|A").unwrap();
+    assert_eq!(
+        cleared.hangup.as_ref().and_then(|h| h.text.as_deref()),
+        Some("NORMAL_CLEARING")
+    );
+}
+
+#[test]
+fn workonflow_members_are_legs() {
+    let events = workonflow_members();
+    let rec = record_after(&events, &in_order(&events), "S");
+    assert_eq!(rec.disposition, Disposition::Answered);
+    let u2 = rec.legs.iter().find(|l| l.id == "S:u2").unwrap();
+    assert!(matches!(
+        u2.result,
+        Some(LegResult::NoAnswer | LegResult::AnsweredElsewhere)
+    ));
+    assert!(rec.ended_at.is_some());
+}
