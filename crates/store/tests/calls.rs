@@ -244,6 +244,47 @@ fn welljoint_transfer() -> Vec<Event> {
     )
 }
 
+/// Welljoint conference: a third party added to an answered call.
+fn welljoint_conference() -> Vec<Event> {
+    let at = |dt: i64| {
+        jiff::Timestamp::from_second(T0 + dt)
+            .unwrap()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .strftime("%Y.%m.%d %H:%M:%S")
+            .to_string()
+    };
+    let ev = |serial: i64, mut v: Value| {
+        v["namespace"] = json!("cf.cc");
+        v["serial"] = json!(serial);
+        v
+    };
+    events(
+        Dialect::Welljoint,
+        &[
+            ev(
+                1,
+                json!({"eventName": "established", "eventTime": at(0), "callId": "K", "answeringDevice": "8001@cf.cc", "callingDevice": "5550001@cf.cc", "calledDevice": "8001@cf.cc"}),
+            ),
+            ev(
+                2,
+                json!({"eventName": "conferenced", "eventTime": at(30), "callId": "K", "primaryOldCall": "0", "secondaryOldCall": "K", "newCall": "K", "conferencingDevice": "8001@cf.cc", "addedParty": "8003@cf.cc"}),
+            ),
+            ev(
+                3,
+                json!({"eventName": "established", "eventTime": at(31), "callId": "K", "answeringDevice": "8003@cf.cc", "callingDevice": "8001@cf.cc", "calledDevice": "8003@cf.cc"}),
+            ),
+            ev(
+                4,
+                json!({"eventName": "connectionCleared", "eventTime": at(90), "callId": "K", "releasingDevice": "8001@cf.cc", "cause": "NORMAL_CLEARING"}),
+            ),
+            ev(
+                5,
+                json!({"eventName": "connectionCleared", "eventTime": at(91), "callId": "K", "releasingDevice": "8003@cf.cc", "cause": "NORMAL_CLEARING"}),
+            ),
+        ],
+    )
+}
+
 /// Workonflow: two members invited, one answers, one declines.
 fn workonflow_members() -> Vec<Event> {
     let ev = |v: Value| {
@@ -311,6 +352,7 @@ fn scenario(name: &str) -> (Vec<Event>, &'static str) {
         "tel4vn_ring_group" => (tel4vn_ring_group(), "x2"),
         "callable_b_legs" => (callable_b_legs(), "P"),
         "welljoint_transfer" => (welljoint_transfer(), "A"),
+        "welljoint_conference" => (welljoint_conference(), "K"),
         _ => (workonflow_members(), "S"),
     }
 }
@@ -320,7 +362,7 @@ proptest! {
 
     #[test]
     fn every_arrival_order_gives_the_same_call(
-        name in proptest::sample::select(vec!["phonecom_rollover", "phonecom_busy_missed", "tel4vn_ring_group", "callable_b_legs", "welljoint_transfer", "workonflow_members"]),
+        name in proptest::sample::select(vec!["phonecom_rollover", "phonecom_busy_missed", "tel4vn_ring_group", "callable_b_legs", "welljoint_transfer", "welljoint_conference", "workonflow_members"]),
         seed in any::<u64>(),
     ) {
         let (events, alias) = scenario(name);
@@ -423,4 +465,13 @@ fn workonflow_members_are_legs() {
         Some(LegResult::NoAnswer | LegResult::AnsweredElsewhere)
     ));
     assert!(rec.ended_at.is_some());
+}
+
+#[test]
+fn a_conference_is_flagged_and_ends_when_every_leg_ended() {
+    let events = welljoint_conference();
+    let rec = record_after(&events, &in_order(&events), "K");
+    assert!(rec.conferenced);
+    assert_eq!(rec.legs.len(), 2);
+    assert_eq!(rec.duration_ms, Some(91_000));
 }

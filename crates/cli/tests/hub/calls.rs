@@ -576,3 +576,130 @@ async fn agents_states_and_calls_survive_a_restart() {
         "not_ready"
     );
 }
+
+#[tokio::test]
+async fn a_call_that_goes_quiet_is_closed_with_an_inferred_end() {
+    let hub = Hub::start_with(&[
+        ("SWITCHBOARD_CALL_IDLE_TIMEOUT", "1s"),
+        ("SWITCHBOARD_FINALIZE_GRACE", "100ms"),
+    ])
+    .await;
+    let acct = hub.account().await;
+    let logs = Receiver::start().await;
+    listen(&hub, &acct, &logs.url, &[&["call-log"]]).await;
+    // Times are "now": the call's last event is now, and nothing follows.
+    hub.ingest(
+        &acct.token,
+        &[leg_event(
+            "q1",
+            "quiet",
+            "quiet",
+            "connecting",
+            None,
+            did("+1555"),
+            did("+1556"),
+            1_700_000_000,
+        )],
+    )
+    .await;
+    let call = wait_call(&hub, &acct, "quiet", |c| c["state"] == "finalized").await;
+    assert_eq!(call["inferred_end"], true);
+    assert_eq!(call["missed"], true, "inbound and never answered");
+    assert_eq!(
+        logs.settle(1).await[0].body["data"]["call"]["inferred_end"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn ids_of_every_dialect_join_their_calls_through_the_hub() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    // tel4vn: two extension legs ring; the flow's cdr comes under another call_id.
+    let t = |id: &str, ext: &str, state: &str| json!({"call_id": id, "sip_call_id": "sip-77", "direction": "inbound", "from_number": "0912345678", "to_number": ext, "state": state});
+    let batch = json!([
+        t("x1", "101", "ringing"),
+        t("x2", "102", "ringing"),
+        t("x2", "102", "answered"),
+        t("x1", "101", "hangup"),
+        t("x2", "102", "hangup"),
+        t("flow-77", "102", "cdr")
+    ]);
+    let (status, out) = hub
+        .ingest_raw("tel4vn", &acct.token, "application/json", batch.to_string())
+        .await;
+    assert_eq!(status, 202, "{out}");
+    let by_cdr = get(&hub, &acct, "/calls/flow-77").await;
+    let by_leg = get(&hub, &acct, "/calls/x1").await;
+    assert_eq!(by_cdr["id"], by_leg["id"]);
+    assert_eq!(by_cdr["answered_by"]["extension"], "102");
+    assert!(by_cdr["aliases"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("tel4vn-sip:sip-77")));
+    // welljoint: a consult call merged into the call it was made from.
+    let at = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%Y.%m.%d %H:%M:%S")
+        .to_string();
+    let w = |serial: i64, v: Value| {
+        let mut v = v;
+        v["eventTime"] = json!(at);
+        v["namespace"] = json!("wj.cc");
+        v["serial"] = json!(serial);
+        v
+    };
+    let batch = json!([
+        w(
+            1,
+            json!({"eventName": "established", "callId": "A", "answeringDevice": "8001@wj.cc", "callingDevice": "5551234@wj.cc", "calledDevice": "8001@wj.cc"})
+        ),
+        w(
+            2,
+            json!({"eventName": "established", "callId": "B", "answeringDevice": "8002@wj.cc", "callingDevice": "8001@wj.cc", "calledDevice": "8002@wj.cc"})
+        ),
+        w(
+            3,
+            json!({"eventName": "transferred", "callId": "B", "primaryOldCall": "A", "secondaryOldCall": "B", "newCall": "B", "transferringDevice": "8001@wj.cc", "transferredToDevice": "8002@wj.cc"})
+        ),
+    ]);
+    let (status, out) = hub
+        .ingest_raw(
+            "welljoint",
+            &acct.token,
+            "application/json",
+            batch.to_string(),
+        )
+        .await;
+    assert_eq!(status, 202, "{out}");
+    let a = get(&hub, &acct, "/calls/A").await;
+    let b = get(&hub, &acct, "/calls/B").await;
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(a["transferred"], true);
+    assert_eq!(a["legs"].as_array().unwrap().len(), 2);
+    // And the lists find calls by extension and time.
+    let by_ext = get(&hub, &acct, "/calls?extension=102").await;
+    assert_eq!(by_ext["total"], 1);
+    let later = get(
+        &hub,
+        &acct,
+        &format!(
+            "/calls?started_after={}",
+            jiff::Timestamp::now().as_second() + 3600
+        ),
+    )
+    .await;
+    assert_eq!(later["total"], 0);
+    let (status, err) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}/calls?started_after=soon", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("started_after"))
+    );
+}
