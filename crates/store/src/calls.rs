@@ -130,10 +130,8 @@ pub(crate) fn correlate(
         Some(id) => id.clone(),
         None => {
             let id = Uuid::now_v7().to_string();
-            conn.execute(
-                "INSERT INTO calls (id, account_id, created_at, record, state) VALUES (?1, ?2, ?3, '{}', 'initiated')",
-                params![id, account.0, now_ms],
-            )?;
+            conn.prepare_cached("INSERT INTO calls (id, account_id, created_at, record, state) VALUES (?1, ?2, ?3, '{}', 'initiated')")?
+                .execute(params![id, account.0, now_ms])?;
             id
         }
     };
@@ -188,11 +186,12 @@ fn save(
     state: &str,
     finalize_at: Option<i64>,
 ) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE calls SET record = ?2, state = ?3, started_at = ?4, ended_at = ?5, last_event_at = ?6, finalize_at = ?7,
                 direction = ?8, disposition = ?9, missed = ?10, search = ?11
          WHERE id = ?1",
-        params![
+    )?
+    .execute(params![
             call_id,
             serde_json::to_string(rec)?,
             state,
@@ -214,11 +213,9 @@ fn save(
 fn rebuild(conn: &Connection, call_id: &str, now_ms: i64, grace_ms: i64) -> Result<()> {
     let events = events_of(conn, call_id)?;
     let rec = build(&events);
-    let (emitted, finalize_at): (Option<String>, Option<i64>) = conn.query_row(
-        "SELECT emitted_digest, finalize_at FROM calls WHERE id = ?1",
-        [call_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (emitted, finalize_at): (Option<String>, Option<i64>) = conn
+        .prepare_cached("SELECT emitted_digest, finalize_at FROM calls WHERE id = ?1")?
+        .query_row([call_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let (state, finalize_at) = if rec.state >= CallState::Ended {
         if emitted.as_deref() == Some(rec.digest().as_str()) {
             ("finalized", None)
@@ -242,13 +239,13 @@ pub(crate) fn record_agent(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO agents (account_id, agent_id, state, since, device) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(account_id, agent_id) DO UPDATE SET state = excluded.state, since = excluded.since,
              device = COALESCE(excluded.device, agents.device)
          WHERE excluded.since >= agents.since",
-        params![account.0, agent.agent_id, state, at.as_millisecond(), agent.device],
-    )?;
+    )?
+    .execute(params![account.0, agent.agent_id, state, at.as_millisecond(), agent.device])?;
     Ok(())
 }
 

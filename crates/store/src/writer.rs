@@ -109,7 +109,12 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             continue;
         }
         for job in batch {
-            let _ = conn.execute_batch("SAVEPOINT job");
+            if let Err(e) = conn
+                .prepare_cached("SAVEPOINT job")
+                .and_then(|mut s| s.execute([]))
+            {
+                tracing::error!(error = %e, "the writer could not open a savepoint");
+            }
             let mut ctx = WriteCtx {
                 conn: &conn,
                 indexes: &mut indexes,
@@ -137,12 +142,13 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
 /// Runs one job in its savepoint, rolling the savepoint back if the job failed.
 fn run_job(job: Job, ctx: &mut WriteCtx<'_>, conn: &Connection) -> Reply {
     let (failed, reply) = job(ctx);
-    let end = if failed {
-        "ROLLBACK TO job; RELEASE job"
+    let ended = if failed {
+        conn.execute_batch("ROLLBACK TO job; RELEASE job")
     } else {
-        "RELEASE job"
+        conn.prepare_cached("RELEASE job")
+            .and_then(|mut s| s.execute([]).map(|_| ()))
     };
-    if let Err(e) = conn.execute_batch(end) {
+    if let Err(e) = ended {
         tracing::error!(error = %e, "the writer could not end a savepoint");
     }
     reply

@@ -1,0 +1,196 @@
+//! Micro-benchmarks of the hot paths: decode + normalize per dialect, building a call record,
+//! listener matching with 10, 1 000 and 10 000 listeners, and encoding + signing a delivery.
+//!
+//! `cargo bench -p switchboard --bench hot_paths`
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+use switchboard_dialects::{decode, encode, parse_body, DecodeContext, Recipient};
+use switchboard_engine::{FilterSpec, ListenerIndex, ListenerSpec, NumberRule};
+use switchboard_model::{tags, AccountId, Dialect, Event, Source};
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../dialects/src/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
+}
+
+fn ctx() -> DecodeContext {
+    DecodeContext {
+        received_at: jiff::Timestamp::from_second(1_600_000_000).unwrap(),
+        tz: jiff::tz::TimeZone::UTC,
+        max_skew: None,
+    }
+}
+
+fn stamped(dialect: Dialect, body: &[u8]) -> Vec<Event> {
+    let items = parse_body(dialect, body).map_err(|(_, e)| e).unwrap();
+    let facts = items
+        .iter()
+        .flat_map(|i| decode(dialect, i, &ctx()).unwrap())
+        .collect();
+    switchboard_engine::stamp(
+        AccountId(1),
+        &Source {
+            dialect,
+            name: None,
+        },
+        ctx().received_at,
+        facts,
+        uuid::Uuid::now_v7,
+    )
+}
+
+fn decoding(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode+normalize");
+    group.throughput(Throughput::Elements(1));
+    for (dialect, path) in [
+        (
+            Dialect::Phonecom,
+            "phonecom/fixtures/reference-call-completed.json",
+        ),
+        (Dialect::Tel4vn, "tel4vn/fixtures/seed-hangup.json"),
+        (
+            Dialect::Callable,
+            "callable/fixtures/seed-level2-b-leg.json",
+        ),
+        (
+            Dialect::Welljoint,
+            "welljoint/fixtures/seed-05-delivered.json",
+        ),
+        (
+            Dialect::Workonflow,
+            "workonflow/fixtures/seed-03-Call.Member.invited.js",
+        ),
+    ] {
+        let body = fixture(path);
+        // What the ingest path does per event: split the body, decode, derive tags.
+        group.bench_function(dialect.as_str(), |b| {
+            b.iter(|| {
+                let items = parse_body(dialect, black_box(&body))
+                    .map_err(|(_, e)| e)
+                    .unwrap();
+                for item in &items {
+                    for fact in decode(dialect, item, &ctx()).unwrap() {
+                        black_box(tags::derive(&fact));
+                    }
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+fn reference_call() -> Vec<Event> {
+    let pc = |uuid: &str,
+              leg: &str,
+              state: &str,
+              completion: &str,
+              to: serde_json::Value,
+              dt: i64| {
+        serde_json::json!({"uuid": uuid, "timestamp": 1_600_000_000 + dt, "data_type": "call", "data": {"uuid": "c", "direction": "inbound",
+            "event_leg": {"uuid": leg, "is_first": leg == "c", "state": state, "completion_status": if completion.is_empty() { serde_json::Value::Null } else { completion.into() },
+                          "from": {"type": "did", "id": "+15550000001"}, "to": to}}})
+    };
+    let did = serde_json::json!({"type": "did", "id": "+15550000002"});
+    let dev = |id: i64| serde_json::json!({"type": "device", "id": id, "extension": id});
+    let events = [
+        pc("e1", "c", "new", "", did.clone(), 0),
+        pc("e2", "c", "connecting", "", did.clone(), 1),
+        pc("e3", "l2", "new", "", dev(500), 1),
+        pc("e4", "l2", "connecting", "", dev(500), 2),
+        pc("e5", "l2", "completed", "cancelled", dev(500), 22),
+        pc("e6", "l3", "new", "", dev(501), 22),
+        pc("e7", "l3", "connecting", "", dev(501), 23),
+        pc("e8", "l3", "connected", "", dev(501), 25),
+        pc("e9", "c", "connected", "", did.clone(), 25),
+        pc("e10", "l3", "completed", "success", dev(501), 85),
+        pc("e11", "c", "completed", "success", did, 86),
+    ];
+    let body: String = events.iter().map(|e| e.to_string() + "\n").collect();
+    stamped(Dialect::Phonecom, body.as_bytes())
+}
+
+fn engine(c: &mut Criterion) {
+    let events = reference_call();
+    c.bench_function("engine: call record from 11 events", |b| {
+        b.iter(|| black_box(switchboard_engine::calls::build(black_box(&events))))
+    });
+}
+
+fn listeners(n: usize) -> ListenerIndex {
+    const TAGS: &[&[&str]] = &[
+        &["call", "inbound"],
+        &["connected-call"],
+        &["message"],
+        &["call-log"],
+        &["recording"],
+        &["missed-call"],
+        &["completed-call", "to-extension"],
+        &["sms-message"],
+    ];
+    ListenerIndex::build(
+        (0..n)
+            .map(|i| ListenerSpec {
+                id: i as i64,
+                callback_id: i as i64,
+                rate_limit: None,
+                extension_id: None,
+                dialect: Dialect::Phonecom,
+                expires_at: None,
+                subscriptions: vec![TAGS[i % TAGS.len()].iter().map(|t| t.to_string()).collect()],
+                filters: if i % 3 == 0 {
+                    vec![FilterSpec {
+                        rule: NumberRule::Eq(format!("+1555{i:07}")),
+                        negate: false,
+                    }]
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect(),
+    )
+}
+
+fn matching(c: &mut Criterion) {
+    let event = reference_call().remove(9);
+    let now = jiff::Timestamp::from_second(1_600_000_000).unwrap();
+    let mut group = c.benchmark_group("matching");
+    for n in [10, 1_000, 10_000] {
+        let index = listeners(n);
+        group.bench_function(format!("{n} listeners"), |b| {
+            b.iter(|| black_box(index.matching(black_box(&event), now).len()))
+        });
+    }
+    group.finish();
+}
+
+fn delivery(c: &mut Criterion) {
+    let event = reference_call().remove(7);
+    let to = Recipient {
+        listener_id: 1,
+        account: AccountId(1),
+        ..Recipient::default()
+    };
+    let secret = switchboard_delivery::signing::new_secret();
+    c.bench_function("delivery: encode (phonecom) + sign", |b| {
+        b.iter_batched(
+            || event.clone(),
+            |e| {
+                let body = encode(Dialect::Phonecom, &e, &to).unwrap();
+                black_box(switchboard_delivery::signing::sign(
+                    &secret,
+                    "msg",
+                    1_600_000_000,
+                    &body,
+                ))
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, decoding, engine, matching, delivery);
+criterion_main!(benches);
