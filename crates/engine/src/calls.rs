@@ -186,44 +186,91 @@ pub fn is_call_event(event: &Event) -> bool {
         && !(event.source.dialect == Dialect::Canonical && event.source.name.as_deref() == Some("switchboard"))
 }
 
-/// Builds the record of a call from its events, in any order.
-pub fn build(events: &[Event]) -> CallRecord {
-    let mut sorted: Vec<&Event> = events.iter().collect();
-    sorted.sort_by(|a, b| {
-        (a.fact.occurred_at, rank(a.fact.kind), &a.fact.source_key).cmp(&(
-            b.fact.occurred_at,
-            rank(b.fact.kind),
-            &b.fact.source_key,
-        ))
-    });
-    let mut legs: Vec<LegRecord> = Vec::new();
-    let mut rec = CallRecord {
-        direction: None,
-        from: None,
-        to: None,
-        answered_by: None,
-        state: CallState::Initiated,
-        started_at: None,
-        answered_at: None,
-        ended_at: None,
-        duration_ms: None,
-        talk_ms: None,
-        disposition: Disposition::Unknown,
-        missed: false,
-        transferred: false,
-        conferenced: false,
-        inferred_end: false,
-        hangup: None,
-        legs: Vec::new(),
-        recordings: Vec::new(),
-        agents: Vec::new(),
-        source_figures: Map::new(),
-        last_event_at: None,
-    };
-    let mut source_end: Option<Timestamp> = None;
-    let mut source_missed = false;
-    let mut log_parties: (Option<Party>, Option<Party>) = (None, None);
-    for e in &sorted {
+/// A call's events folded in sort order: what [`build`] derives the record from. Kept between
+/// events, it lets a new event that sorts after all the others be applied without reading the
+/// call's other events again; the result is the same as folding them all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallFold {
+    rec: CallRecord,
+    legs: Vec<LegRecord>,
+    source_end: Option<Timestamp>,
+    source_missed: bool,
+    log_parties: (Option<Party>, Option<Party>),
+    last: Option<(Timestamp, u8, String)>,
+}
+
+fn sort_key(e: &Event) -> (Timestamp, u8, String) {
+    (
+        e.fact.occurred_at,
+        rank(e.fact.kind),
+        e.fact.source_key.clone(),
+    )
+}
+
+impl Default for CallFold {
+    fn default() -> Self {
+        CallFold {
+            rec: CallRecord {
+                direction: None,
+                from: None,
+                to: None,
+                answered_by: None,
+                state: CallState::Initiated,
+                started_at: None,
+                answered_at: None,
+                ended_at: None,
+                duration_ms: None,
+                talk_ms: None,
+                disposition: Disposition::Unknown,
+                missed: false,
+                transferred: false,
+                conferenced: false,
+                inferred_end: false,
+                hangup: None,
+                legs: Vec::new(),
+                recordings: Vec::new(),
+                agents: Vec::new(),
+                source_figures: Map::new(),
+                last_event_at: None,
+            },
+            legs: Vec::new(),
+            source_end: None,
+            source_missed: false,
+            log_parties: (None, None),
+            last: None,
+        }
+    }
+}
+
+impl CallFold {
+    /// Folds a whole set of events, in sort order.
+    pub fn of(events: &[Event]) -> CallFold {
+        let mut sorted: Vec<&Event> = events.iter().collect();
+        sorted.sort_by_cached_key(|e| sort_key(e));
+        let mut fold = CallFold::default();
+        for e in sorted {
+            fold.apply(e);
+        }
+        fold
+    }
+
+    /// True when `e` sorts after every event folded so far, so applying it gives the same
+    /// fold as starting over with it.
+    pub fn follows(&self, e: &Event) -> bool {
+        self.last.as_ref().is_none_or(|last| sort_key(e) > *last)
+    }
+
+    /// Folds one more event (the caller makes sure it [`follows`](Self::follows)).
+    pub fn apply(&mut self, e: &Event) {
+        self.last = Some(sort_key(e));
+        let CallFold {
+            rec,
+            legs,
+            source_end,
+            source_missed,
+            log_parties,
+            ..
+        } = self;
         let f = &e.fact;
         earliest(&mut rec.started_at, f.occurred_at);
         if rec.last_event_at.is_none_or(|l| f.occurred_at > l) {
@@ -240,7 +287,7 @@ pub fn build(events: &[Event]) -> CallRecord {
                     rec.direction = l.direction;
                 }
                 let Some(id) = l.leg.id.clone().or_else(|| f.leg_id.clone()) else {
-                    continue;
+                    return;
                 };
                 let idx = match legs.iter().position(|x| x.id == id) {
                     Some(i) => i,
@@ -322,9 +369,9 @@ pub fn build(events: &[Event]) -> CallRecord {
                 }
                 fill(&mut log_parties.0, &c.from);
                 fill(&mut log_parties.1, &c.to);
-                earliest(&mut source_end, f.occurred_at);
+                earliest(source_end, f.occurred_at);
                 if f.kind == EventKind::CallMissed {
-                    source_missed = true;
+                    *source_missed = true;
                 }
                 for key in ["duration", "billsec", "status"] {
                     if let Some(v) = f.vendor.get(key) {
@@ -369,109 +416,123 @@ pub fn build(events: &[Event]) -> CallRecord {
             }
             _ => {
                 if f.kind == EventKind::CallEnded {
-                    earliest(&mut source_end, f.occurred_at);
+                    earliest(source_end, f.occurred_at);
                 }
             }
         }
     }
-    // Who answered: the earliest connected leg that is not the first (the first leg is the
-    // caller's, answered by the PBX itself), or the first leg when the call has no other.
-    let has_other = legs.iter().any(|l| l.is_first != Some(true));
-    let answered = legs
-        .iter()
-        .filter(|l| l.answered_at.is_some() && (l.is_first != Some(true) || !has_other))
-        .min_by_key(|l| (l.answered_at, l.id.clone()))
-        .cloned();
-    let all_ended = !legs.is_empty() && legs.iter().all(|l| l.state == LegState::Ended);
-    let ended = source_end.is_some() || all_ended;
-    let ended_at = [source_end, legs.iter().filter_map(|l| l.ended_at).max()]
-        .into_iter()
-        .flatten()
-        .max();
-    for leg in &mut legs {
-        if leg.state == LegState::Ended && leg.result.is_none() {
-            leg.result = Some(if leg.answered_at.is_some() {
-                LegResult::Answered
-            } else {
-                LegResult::NoAnswer
-            });
+
+    /// The record the folded events describe.
+    pub fn finish(&self) -> CallRecord {
+        let mut rec = self.rec.clone();
+        let mut legs = self.legs.clone();
+        let source_end = self.source_end;
+        let source_missed = self.source_missed;
+        let log_parties = self.log_parties.clone();
+        // Who answered: the earliest connected leg that is not the first (the first leg is the
+        // caller's, answered by the PBX itself), or the first leg when the call has no other.
+        let has_other = legs.iter().any(|l| l.is_first != Some(true));
+        let answered = legs
+            .iter()
+            .filter(|l| l.answered_at.is_some() && (l.is_first != Some(true) || !has_other))
+            .min_by_key(|l| (l.answered_at, l.id.clone()))
+            .cloned();
+        let all_ended = !legs.is_empty() && legs.iter().all(|l| l.state == LegState::Ended);
+        let ended = source_end.is_some() || all_ended;
+        let ended_at = [source_end, legs.iter().filter_map(|l| l.ended_at).max()]
+            .into_iter()
+            .flatten()
+            .max();
+        for leg in &mut legs {
+            if leg.state == LegState::Ended && leg.result.is_none() {
+                leg.result = Some(if leg.answered_at.is_some() {
+                    LegResult::Answered
+                } else {
+                    LegResult::NoAnswer
+                });
+            }
+            let lost = leg.answered_at.is_none()
+                && matches!(
+                    leg.result,
+                    Some(LegResult::NoAnswer | LegResult::Cancelled) | None
+                );
+            if lost
+                && leg.is_first != Some(true)
+                && answered.as_ref().is_some_and(|a| a.id != leg.id)
+                && leg.state == LegState::Ended
+            {
+                leg.result = Some(LegResult::AnsweredElsewhere);
+            }
         }
-        let lost = leg.answered_at.is_none()
-            && matches!(
-                leg.result,
-                Some(LegResult::NoAnswer | LegResult::Cancelled) | None
-            );
-        if lost
-            && leg.is_first != Some(true)
-            && answered.as_ref().is_some_and(|a| a.id != leg.id)
-            && leg.state == LegState::Ended
-        {
-            leg.result = Some(LegResult::AnsweredElsewhere);
+        let first = legs.iter().find(|l| l.is_first == Some(true)).or_else(|| {
+            legs.iter()
+                .min_by_key(|l| (l.created_at.or(l.ringing_at), l.id.clone()))
+        });
+        rec.from = first.and_then(|l| l.from.clone()).or(log_parties.0);
+        rec.to = first.and_then(|l| l.to.clone()).or(log_parties.1);
+        if let Some(a) = &answered {
+            rec.answered_by = a.to.clone();
+            rec.answered_at = a.answered_at;
         }
-    }
-    let first = legs.iter().find(|l| l.is_first == Some(true)).or_else(|| {
-        legs.iter()
-            .min_by_key(|l| (l.created_at.or(l.ringing_at), l.id.clone()))
-    });
-    rec.from = first.and_then(|l| l.from.clone()).or(log_parties.0);
-    rec.to = first.and_then(|l| l.to.clone()).or(log_parties.1);
-    if let Some(a) = &answered {
-        rec.answered_by = a.to.clone();
-        rec.answered_at = a.answered_at;
-    }
-    rec.disposition = if answered.is_some() {
-        Disposition::Answered
-    } else if !ended {
-        Disposition::Unknown
-    } else {
-        let results: Vec<LegResult> = legs.iter().filter_map(|l| l.result).collect();
-        let any = |r: LegResult| results.contains(&r);
-        if any(LegResult::Busy) {
-            Disposition::Busy
-        } else if any(LegResult::Rejected) {
-            Disposition::Rejected
-        } else if any(LegResult::Failed) && !any(LegResult::NoAnswer) {
-            Disposition::Failed
-        } else if first.and_then(|l| l.result) == Some(LegResult::Cancelled) {
-            Disposition::Cancelled
+        rec.disposition = if answered.is_some() {
+            Disposition::Answered
+        } else if !ended {
+            Disposition::Unknown
         } else {
-            Disposition::NoAnswer
+            let results: Vec<LegResult> = legs.iter().filter_map(|l| l.result).collect();
+            let any = |r: LegResult| results.contains(&r);
+            if any(LegResult::Busy) {
+                Disposition::Busy
+            } else if any(LegResult::Rejected) {
+                Disposition::Rejected
+            } else if any(LegResult::Failed) && !any(LegResult::NoAnswer) {
+                Disposition::Failed
+            } else if first.and_then(|l| l.result) == Some(LegResult::Cancelled) {
+                Disposition::Cancelled
+            } else {
+                Disposition::NoAnswer
+            }
+        };
+        if ended {
+            rec.ended_at = ended_at;
         }
-    };
-    if ended {
-        rec.ended_at = ended_at;
+        rec.duration_ms = match (rec.started_at, rec.ended_at) {
+            (Some(s), Some(e)) => Some((e.as_millisecond() - s.as_millisecond()).max(0)),
+            _ => None,
+        };
+        rec.talk_ms = match (rec.answered_at, rec.ended_at) {
+            (Some(a), Some(e)) => Some((e.as_millisecond() - a.as_millisecond()).max(0)),
+            _ => None,
+        };
+        rec.missed = source_missed
+            || (ended && answered.is_none() && rec.direction == Some(Direction::Inbound));
+        rec.hangup = first.and_then(|l| l.hangup.clone()).or_else(|| {
+            legs.iter()
+                .filter(|l| l.hangup.is_some())
+                .max_by_key(|l| l.ended_at)
+                .and_then(|l| l.hangup.clone())
+        });
+        rec.state = if ended {
+            CallState::Ended
+        } else if legs.iter().any(|l| l.answered_at.is_some()) {
+            CallState::Active
+        } else if legs.iter().any(|l| l.state >= LegState::Ringing) {
+            CallState::Ringing
+        } else {
+            CallState::Initiated
+        };
+        legs.sort_by(|a, b| {
+            (a.created_at.or(a.ringing_at).or(a.answered_at), &a.id)
+                .cmp(&(b.created_at.or(b.ringing_at).or(b.answered_at), &b.id))
+        });
+        rec.legs = legs;
+        rec
     }
-    rec.duration_ms = match (rec.started_at, rec.ended_at) {
-        (Some(s), Some(e)) => Some((e.as_millisecond() - s.as_millisecond()).max(0)),
-        _ => None,
-    };
-    rec.talk_ms = match (rec.answered_at, rec.ended_at) {
-        (Some(a), Some(e)) => Some((e.as_millisecond() - a.as_millisecond()).max(0)),
-        _ => None,
-    };
-    rec.missed =
-        source_missed || (ended && answered.is_none() && rec.direction == Some(Direction::Inbound));
-    rec.hangup = first.and_then(|l| l.hangup.clone()).or_else(|| {
-        legs.iter()
-            .filter(|l| l.hangup.is_some())
-            .max_by_key(|l| l.ended_at)
-            .and_then(|l| l.hangup.clone())
-    });
-    rec.state = if ended {
-        CallState::Ended
-    } else if legs.iter().any(|l| l.answered_at.is_some()) {
-        CallState::Active
-    } else if legs.iter().any(|l| l.state >= LegState::Ringing) {
-        CallState::Ringing
-    } else {
-        CallState::Initiated
-    };
-    legs.sort_by(|a, b| {
-        (a.created_at.or(a.ringing_at).or(a.answered_at), &a.id)
-            .cmp(&(b.created_at.or(b.ringing_at).or(b.answered_at), &b.id))
-    });
-    rec.legs = legs;
-    rec
+}
+
+/// Builds the record of a call from its events, in any order.
+pub fn build(events: &[Event]) -> CallRecord {
+    CallFold::of(events).finish()
 }
 
 impl CallRecord {

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
-use switchboard_engine::calls::{aliases_of, build, CallRecord, CallState};
+use switchboard_engine::calls::{aliases_of, CallFold, CallRecord, CallState};
 use switchboard_model::{
     normalize_number, AccountId, AgentFacts, CallLogFacts, Details, Dialect, Event, EventKind,
     Fact, Party, Source,
@@ -162,7 +162,13 @@ pub(crate) fn correlate(
         "INSERT OR IGNORE INTO call_events (call_id, event_seq) VALUES (?1, ?2)",
         params![target, seq],
     )?;
-    rebuild(conn, &target, now_ms, grace_ms)?;
+    rebuild(
+        conn,
+        &target,
+        (found.len() <= 1).then_some(event),
+        now_ms,
+        grace_ms,
+    )?;
     Ok(target)
 }
 
@@ -185,10 +191,11 @@ fn save(
     rec: &CallRecord,
     state: &str,
     finalize_at: Option<i64>,
+    fold: Option<&CallFold>,
 ) -> Result<()> {
     conn.prepare_cached(
         "UPDATE calls SET record = ?2, state = ?3, started_at = ?4, ended_at = ?5, last_event_at = ?6, finalize_at = ?7,
-                direction = ?8, disposition = ?9, missed = ?10, search = ?11
+                direction = ?8, disposition = ?9, missed = ?10, search = ?11, fold = COALESCE(?12, fold)
          WHERE id = ?1",
     )?
     .execute(params![
@@ -203,19 +210,35 @@ fn save(
             serde_json::to_value(rec.disposition)?.as_str().unwrap_or_default().to_string(),
             rec.missed,
             search_text(rec),
+            fold.map(serde_json::to_string).transpose()?,
         ],
     )?;
     Ok(())
 }
 
-/// Rebuilds a call's record from its events. An ended call is due for finalization after the
-/// grace window, unless its call log already says exactly this.
-fn rebuild(conn: &Connection, call_id: &str, now_ms: i64, grace_ms: i64) -> Result<()> {
-    let events = events_of(conn, call_id)?;
-    let rec = build(&events);
-    let (emitted, finalize_at): (Option<String>, Option<i64>) = conn
-        .prepare_cached("SELECT emitted_digest, finalize_at FROM calls WHERE id = ?1")?
-        .query_row([call_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// Rebuilds a call's record. An event that sorts after all the call's others is folded into
+/// the kept fold; anything else (an event out of order, a merge) folds all the call's events
+/// again — the same result either way. An ended call is due for finalization after the grace
+/// window, unless its call log already says exactly this.
+fn rebuild(
+    conn: &Connection,
+    call_id: &str,
+    new_event: Option<&Event>,
+    now_ms: i64,
+    grace_ms: i64,
+) -> Result<()> {
+    let (emitted, finalize_at, kept): (Option<String>, Option<i64>, Option<String>) = conn
+        .prepare_cached("SELECT emitted_digest, finalize_at, fold FROM calls WHERE id = ?1")?
+        .query_row([call_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let kept: Option<CallFold> = kept.as_deref().and_then(|k| serde_json::from_str(k).ok());
+    let fold = match (new_event, kept) {
+        (Some(e), Some(mut fold)) if fold.follows(e) => {
+            fold.apply(e);
+            fold
+        }
+        _ => CallFold::of(&events_of(conn, call_id)?),
+    };
+    let rec = fold.finish();
     let (state, finalize_at) = if rec.state >= CallState::Ended {
         if emitted.as_deref() == Some(rec.digest().as_str()) {
             ("finalized", None)
@@ -225,7 +248,7 @@ fn rebuild(conn: &Connection, call_id: &str, now_ms: i64, grace_ms: i64) -> Resu
     } else {
         (state_name(rec.state), None)
     };
-    save(conn, call_id, &rec, state, finalize_at)
+    save(conn, call_id, &rec, state, finalize_at, Some(&fold))
 }
 
 /// Keeps the latest state of an agent.
@@ -342,7 +365,7 @@ fn finalize_one(
         insert_events(ctx, account, &rows, now, 0)?;
     }
     rec.state = CallState::Finalized;
-    save(ctx.conn, call_id, &rec, "finalized", None)?;
+    save(ctx.conn, call_id, &rec, "finalized", None, None)?;
     ctx.conn.execute(
         "UPDATE calls SET revision = ?2, emitted_digest = ?3, missed_emitted = missed_emitted OR ?4 WHERE id = ?1",
         params![call_id, revision, digest, rec.missed],

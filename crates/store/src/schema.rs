@@ -135,6 +135,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, agent_id)
     );
     "#,
+    // 5: the fold of a call's events, so an event that comes in order needs no re-read.
+    r#"
+    ALTER TABLE calls ADD COLUMN fold TEXT;
+    "#,
 ];
 
 /// Brings the schema up to date.
