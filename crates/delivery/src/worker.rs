@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_dialects::Recipient;
 use switchboard_model::{Details, Dialect, EventKind, Fact, NoticeFacts, Source};
-use switchboard_store::{AttemptOutcome, ClaimedDelivery, Deactivation, Kind, Next, Owner, Store};
+use switchboard_store::{
+    AttemptOutcome, CallbackSlots, ClaimedDelivery, Deactivation, Kind, Next, Owner, Store,
+};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -67,6 +69,8 @@ struct State {
     wake: Notify,
     in_flight: Arc<Semaphore>,
     per_callback: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    /// Finished attempts on their way to the store, written in batches by the recorder.
+    outcomes: tokio::sync::mpsc::UnboundedSender<AttemptOutcome>,
 }
 
 /// Claims at most this many rows at a time.
@@ -118,7 +122,9 @@ pub fn spawn(
     tracker: &TaskTracker,
 ) -> DeliveryHandle {
     let guard = Arc::new(settings.guard.clone());
+    let (outcomes, finished) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State {
+        outcomes,
         client: http::client(&guard),
         guard,
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
@@ -127,7 +133,8 @@ pub fn spawn(
         wake: Notify::new(),
         per_callback: Mutex::new(HashMap::new()),
     });
-    tracker.spawn(dispatch(state.clone(), cancel, tracker.clone()));
+    tracker.spawn(dispatch(state.clone(), cancel.clone(), tracker.clone()));
+    tracker.spawn(recorder(state.clone(), finished, cancel));
     DeliveryHandle { state }
 }
 
@@ -145,14 +152,18 @@ impl State {
             .clone()
     }
 
-    fn saturated_callbacks(&self) -> Vec<i64> {
-        self.per_callback
+    fn free_slots(&self) -> CallbackSlots {
+        let free = self
+            .per_callback
             .lock()
             .expect("callback slots")
             .iter()
-            .filter(|(_, s)| s.available_permits() == 0)
-            .map(|(id, _)| *id)
-            .collect()
+            .map(|(id, s)| (*id, s.available_permits()))
+            .collect();
+        CallbackSlots {
+            free,
+            default: self.settings.per_callback.max(1),
+        }
     }
 
     fn lease_ms(&self) -> i64 {
@@ -264,6 +275,34 @@ impl State {
     }
 }
 
+/// Writes finished attempts in batches: one store job for all that finished meanwhile.
+async fn recorder(
+    state: Arc<State>,
+    mut finished: tokio::sync::mpsc::UnboundedReceiver<AttemptOutcome>,
+    cancel: CancellationToken,
+) {
+    let all = state.settings.max_in_flight.max(1);
+    loop {
+        let first = tokio::select! {
+            got = finished.recv() => got,
+            // After shutdown, what is still in flight is recorded as it finishes; the recorder
+            // stops once nothing is left to record.
+            _ = cancel.cancelled(), if state.in_flight.available_permits() == all && finished.is_empty() => None,
+            _ = tokio::time::sleep(Duration::from_millis(100)), if cancel.is_cancelled() => continue,
+        };
+        let Some(first) = first else { break };
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match finished.try_recv() {
+                Ok(o) => batch.push(o),
+                Err(_) => break,
+            }
+        }
+        state.record(batch).await;
+        state.wake.notify_one();
+    }
+}
+
 async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTracker) {
     let mut next_prune = tokio::time::Instant::now();
     loop {
@@ -285,18 +324,19 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
             let now = now_ms();
             match state
                 .store
-                .claim_due(
-                    now,
-                    free as i64,
-                    now + state.lease_ms(),
-                    state.saturated_callbacks(),
-                )
+                .claim_due(now, free as i64, now + state.lease_ms(), state.free_slots())
                 .await
             {
                 Ok(claimed) => {
                     full = claimed.len() == free;
+                    let mut handed_back = Vec::new();
                     for delivery in claimed {
-                        start_send(&state, delivery, &tracker).await;
+                        handed_back.extend(start_send(&state, delivery, &tracker));
+                    }
+                    // Recorded before the next claim, so those rows are not claimed again while
+                    // their callback is still at its limit.
+                    if !handed_back.is_empty() {
+                        state.record(handed_back).await;
                     }
                 }
                 Err(e) => {
@@ -308,7 +348,7 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
         if full {
             continue;
         }
-        let wait = match state.store.next_due_ms().await {
+        let wait = match state.store.next_due_ms(now_ms()).await {
             Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, 1000) as u64),
             _ => Duration::from_secs(1),
         };
@@ -337,23 +377,26 @@ fn outcome(d: &ClaimedDelivery, next: Next, error: Option<String>) -> AttemptOut
     }
 }
 
-async fn start_send(state: &Arc<State>, delivery: ClaimedDelivery, tracker: &TaskTracker) {
+/// Starts sending a claimed delivery, or hands it back (returned) when its callback or the hub
+/// is at its concurrency limit.
+fn start_send(
+    state: &Arc<State>,
+    delivery: ClaimedDelivery,
+    tracker: &TaskTracker,
+) -> Option<AttemptOutcome> {
     let callback_id = delivery.callback.as_ref().map(|c| c.id).unwrap_or(0);
     let slot = state.callback_slots(callback_id).try_acquire_owned();
     let overall = state.in_flight.clone().try_acquire_owned();
     let (Ok(slot), Ok(overall)) = (slot, overall) else {
         // This callback (or the hub) is at its limit: hand the row back untouched.
-        state
-            .record(vec![outcome(&delivery, Next::HoldUntil(now_ms()), None)])
-            .await;
-        return;
+        return Some(outcome(&delivery, Next::HoldUntil(now_ms()), None));
     };
     let state = state.clone();
     tracker.spawn(async move {
         let result = deliver(&state, delivery, (slot, overall)).await;
-        state.record(vec![result]).await;
-        state.wake.notify_one();
+        let _ = state.outcomes.send(result);
     });
+    None
 }
 
 fn is_on(callback: &switchboard_store::Resource) -> bool {

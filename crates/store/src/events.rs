@@ -253,6 +253,9 @@ pub(crate) fn insert_events(
                              status, next_attempt_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
     )?;
+    let mut waiting = conn.prepare_cached(
+        "SELECT id FROM outbox WHERE listener_id = ?1 AND call_id = ?2 AND status IN ('pending', 'queued') LIMIT 1",
+    )?;
     let mut in_window = conn.prepare_cached(
         "SELECT COUNT(*) FROM outbox
          WHERE callback_id = ?1 AND created_at > ?2 AND status != 'suppressed'",
@@ -316,6 +319,19 @@ pub(crate) fn insert_events(
                 }
                 None => "pending",
             };
+            // Behind an unfinished delivery of the same call, a delivery waits its turn.
+            let status = if status == "pending" && order_key.is_some() {
+                let ahead: Option<i64> = waiting
+                    .query_row(params![listener.id, order_key], |r| r.get(0))
+                    .optional()?;
+                if ahead.is_some() {
+                    "queued"
+                } else {
+                    "pending"
+                }
+            } else {
+                status
+            };
             insert_outbox.execute(params![
                 account.0,
                 seq,
@@ -325,7 +341,7 @@ pub(crate) fn insert_events(
                 status,
                 created
             ])?;
-            if status == "pending" {
+            if status != "suppressed" {
                 out.deliveries += 1;
             } else {
                 out.suppressed += 1;

@@ -20,8 +20,8 @@ pub use calls::{AgentRow, CallQuery, StoredCall};
 pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
 pub use outbox::{
-    AttemptOutcome, AttemptRecord, ClaimedDelivery, Deactivation, DeliveryRecord, DeliveryStatus,
-    Next,
+    AttemptOutcome, AttemptRecord, CallbackSlots, ClaimedDelivery, Deactivation, DeliveryRecord,
+    DeliveryStatus, Next,
 };
 pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource};
 pub use switchboard_engine::calls::CallRecord;

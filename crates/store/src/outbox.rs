@@ -16,6 +16,20 @@ use serde::Serialize;
 use std::collections::HashMap;
 use switchboard_model::{AccountId, Dialect, Event};
 
+/// How many more requests each callback may have in flight now.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackSlots {
+    pub free: HashMap<i64, usize>,
+    /// For callbacks with nothing in flight.
+    pub default: usize,
+}
+
+impl CallbackSlots {
+    fn free(&self, callback: i64) -> usize {
+        self.free.get(&callback).copied().unwrap_or(self.default)
+    }
+}
+
 /// A delivery handed to a worker.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
@@ -128,36 +142,47 @@ impl Store {
         now_ms: i64,
         limit: i64,
         lease_until_ms: i64,
-        skip_callbacks: Vec<i64>,
+        slots: CallbackSlots,
     ) -> Result<Vec<ClaimedDelivery>> {
-        let skip = serde_json::to_string(&skip_callbacks)?;
         self.inner
             .writer
             .write(move |ctx| {
                 let conn = ctx.conn;
+                // Per callback with due rows, no more rows than it has free senders: nothing
+                // claimed has to be handed back.
+                let due: Vec<i64> = conn
+                    .prepare_cached("SELECT DISTINCT callback_id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1")?
+                    .query_map([now_ms], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
                 let mut stmt = conn.prepare_cached(
                     "SELECT o.id, o.attempts, o.account_id, o.listener_id, o.callback_id, e.body
                      FROM outbox o JOIN events e ON e.seq = o.event_seq
-                     WHERE o.status = 'pending' AND o.next_attempt_at <= ?1
-                       AND o.callback_id NOT IN (SELECT value FROM json_each(?3))
-                       AND (o.call_id IS NULL OR NOT EXISTS (
-                            SELECT 1 FROM outbox p
-                            WHERE p.status = 'pending' AND p.listener_id = o.listener_id
-                              AND p.call_id = o.call_id AND p.id < o.id))
-                     ORDER BY o.next_attempt_at, o.id LIMIT ?2",
+                     WHERE o.callback_id = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2
+                     ORDER BY o.next_attempt_at, o.id LIMIT ?3",
                 )?;
-                let rows = stmt
-                    .query_map(params![now_ms, limit, skip], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, u32>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, i64>(4)?,
-                            r.get::<_, String>(5)?,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut rows = Vec::new();
+                for callback in due {
+                    let room = (limit - rows.len() as i64).min(slots.free(callback) as i64);
+                    if room <= 0 {
+                        continue;
+                    }
+                    let got = stmt
+                        .query_map(params![callback, now_ms, room], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, u32>(1)?,
+                                r.get::<_, i64>(2)?,
+                                r.get::<_, i64>(3)?,
+                                r.get::<_, i64>(4)?,
+                                r.get::<_, String>(5)?,
+                            ))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    rows.extend(got);
+                    if rows.len() as i64 >= limit {
+                        break;
+                    }
+                }
                 let mut listeners: HashMap<i64, Option<Resource>> = HashMap::new();
                 let mut callbacks: HashMap<i64, Option<Resource>> = HashMap::new();
                 let mut lease = conn.prepare_cached(
@@ -242,16 +267,16 @@ impl Store {
             .await
     }
 
-    /// When the next pending delivery that is not in flight falls due, if any.
-    pub async fn next_due_ms(&self) -> Result<Option<i64>> {
+    /// When the next pending delivery that is not in flight falls due after `now_ms`, if any.
+    /// (Rows due already but not claimed wait for an earlier row of their call: the recording
+    /// of that row's outcome wakes the dispatcher.)
+    pub async fn next_due_ms(&self, now_ms: i64) -> Result<Option<i64>> {
         self.inner
             .readers
-            .read(|conn| {
-                Ok(conn.query_row(
-                    "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND leased = 0",
-                    [],
-                    |r| r.get(0),
-                )?)
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND leased = 0 AND next_attempt_at > ?1")?
+                    .query_row([now_ms], |r| r.get(0))?)
             })
             .await
     }
@@ -339,11 +364,8 @@ fn record_one(
 ) -> Result<()> {
     let conn = ctx.conn;
     let row: Option<(i64, i64, Option<i64>)> = conn
-        .query_row(
-            "SELECT account_id, callback_id, fallback_of FROM outbox WHERE id = ?1",
-            [o.outbox_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .prepare_cached("SELECT account_id, callback_id, fallback_of FROM outbox WHERE id = ?1")?
+        .query_row([o.outbox_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((account, callback_id, fallback_of)) = row else {
         return Ok(());
@@ -363,22 +385,23 @@ fn record_one(
         Next::HoldUntil(at) => ("pending", at, false),
         Next::Reroute(_) => unreachable!("handled above"),
     };
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE outbox SET status = ?2, next_attempt_at = ?3, leased = 0,
                 attempts = attempts + ?4, last_error = ?5, updated_at = ?6
          WHERE id = ?1",
-        params![
-            o.outbox_id,
-            status,
-            next_at,
-            i64::from(counted),
-            o.error,
-            o.at_ms
-        ],
-    )?;
+    )?
+    .execute(params![
+        o.outbox_id,
+        status,
+        next_at,
+        i64::from(counted),
+        o.error,
+        o.at_ms
+    ])?;
     if !counted {
         return Ok(());
     }
+    let terminal = matches!(o.next, Next::Succeeded | Next::Dead);
     conn.prepare_cached(
         "INSERT INTO attempts (outbox_id, at, status_code, latency_ms, error, response_prefix)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -398,11 +421,9 @@ fn record_one(
         extension_id: None,
     };
     if o.next == Next::Succeeded {
-        conn.execute(
-            "INSERT INTO callback_health (callback_id, failing_since, last_success) VALUES (?1, NULL, ?2)
-             ON CONFLICT(callback_id) DO UPDATE SET failing_since = NULL, last_success = ?2",
-            params![callback_id, o.at_ms],
-        )?;
+        // Only a failing callback has a streak to end; a healthy one costs no write.
+        conn.prepare_cached("UPDATE callback_health SET failing_since = NULL, last_success = ?2 WHERE callback_id = ?1 AND failing_since IS NOT NULL")?
+            .execute(params![callback_id, o.at_ms])?;
     } else {
         conn.execute(
             "INSERT INTO callback_health (callback_id, failing_since) VALUES (?1, ?2)
@@ -441,11 +462,14 @@ fn record_one(
         }
     }
     // A delivery that died on its callback goes to the callback's fallback (once).
+    let mut replaced = false;
     if o.next == Next::Dead && fallback_of.is_none() {
         let callback = get_in(conn, Kind::Callback, owner, None, callback_id)?;
         let fallback =
             callback.and_then(|c| c.body.get("fallback_callback_id").and_then(|f| f.as_i64()));
         if let Some(fallback) = fallback.filter(|f| *f != callback_id) {
+            // The fallback delivery takes the dead one's place at the head of its call.
+            replaced = true;
             conn.execute(
                 "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
                                      next_attempt_at, created_at, updated_at, fallback_of)
@@ -455,6 +479,28 @@ fn record_one(
             )?;
         }
     }
+    if terminal && !replaced {
+        promote_next(conn, o.outbox_id, o.at_ms)?;
+    }
+    Ok(())
+}
+
+/// The delivery behind a finished one, for the same listener and call, becomes due.
+pub(crate) fn promote_next(conn: &Connection, done_id: i64, now_ms: i64) -> Result<()> {
+    let key: Option<(i64, Option<String>)> = conn
+        .prepare_cached("SELECT listener_id, call_id FROM outbox WHERE id = ?1")?
+        .query_row([done_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((listener, Some(call))) = key else {
+        return Ok(());
+    };
+    // The IN term lets SQLite use the partial index of unfinished deliveries.
+    conn.prepare_cached(
+        "UPDATE outbox SET status = 'pending', next_attempt_at = MAX(next_attempt_at, ?3) WHERE id = (
+            SELECT id FROM outbox WHERE listener_id = ?1 AND call_id = ?2
+               AND status IN ('pending', 'queued') AND status = 'queued' ORDER BY id LIMIT 1)",
+    )?
+    .execute(params![listener, call, now_ms])?;
     Ok(())
 }
 
@@ -497,16 +543,34 @@ impl Store {
             .writer
             .write(move |ctx| {
                 let now = jiff::Timestamp::now().as_millisecond();
-                let n = ctx.conn.execute(
-                    "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
-                                         next_attempt_at, created_at, updated_at)
-                     SELECT ?1, e.seq, ?2, ?3, e.call_id, 'pending', ?4, ?4, ?4
-                     FROM events e
-                     WHERE e.account_id = ?1 AND e.received_at >= ?5 AND e.received_at < ?6
-                       AND EXISTS (SELECT 1 FROM outbox o WHERE o.event_seq = e.seq AND o.listener_id = ?2)
-                     ORDER BY e.seq",
-                    params![account.0, listener_id, callback_id, now, from_ns, to_ns],
+                // The events that went to the listener then, each once, in log order, with the
+                // order key (the call) their first delivery had.
+                let rows: Vec<(i64, Option<String>)> = ctx
+                    .conn
+                    .prepare(
+                        "SELECT e.seq, (SELECT o.call_id FROM outbox o WHERE o.event_seq = e.seq AND o.listener_id = ?2 ORDER BY o.id LIMIT 1)
+                         FROM events e
+                         WHERE e.account_id = ?1 AND e.received_at >= ?3 AND e.received_at < ?4
+                           AND EXISTS (SELECT 1 FROM outbox o WHERE o.event_seq = e.seq AND o.listener_id = ?2)
+                         ORDER BY e.seq",
+                    )?
+                    .query_map(params![account.0, listener_id, from_ns, to_ns], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut waiting = ctx.conn.prepare_cached(
+                    "SELECT id FROM outbox WHERE listener_id = ?1 AND call_id = ?2 AND status IN ('pending', 'queued') LIMIT 1",
                 )?;
+                let mut insert = ctx.conn.prepare_cached(
+                    "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status, next_attempt_at, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
+                )?;
+                for (seq, call) in &rows {
+                    let ahead = match call {
+                        Some(c) => waiting.query_row(params![listener_id, c], |r| r.get::<_, i64>(0)).optional()?.is_some(),
+                        None => false,
+                    };
+                    insert.execute(params![account.0, seq, listener_id, callback_id, call, if ahead { "queued" } else { "pending" }, now])?;
+                }
+                let n = rows.len();
                 Ok(n)
             })
             .await

@@ -139,6 +139,16 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE calls ADD COLUMN fold TEXT;
     "#,
+    // 6: per listener and call, only the head delivery is 'pending'; the ones behind it are
+    // 'queued' until it is done, so claiming needs no look at the rows before it.
+    r#"
+    CREATE INDEX outbox_call_queue ON outbox(listener_id, call_id, id) WHERE status IN ('pending', 'queued');
+    CREATE INDEX outbox_due_by_callback ON outbox(callback_id, next_attempt_at) WHERE status = 'pending';
+    UPDATE outbox SET status = 'queued'
+     WHERE status = 'pending' AND call_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM outbox p WHERE p.status = 'pending' AND p.listener_id = outbox.listener_id
+           AND p.call_id = outbox.call_id AND p.id < outbox.id);
+    "#,
 ];
 
 /// Brings the schema up to date.

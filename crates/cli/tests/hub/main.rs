@@ -1,5 +1,6 @@
 //! Black-box tests of the `switchboard` binary: everything through HTTP and the CLI.
 
+mod bench;
 mod calls;
 mod delivery;
 mod dialects;
