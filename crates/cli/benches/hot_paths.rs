@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use switchboard_dialects::{decode, encode, parse_body, DecodeContext, Recipient};
-use switchboard_engine::{FilterSpec, ListenerIndex, ListenerSpec, NumberRule};
+use switchboard_engine::{FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule};
 use switchboard_model::{tags, AccountId, Dialect, Event, Source};
 
 fn fixture(path: &str) -> Vec<u8> {
@@ -120,35 +120,53 @@ fn engine(c: &mut Criterion) {
     });
 }
 
+/// `n` listeners of which five want the benchmarked event (a completed inbound leg); the rest
+/// subscribe to other things, as most of a large account's listeners would.
 fn listeners(n: usize) -> ListenerIndex {
-    const TAGS: &[&[&str]] = &[
-        &["call", "inbound"],
-        &["connected-call"],
+    const OTHER: &[&[&str]] = &[
         &["message"],
         &["call-log"],
         &["recording"],
         &["missed-call"],
-        &["completed-call", "to-extension"],
+        &["new-call", "inbound"],
+        &["connecting-call"],
+        &["held-call"],
         &["sms-message"],
+        &["agent-state"],
+        &["dtmf"],
+    ];
+    const WANTED: &[&[&str]] = &[
+        &["call"],
+        &["completed-call"],
+        &["call", "inbound"],
+        &["to-extension"],
+        &["completed-call", "not-first-leg"],
     ];
     ListenerIndex::build(
         (0..n)
-            .map(|i| ListenerSpec {
-                id: i as i64,
-                callback_id: i as i64,
-                rate_limit: None,
-                extension_id: None,
-                dialect: Dialect::Phonecom,
-                expires_at: None,
-                subscriptions: vec![TAGS[i % TAGS.len()].iter().map(|t| t.to_string()).collect()],
-                filters: if i % 3 == 0 {
-                    vec![FilterSpec {
-                        rule: NumberRule::Eq(format!("+1555{i:07}")),
-                        negate: false,
-                    }]
+            .map(|i| {
+                let tags = if i < WANTED.len() {
+                    WANTED[i]
                 } else {
-                    Vec::new()
-                },
+                    OTHER[i % OTHER.len()]
+                };
+                ListenerSpec {
+                    id: i as i64,
+                    callback_id: i as i64,
+                    rate_limit: None,
+                    extension_id: None,
+                    dialect: Dialect::Phonecom,
+                    expires_at: None,
+                    subscriptions: vec![tags.iter().map(|t| t.to_string()).collect()],
+                    filters: if i % 3 == 0 {
+                        vec![FilterSpec {
+                            rule: NumberRule::Match(NumberPattern::parse("+1555%")),
+                            negate: false,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                }
             })
             .collect(),
     )

@@ -10,12 +10,43 @@ use sha2::{Digest, Sha256};
 use switchboard_model::{Party, PartyKind};
 
 /// A value sources send either as a JSON string or as a number; kept as text.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub(crate) enum Text {
     Str(String),
     Int(i64),
     Float(f64),
+}
+
+/// Read directly (not as an untagged enum, which buffers every value first: the hot path of
+/// decoding ids).
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text::Str(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text::Str(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(i64::try_from(v)
+                    .map(Text::Int)
+                    .unwrap_or(Text::Float(v as f64)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text::Float(v))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 impl Text {

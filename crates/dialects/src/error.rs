@@ -48,7 +48,9 @@ impl DecodeError {
             path = join_path(&path, field);
             message = "missing: this field is required".to_string();
         }
-        if message.contains("untagged enum Text") {
+        if message.contains("untagged enum Text")
+            || message.contains("expected a string or a number")
+        {
             message = "expected a string or a number".to_string();
         }
         DecodeError {

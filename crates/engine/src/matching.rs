@@ -154,9 +154,6 @@ impl ListenerIndex {
                 continue;
             };
             for &(li, si) in entries {
-                if hits.contains(&li) {
-                    continue;
-                }
                 let wanted = &self.listeners[li].subscriptions[si];
                 if wanted.iter().all(|t| event.tags.contains(t)) {
                     hits.push(li);
@@ -166,7 +163,9 @@ impl ListenerIndex {
         if hits.is_empty() {
             return Vec::new();
         }
+        // A listener whose several subscriptions match is one hit.
         hits.sort_unstable();
+        hits.dedup();
         let parties = event.parties();
         let numbers: Vec<String> = parties
             .iter()
