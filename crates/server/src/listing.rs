@@ -2,7 +2,10 @@
 //! `limit`/`offset` defaults and the `filters[...]` query parameters of the reference.
 
 use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::Json;
 use serde_json::{json, Map, Value};
+use switchboard_store::{Kind, ListQuery, Owner, Resource};
 
 pub const DEFAULT_LIMIT: i64 = 25;
 pub const MAX_LIMIT: i64 = 500;
@@ -88,4 +91,27 @@ impl Page {
             "items": items,
         })
     }
+}
+
+/// One page of an owner's resources of a kind (under `parent_id`), in the list envelope.
+pub async fn page_of(
+    state: &AppState,
+    kind: Kind,
+    owner: Owner,
+    parent_id: Option<i64>,
+    page: &Page,
+    view: fn(&Resource) -> Value,
+) -> ApiResult<Json<Value>> {
+    let (total, items) = state
+        .store
+        .list_resources(ListQuery {
+            kind,
+            owner,
+            parent_id,
+            equals: page.filters.clone(),
+            limit: page.limit,
+            offset: page.offset,
+        })
+        .await?;
+    Ok(Json(page.envelope(total, items.iter().map(view).collect())))
 }

@@ -4,7 +4,7 @@
 use super::fields::{opt_bool, opt_id, opt_text, required, Body};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
-use crate::listing::{FilterKind, Page};
+use crate::listing::{page_of, FilterKind, Page};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use switchboard_delivery::signing::new_secret;
 use switchboard_delivery::{EmailConfig, HttpConfig};
-use switchboard_store::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource, StoreError};
+use switchboard_store::{Blocker, Kind, NewResource, Owner, Ref, Resource, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -227,18 +227,7 @@ async fn list(
             ("fallback_callback_id", FilterKind::Id),
         ],
     )?;
-    let (total, items) = state
-        .store
-        .list_resources(ListQuery {
-            kind: Kind::Callback,
-            owner: caller.owner,
-            parent_id: None,
-            equals: page.filters.clone(),
-            limit: page.limit,
-            offset: page.offset,
-        })
-        .await?;
-    Ok(Json(page.envelope(total, items.iter().map(view).collect())))
+    page_of(&state, Kind::Callback, caller.owner, None, &page, view).await
 }
 
 async fn create(

@@ -4,16 +4,16 @@
 
 use super::callbacks::not_found_as;
 use super::fields::{opt_bool, Body};
-use super::listeners::get_listener;
+use super::listeners::listener_of;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
-use crate::listing::Page;
+use crate::listing::{page_of, Page};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use switchboard_store::{Kind, ListQuery, NewResource, Owner, Resource};
+use switchboard_store::{Kind, NewResource, Resource};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -146,12 +146,6 @@ fn check(body: &Body, existing: Option<&Body>) -> ApiResult<Body> {
     Ok(doc)
 }
 
-async fn listener_of(state: &AppState, caller: &Caller) -> ApiResult<(Owner, i64)> {
-    let listener = caller.id("listener_id", "listener")?;
-    get_listener(state, caller.owner, listener).await?;
-    Ok((caller.owner, listener))
-}
-
 async fn get_filter(state: &AppState, caller: &Caller) -> ApiResult<Resource> {
     let (owner, listener) = listener_of(state, caller).await?;
     let id = caller.id("filter_id", "filter")?;
@@ -169,18 +163,7 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let (owner, listener) = listener_of(&state, &caller).await?;
     let page = Page::parse(&query, &[])?;
-    let (total, items) = state
-        .store
-        .list_resources(ListQuery {
-            kind: Kind::Filter,
-            owner,
-            parent_id: Some(listener),
-            equals: Vec::new(),
-            limit: page.limit,
-            offset: page.offset,
-        })
-        .await?;
-    Ok(Json(page.envelope(total, items.iter().map(view).collect())))
+    page_of(&state, Kind::Filter, owner, Some(listener), &page, view).await
 }
 
 async fn create(

@@ -4,14 +4,14 @@ use super::callbacks::not_found_as;
 use super::fields::{opt_id, opt_text, Body};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
-use crate::listing::{FilterKind, Page};
+use crate::listing::{page_of, FilterKind, Page};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use switchboard_dialects::encodable;
-use switchboard_store::{dialect_of_version, Kind, ListQuery, NewResource, Owner, Ref, Resource};
+use switchboard_store::{dialect_of_version, Kind, NewResource, Owner, Ref, Resource};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -112,18 +112,7 @@ async fn list(
     Query(query): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     let page = Page::parse(&query, &[("callback_id", FilterKind::Id)])?;
-    let (total, items) = state
-        .store
-        .list_resources(ListQuery {
-            kind: Kind::Listener,
-            owner: caller.owner,
-            parent_id: None,
-            equals: page.filters.clone(),
-            limit: page.limit,
-            offset: page.offset,
-        })
-        .await?;
-    Ok(Json(page.envelope(total, items.iter().map(view).collect())))
+    page_of(&state, Kind::Listener, caller.owner, None, &page, view).await
 }
 
 async fn create(
@@ -152,6 +141,13 @@ pub async fn get_listener(state: &AppState, owner: Owner, id: i64) -> ApiResult<
         .get_resource(Kind::Listener, owner, None, id)
         .await?
         .ok_or_else(|| ApiError::not_found("listener"))
+}
+
+/// The account (or extension) and the id of the listener named in the path, which must exist.
+pub async fn listener_of(state: &AppState, caller: &Caller) -> ApiResult<(Owner, i64)> {
+    let listener = caller.id("listener_id", "listener")?;
+    get_listener(state, caller.owner, listener).await?;
+    Ok((caller.owner, listener))
 }
 
 async fn show(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {

@@ -4,13 +4,13 @@ use super::callbacks::not_found_as;
 use super::fields::{opt_text, Body};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
-use crate::listing::Page;
+use crate::listing::{page_of, Page};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use switchboard_store::{Blocker, Kind, ListQuery, NewResource, Resource};
+use switchboard_store::{Blocker, Kind, NewResource, Resource};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -83,18 +83,7 @@ async fn list(
     Query(query): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     let page = Page::parse(&query, &[])?;
-    let (total, items) = state
-        .store
-        .list_resources(ListQuery {
-            kind: Kind::Profile,
-            owner: caller.owner,
-            parent_id: None,
-            equals: Vec::new(),
-            limit: page.limit,
-            offset: page.offset,
-        })
-        .await?;
-    Ok(Json(page.envelope(total, items.iter().map(view).collect())))
+    page_of(&state, Kind::Profile, caller.owner, None, &page, view).await
 }
 
 async fn create(
