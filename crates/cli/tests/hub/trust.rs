@@ -693,3 +693,62 @@ async fn nothing_accepted_is_lost_when_the_hub_is_killed_mid_load() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_callback_timeout_ends_an_attempt_and_old_attempts_are_pruned() {
+    let mut hub = Hub::start_with(&[
+        ("SWITCHBOARD_RETRY_SCHEDULE", "0s"),
+        ("SWITCHBOARD_ATTEMPT_RETENTION", "2s"),
+    ])
+    .await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    let (cb, _) = subscribe(
+        &hub,
+        &acct,
+        json!({"config": {"url": rx.url, "timeout": 1}}),
+        &["call"],
+    )
+    .await;
+    rx.behave(Behaviour {
+        delay: Duration::from_secs(3),
+        ..Behaviour::default()
+    });
+    let started = Instant::now();
+    hub.ingest(&acct.token, &[event("slow", "c", "new")]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        let d = deliveries(&hub, &acct, &cb).await;
+        if d[0]["status"] == "dead" {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "{d:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "the 1 s timeout, not the 3 s answer, ended it"
+    );
+    assert!(
+        d[0]["attempt_log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{}",
+        d[0]
+    );
+    // Attempts older than the retention are pruned (at start-up and every ten minutes).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(hub.terminate(), Some(0));
+    hub.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = deliveries(&hub, &acct, &cb).await;
+        if d[0]["attempt_log"].as_array().unwrap().is_empty() {
+            assert_eq!(d[0]["status"], "dead", "the delivery itself stays");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

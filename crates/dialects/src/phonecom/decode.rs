@@ -242,6 +242,18 @@ struct LooseData {
     code: Option<serde_json::Value>,
     #[serde(default)]
     message: Option<serde_json::Value>,
+    #[serde(default)]
+    from: Option<serde_json::Value>,
+    #[serde(default)]
+    to: Option<serde_json::Value>,
+    #[serde(default)]
+    missed: Option<serde_json::Value>,
+}
+
+/// A participant of a loosely documented object, when it has the participant shape.
+fn loose_party(v: Option<serde_json::Value>) -> Option<Party> {
+    v.and_then(|v| serde_json::from_value::<PcParty>(v).ok())
+        .map(Party::from)
 }
 
 fn occurred_at(env: &Envelope<'_>, ctx: &DecodeContext) -> Result<Timestamp, DecodeError> {
@@ -356,7 +368,12 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         }
         DataType::CallLog => {
             let data: LooseData = parse(env.data, "data")?;
-            fact.kind = EventKind::CallLog;
+            // The hub's own logs of missed calls say so.
+            fact.kind = if data.missed.as_ref().and_then(|m| m.as_bool()) == Some(true) {
+                EventKind::CallMissed
+            } else {
+                EventKind::CallLog
+            };
             fact.call_id = text(data.uuid);
             let direction = match data.direction.as_ref().and_then(|d| d.as_str()) {
                 Some("inbound") => Some(Direction::Inbound),
@@ -365,8 +382,8 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
             };
             fact.details = Details::CallLog(CallLogFacts {
                 direction,
-                from: None,
-                to: None,
+                from: loose_party(data.from),
+                to: loose_party(data.to),
             });
         }
         DataType::ApiError => {

@@ -124,6 +124,8 @@ fn build_data(event: &Event) -> Value {
             "type": r.subject.as_deref().unwrap_or("call"),
             "size": r.size_bytes,
             "duration": r.duration_ms.map(|ms| ms as f64 / 1000.0),
+            "url": r.url,
+            "call_uuid": fact.call_id,
         }),
         Details::Message(m) => json!({
             "uuid": m.message_id,
@@ -136,6 +138,14 @@ fn build_data(event: &Event) -> Value {
         }),
         Details::CallLog(c) => {
             let mut data = json!({ "uuid": fact.call_id, "direction": direction(c.direction) });
+            if fact.kind == EventKind::CallMissed {
+                data["missed"] = json!(true);
+            }
+            for (key, p) in [("from", &c.from), ("to", &c.to)] {
+                if let Some(p) = p {
+                    data[key] = party(p);
+                }
+            }
             // The hub's own call logs carry the call record and its revision.
             if let Some(call) = fact.vendor.get("call") {
                 data["revision"] = call.get("revision").cloned().unwrap_or(Value::Null);

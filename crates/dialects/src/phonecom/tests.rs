@@ -186,3 +186,13 @@ fn encoding_keeps_the_senders_data_and_uses_the_hubs_envelope() {
     assert_eq!(again.kind, event.fact.kind);
     assert_eq!(again.details, event.fact.details);
 }
+
+proptest::proptest! {
+    #[test]
+    fn canonical_encode_decode_keeps_what_phonecom_expresses(event in crate::testkit::arb_event(vec![
+        EventKind::LegCreated, EventKind::LegRinging, EventKind::LegAnswered, EventKind::LegEnded,
+        EventKind::CallLog, EventKind::CallMissed, EventKind::RecordingReady,
+    ])) {
+        crate::testkit::round_trips(Dialect::Phonecom, &event)?;
+    }
+}
