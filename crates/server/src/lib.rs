@@ -29,6 +29,9 @@ pub struct AppState {
     pub delivery: DeliveryHandle,
     pub config: Arc<Config>,
     ready: Arc<AtomicBool>,
+    /// Cancelled when shutdown begins: long-lived responses (live streams) end on it, so
+    /// the server can drain.
+    stopping: CancellationToken,
 }
 
 /// Why the hub could not run.
@@ -75,7 +78,9 @@ pub async fn run(
         delivery,
         config: Arc::new(config),
         ready: ready.clone(),
+        stopping: CancellationToken::new(),
     };
+    let streams = state.stopping.clone();
     let router = app(state);
     let stopping = ready.clone();
     let served = axum::serve(listener, router)
@@ -83,6 +88,7 @@ pub async fn run(
             shutdown.await;
             // /readyz answers 503 from here on, while in-flight requests drain.
             stopping.store(false, Ordering::SeqCst);
+            streams.cancel();
             tracing::info!("shutting down: finishing requests in flight");
         })
         .await;

@@ -417,7 +417,7 @@ async fn sse_frames(resp: &mut reqwest::Response, n: usize) -> Vec<(String, Valu
 
 #[tokio::test]
 async fn the_stream_filters_by_tags_and_resumes_without_gaps() {
-    let hub = Hub::start().await;
+    let mut hub = Hub::start().await;
     let acct = hub.account().await;
     let open = |last: Option<String>| {
         let mut req = hub

@@ -235,6 +235,7 @@ struct Follow {
     tags: Vec<String>,
     latest: tokio::sync::watch::Receiver<i64>,
     ready: VecDeque<StoredEvent>,
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 /// The next matching event, waiting for new ones as they are committed.
@@ -254,9 +255,15 @@ async fn next_event(mut f: Follow) -> Option<(Result<SseEvent, Infallible>, Foll
         match f.store.events_after(f.account, f.after, 500).await {
             Ok(batch) if !batch.is_empty() => f.ready.extend(batch),
             Ok(_) => {
-                // Nothing new: wait for the next commit (the keep-alive covers quiet times).
-                if f.latest.changed().await.is_err() {
-                    return None;
+                // Nothing new: wait for the next commit (the keep-alive covers quiet times);
+                // the stream ends when the hub shuts down, and the client resumes elsewhere.
+                tokio::select! {
+                    changed = f.latest.changed() => {
+                        if changed.is_err() {
+                            return None;
+                        }
+                    }
+                    _ = f.stopping.cancelled() => return None,
                 }
             }
             Err(e) => {
@@ -297,6 +304,7 @@ async fn stream(
         None => cursor_param(q.get("after"), "after")?.unwrap_or(*latest.borrow()),
     };
     let follow = Follow {
+        stopping: state.stopping.clone(),
         store: state.store.clone(),
         account: caller.owner.account,
         after,
