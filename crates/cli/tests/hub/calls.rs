@@ -503,6 +503,9 @@ async fn the_stream_filters_by_tags_and_resumes_without_gaps() {
         (status, err["@error"]["@path"].as_str()),
         (422, Some("tags"))
     );
+    // An open stream does not keep the hub from stopping.
+    assert_eq!(hub.terminate(), Some(0), "{}", hub.log());
+    drop(resp);
 }
 
 #[tokio::test]
