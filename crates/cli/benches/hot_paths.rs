@@ -26,7 +26,7 @@ fn ctx() -> DecodeContext {
 }
 
 fn stamped(dialect: Dialect, body: &[u8]) -> Vec<Event> {
-    let items = parse_body(dialect, body).map_err(|(_, e)| e).unwrap();
+    let items = parse_body(dialect, body).unwrap();
     let facts = items
         .iter()
         .flat_map(|i| decode(dialect, i, &ctx()).unwrap())
@@ -69,9 +69,7 @@ fn decoding(c: &mut Criterion) {
         // What the ingest path does per event: split the body, decode, derive tags.
         group.bench_function(dialect.as_str(), |b| {
             b.iter(|| {
-                let items = parse_body(dialect, black_box(&body))
-                    .map_err(|(_, e)| e)
-                    .unwrap();
+                let items = parse_body(dialect, black_box(&body)).unwrap();
                 for item in &items {
                     for fact in decode(dialect, item, &ctx()).unwrap() {
                         black_box(tags::derive(&fact));

@@ -14,20 +14,18 @@ fn dialect(name: &str) -> Result<Dialect> {
 }
 
 fn read_input(file: Option<&Path>) -> Result<Vec<u8>> {
-    let mut body = Vec::new();
     match file {
-        None => std::io::stdin()
-            .read_to_end(&mut body)
-            .context("cannot read stdin")?,
-        Some(p) if p == Path::new("-") => std::io::stdin()
-            .read_to_end(&mut body)
-            .context("cannot read stdin")?,
-        Some(p) => {
-            body = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            body.len()
+        Some(p) if p != Path::new("-") => {
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
         }
-    };
-    Ok(body)
+        _ => {
+            let mut body = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut body)
+                .context("cannot read stdin")?;
+            Ok(body)
+        }
+    }
 }
 
 /// Decodes a whole input into canonical events (account 0, received now, any time accepted).
@@ -40,7 +38,7 @@ fn events(from: Dialect, tz: &str, file: Option<&Path>) -> Result<Vec<Event>> {
         tz,
         max_skew: None,
     };
-    let items = switchboard_dialects::parse_body(from, &body).map_err(|(_, e)| anyhow!("{e}"))?;
+    let items = switchboard_dialects::parse_body(from, &body).map_err(|e| anyhow!("{e}"))?;
     let mut facts = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let decoded = switchboard_dialects::decode(from, item, &ctx)

@@ -14,17 +14,6 @@ pub struct Batch<'a> {
     pub single: bool,
 }
 
-impl<'a> Batch<'a> {
-    /// The JSON path prefix of the `index`th element.
-    pub fn prefix(&self, index: usize) -> String {
-        if self.single {
-            String::new()
-        } else {
-            format!("[{index}]")
-        }
-    }
-}
-
 /// Splits a body into its elements, or says where it stops being JSON.
 pub fn split_batch(body: &[u8]) -> Result<Batch<'_>, DecodeError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
@@ -72,7 +61,7 @@ mod tests {
         assert_eq!(arr.items[1].get(), r#"{"a":2}"#);
         let nd = split_batch(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n").unwrap();
         assert_eq!(nd.items.len(), 3);
-        assert_eq!(nd.prefix(2), "[2]");
+        assert!(!nd.single);
     }
 
     #[test]

@@ -69,18 +69,50 @@ pub fn encodable() -> &'static [Dialect] {
     &Dialect::ALL
 }
 
+/// The elements of a request body, owned.
+#[derive(Debug)]
+pub struct Body {
+    pub items: Vec<Box<RawValue>>,
+    /// True when the body was one bare object: its error paths start at the object itself.
+    pub single: bool,
+}
+
+impl Body {
+    /// The JSON path prefix of the `index`th element.
+    pub fn prefix(&self, index: usize) -> String {
+        if self.single {
+            String::new()
+        } else {
+            format!("[{index}]")
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Body {
+    type Item = &'a Box<RawValue>;
+    type IntoIter = std::slice::Iter<'a, Box<RawValue>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl std::ops::Deref for Body {
+    type Target = [Box<RawValue>];
+    fn deref(&self) -> &Self::Target {
+        &self.items
+    }
+}
+
 /// Splits a request body into its elements. Workonflow's documented examples are JavaScript
 /// object literals, so for that dialect a body that is not JSON is read as JSON5.
-pub fn parse_body(
-    dialect: Dialect,
-    body: &[u8],
-) -> Result<Vec<Box<RawValue>>, (Option<usize>, DecodeError)> {
+pub fn parse_body(dialect: Dialect, body: &[u8]) -> Result<Body, DecodeError> {
     match split_batch(body) {
-        Ok(batch) => Ok(batch.items.into_iter().map(|i| i.to_owned()).collect()),
-        Err(e) if dialect == Dialect::Workonflow && e.syntax => {
-            workonflow::relaxed(body).map_err(|e| (None, e))
-        }
-        Err(e) => Err((None, e)),
+        Ok(batch) => Ok(Body {
+            single: batch.single,
+            items: batch.items.into_iter().map(|i| i.to_owned()).collect(),
+        }),
+        Err(e) if dialect == Dialect::Workonflow && e.syntax => workonflow::relaxed(body),
+        Err(e) => Err(e),
     }
 }
 

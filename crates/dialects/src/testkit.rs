@@ -45,9 +45,9 @@ pub fn check_goldens(dialect: Dialect, tz: &str) -> usize {
             continue;
         }
         let body = std::fs::read(&path).unwrap();
-        let items = parse_body(dialect, &body).unwrap_or_else(|(_, e)| panic!("{name}: {e}"));
+        let items = parse_body(dialect, &body).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut facts = Vec::new();
-        for item in &items {
+        for item in items.iter() {
             facts.extend(
                 decode(dialect, item, &seed_ctx(tz)).unwrap_or_else(|e| panic!("{name}: {e}")),
             );

@@ -253,9 +253,6 @@ pub(crate) fn insert_events(
                              status, next_attempt_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
     )?;
-    let mut waiting = conn.prepare_cached(
-        "SELECT id FROM outbox WHERE listener_id = ?1 AND call_id = ?2 AND status IN ('pending', 'queued') LIMIT 1",
-    )?;
     let mut in_window = conn.prepare_cached(
         "SELECT COUNT(*) FROM outbox
          WHERE callback_id = ?1 AND created_at > ?2 AND status != 'suppressed'",
@@ -320,15 +317,8 @@ pub(crate) fn insert_events(
                 None => "pending",
             };
             // Behind an unfinished delivery of the same call, a delivery waits its turn.
-            let status = if status == "pending" && order_key.is_some() {
-                let ahead: Option<i64> = waiting
-                    .query_row(params![listener.id, order_key], |r| r.get(0))
-                    .optional()?;
-                if ahead.is_some() {
-                    "queued"
-                } else {
-                    "pending"
-                }
+            let status = if status == "pending" {
+                crate::outbox::arrival_status(conn, listener.id, order_key.as_deref())?
             } else {
                 status
             };

@@ -485,6 +485,23 @@ fn record_one(
     Ok(())
 }
 
+/// The status a new delivery starts in: `queued` behind an unfinished delivery of the same
+/// listener and call, else `pending`.
+pub(crate) fn arrival_status(
+    conn: &Connection,
+    listener_id: i64,
+    call_id: Option<&str>,
+) -> Result<&'static str> {
+    let Some(call) = call_id else {
+        return Ok("pending");
+    };
+    let ahead: Option<i64> = conn
+        .prepare_cached("SELECT id FROM outbox WHERE listener_id = ?1 AND call_id = ?2 AND status IN ('pending', 'queued') LIMIT 1")?
+        .query_row(params![listener_id, call], |r| r.get(0))
+        .optional()?;
+    Ok(if ahead.is_some() { "queued" } else { "pending" })
+}
+
 /// The delivery behind a finished one, for the same listener and call, becomes due.
 pub(crate) fn promote_next(conn: &Connection, done_id: i64, now_ms: i64) -> Result<()> {
     let key: Option<(i64, Option<String>)> = conn
@@ -556,19 +573,13 @@ impl Store {
                     )?
                     .query_map(params![account.0, listener_id, from_ns, to_ns], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<rusqlite::Result<_>>()?;
-                let mut waiting = ctx.conn.prepare_cached(
-                    "SELECT id FROM outbox WHERE listener_id = ?1 AND call_id = ?2 AND status IN ('pending', 'queued') LIMIT 1",
-                )?;
                 let mut insert = ctx.conn.prepare_cached(
                     "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status, next_attempt_at, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
                 )?;
                 for (seq, call) in &rows {
-                    let ahead = match call {
-                        Some(c) => waiting.query_row(params![listener_id, c], |r| r.get::<_, i64>(0)).optional()?.is_some(),
-                        None => false,
-                    };
-                    insert.execute(params![account.0, seq, listener_id, callback_id, call, if ahead { "queued" } else { "pending" }, now])?;
+                    let status = arrival_status(ctx.conn, listener_id, call.as_deref())?;
+                    insert.execute(params![account.0, seq, listener_id, callback_id, call, status, now])?;
                 }
                 let n = rows.len();
                 Ok(n)

@@ -19,7 +19,7 @@ proptest! {
 fn refused(body: &str) -> String {
     let items = match parse_body(Dialect::Welljoint, body.as_bytes()) {
         Ok(items) => items,
-        Err((_, e)) => return e.path,
+        Err(e) => return e.path,
     };
     let err = decode(Dialect::Welljoint, &items[0], &seed_ctx("Asia/Shanghai")).expect_err(body);
     assert!(!err.message.is_empty());

@@ -39,7 +39,7 @@ struct Call {
 }
 
 /// Reads a body of JavaScript object literals (one, or an array) as JSON items.
-pub fn relaxed(body: &[u8]) -> Result<Vec<Box<RawValue>>, DecodeError> {
+pub fn relaxed(body: &[u8]) -> Result<crate::Body, DecodeError> {
     let text =
         std::str::from_utf8(body).map_err(|_| DecodeError::syntax("", "the body is not UTF-8"))?;
     let value: Value = json5::from_str(text).map_err(|e| {
@@ -48,14 +48,15 @@ pub fn relaxed(body: &[u8]) -> Result<Vec<Box<RawValue>>, DecodeError> {
             format!("the body is neither JSON nor a JavaScript object literal: {e}"),
         )
     })?;
-    let items = match value {
-        Value::Array(items) => items,
-        other => vec![other],
+    let (items, single) = match value {
+        Value::Array(items) => (items, false),
+        other => (vec![other], true),
     };
-    Ok(items
+    let items = items
         .into_iter()
         .map(|v| serde_json::value::to_raw_value(&v).expect("JSON"))
-        .collect())
+        .collect();
+    Ok(crate::Body { items, single })
 }
 
 fn user(id: Option<String>, phone: Option<String>) -> Option<Party> {

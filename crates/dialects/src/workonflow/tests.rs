@@ -19,7 +19,7 @@ proptest! {
 fn refused(body: &str) -> String {
     let items = match parse_body(Dialect::Workonflow, body.as_bytes()) {
         Ok(items) => items,
-        Err((_, e)) => return e.path,
+        Err(e) => return e.path,
     };
     let err = decode(Dialect::Workonflow, &items[0], &seed_ctx("UTC")).expect_err(body);
     assert!(!err.message.is_empty());

@@ -86,20 +86,10 @@ async fn ingest(
         tz,
         max_skew: Some(state.config.max_clock_skew),
     };
-    let items = parse_body(dialect, &bytes).map_err(|(_, e)| ApiError::from(e))?;
-    // Paths of a bare object start at the object; elements of a batch start with their index.
-    let batch = bytes
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'[')
-        || items.len() > 1;
+    let items = parse_body(dialect, &bytes)?;
     let mut facts = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let prefix = if batch {
-            format!("[{i}]")
-        } else {
-            String::new()
-        };
+        let prefix = items.prefix(i);
         let decoded =
             switchboard_dialects::decode(dialect, item, &ctx).map_err(|e| e.within(&prefix))?;
         facts.extend(decoded);
