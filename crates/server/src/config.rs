@@ -53,6 +53,7 @@ pub struct Config {
     pub finalize_grace: Duration,
     #[serde(deserialize_with = "duration")]
     pub call_idle_timeout: Duration,
+    pub active_call_cache: usize,
     pub default_tz: String,
     #[serde(deserialize_with = "duration")]
     pub max_clock_skew: Duration,

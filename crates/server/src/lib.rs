@@ -59,6 +59,7 @@ pub async fn run(
     let calls = switchboard_store::CallOptions {
         finalize_grace: config.finalize_grace,
         idle_timeout: config.call_idle_timeout,
+        fold_capacity: config.active_call_cache,
     };
     let store = Store::open_with(&config.data_dir, calls)?;
     tracing::info!(db = %store.path().display(), "store open");

@@ -2,6 +2,7 @@
 //! call's events, finalization with `call.log` (and `call.missed`), agents, and the queries.
 
 use crate::events::insert_events;
+use crate::folds::FoldCache;
 use crate::writer::WriteCtx;
 use crate::{Result, Store};
 use jiff::Timestamp;
@@ -102,6 +103,7 @@ fn search_text(rec: &CallRecord) -> String {
 /// call's record. Returns the hub's call id.
 pub(crate) fn correlate(
     conn: &Connection,
+    folds: &mut FoldCache,
     account: AccountId,
     seq: i64,
     event: &Event,
@@ -149,6 +151,7 @@ pub(crate) fn correlate(
             params![target, note.to_string()],
         )?;
         conn.execute("DELETE FROM calls WHERE id = ?1", [other])?;
+        folds.forget(other);
     }
     {
         let mut add = conn.prepare_cached(
@@ -158,12 +161,11 @@ pub(crate) fn correlate(
             add.execute(params![account.0, a, target])?;
         }
     }
-    conn.execute(
-        "INSERT OR IGNORE INTO call_events (call_id, event_seq) VALUES (?1, ?2)",
-        params![target, seq],
-    )?;
+    conn.prepare_cached("INSERT OR IGNORE INTO call_events (call_id, event_seq) VALUES (?1, ?2)")?
+        .execute(params![target, seq])?;
     rebuild(
         conn,
+        folds,
         &target,
         (found.len() <= 1).then_some(event),
         now_ms,
@@ -185,53 +187,103 @@ fn events_of(conn: &Connection, call_id: &str) -> Result<Vec<Event>> {
         .collect()
 }
 
+/// The indexed columns of a call row as they stand.
+struct Indexed {
+    state: String,
+    started_at: Option<i64>,
+    finalize_at: Option<i64>,
+}
+
+/// Writes a call's record. When none of the indexed columns change (most events of a call),
+/// the update names none of them, so SQLite leaves the call's index entries alone.
 fn save(
     conn: &Connection,
     call_id: &str,
     rec: &CallRecord,
     state: &str,
     finalize_at: Option<i64>,
-    fold: Option<&CallFold>,
+    before: Option<&Indexed>,
 ) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE calls SET record = ?2, state = ?3, started_at = ?4, ended_at = ?5, last_event_at = ?6, finalize_at = ?7,
-                direction = ?8, disposition = ?9, missed = ?10, search = ?11, fold = COALESCE(?12, fold)
-         WHERE id = ?1",
-    )?
-    .execute(params![
+    let record = serde_json::to_string(rec)?;
+    let direction = rec
+        .direction
+        .and_then(|d| serde_json::to_value(d).ok())
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let disposition = serde_json::to_value(rec.disposition)?
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let unchanged = before.is_some_and(|b| {
+        b.state == state && b.started_at == ms(rec.started_at) && b.finalize_at == finalize_at
+    });
+    if unchanged {
+        conn.prepare_cached(
+            "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
+                    disposition = ?6, missed = ?7, search = ?8
+             WHERE id = ?1",
+        )?
+        .execute(params![
             call_id,
-            serde_json::to_string(rec)?,
-            state,
-            ms(rec.started_at),
+            record,
             ms(rec.ended_at),
             ms(rec.last_event_at),
-            finalize_at,
-            rec.direction.map(|d| serde_json::to_value(d).unwrap_or_default().as_str().unwrap_or_default().to_string()),
-            serde_json::to_value(rec.disposition)?.as_str().unwrap_or_default().to_string(),
+            direction,
+            disposition,
             rec.missed,
             search_text(rec),
-            fold.map(serde_json::to_string).transpose()?,
-        ],
-    )?;
+        ])?;
+    } else {
+        conn.prepare_cached(
+            "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
+                    disposition = ?6, missed = ?7, search = ?8,
+                    state = ?9, started_at = ?10, finalize_at = ?11
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            call_id,
+            record,
+            ms(rec.ended_at),
+            ms(rec.last_event_at),
+            direction,
+            disposition,
+            rec.missed,
+            search_text(rec),
+            state,
+            ms(rec.started_at),
+            finalize_at,
+        ])?;
+    }
     Ok(())
 }
 
 /// Rebuilds a call's record. An event that sorts after all the call's others is folded into
-/// the kept fold; anything else (an event out of order, a merge) folds all the call's events
-/// again — the same result either way. An ended call is due for finalization after the grace
-/// window, unless its call log already says exactly this.
+/// the call's fold kept in memory; anything else (an event out of order, a merge, a call not
+/// in the cache) folds all the call's events again — the same result either way. An ended
+/// call is due for finalization after the grace window, unless its call log already says
+/// exactly this.
 fn rebuild(
     conn: &Connection,
+    folds: &mut FoldCache,
     call_id: &str,
     new_event: Option<&Event>,
     now_ms: i64,
     grace_ms: i64,
 ) -> Result<()> {
-    let (emitted, finalize_at, kept): (Option<String>, Option<i64>, Option<String>) = conn
-        .prepare_cached("SELECT emitted_digest, finalize_at, fold FROM calls WHERE id = ?1")?
-        .query_row([call_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    let kept: Option<CallFold> = kept.as_deref().and_then(|k| serde_json::from_str(k).ok());
-    let fold = match (new_event, kept) {
+    let (emitted, before): (Option<String>, Indexed) = conn
+        .prepare_cached(
+            "SELECT emitted_digest, state, started_at, finalize_at FROM calls WHERE id = ?1",
+        )?
+        .query_row([call_id], |r| {
+            Ok((
+                r.get(0)?,
+                Indexed {
+                    state: r.get(1)?,
+                    started_at: r.get(2)?,
+                    finalize_at: r.get(3)?,
+                },
+            ))
+        })?;
+    let fold = match (new_event, folds.take(call_id)) {
         (Some(e), Some(mut fold)) if fold.follows(e) => {
             fold.apply(e);
             fold
@@ -243,12 +295,14 @@ fn rebuild(
         if emitted.as_deref() == Some(rec.digest().as_str()) {
             ("finalized", None)
         } else {
-            ("ended", Some(finalize_at.unwrap_or(now_ms + grace_ms)))
+            ("ended", Some(before.finalize_at.unwrap_or(now_ms + grace_ms)))
         }
     } else {
         (state_name(rec.state), None)
     };
-    save(conn, call_id, &rec, state, finalize_at, Some(&fold))
+    save(conn, call_id, &rec, state, finalize_at, Some(&before))?;
+    folds.put(call_id, fold);
+    Ok(())
 }
 
 /// Keeps the latest state of an agent.
@@ -324,11 +378,12 @@ fn finalize_one(
 ) -> Result<usize> {
     let row: Option<(i64, String, i64, Option<String>, bool)> = ctx
         .conn
-        .query_row(
+        .prepare_cached(
             "SELECT account_id, record, revision, emitted_digest, missed_emitted FROM calls WHERE id = ?1",
-            [call_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
+        )?
+        .query_row([call_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
     let Some((account, record, revision, emitted, missed_emitted)) = row else {
         return Ok(0);
@@ -366,10 +421,11 @@ fn finalize_one(
     }
     rec.state = CallState::Finalized;
     save(ctx.conn, call_id, &rec, "finalized", None, None)?;
-    ctx.conn.execute(
-        "UPDATE calls SET revision = ?2, emitted_digest = ?3, missed_emitted = missed_emitted OR ?4 WHERE id = ?1",
-        params![call_id, revision, digest, rec.missed],
-    )?;
+    ctx.conn
+        .prepare_cached(
+            "UPDATE calls SET revision = ?2, emitted_digest = ?3, missed_emitted = missed_emitted OR ?4 WHERE id = ?1",
+        )?
+        .execute(params![call_id, revision, digest, rec.missed])?;
     Ok(made)
 }
 
@@ -391,7 +447,7 @@ impl Store {
                 let quiet: Vec<String> = ctx
                     .conn
                     .prepare_cached(
-                        "SELECT id FROM calls WHERE state IN ('initiated', 'ringing', 'active') AND last_event_at < ?1 LIMIT 500",
+                        "SELECT id FROM calls WHERE state IN ('initiated', 'ringing', 'active') AND started_at < ?1 AND last_event_at < ?1 LIMIT 500",
                     )?
                     .query_map([now_ms - idle_ms], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;

@@ -292,7 +292,7 @@ pub(crate) fn insert_events(
         // The call it belongs to: one order key per call, whatever ids its sources used.
         let call = if switchboard_engine::calls::is_call_event(event) {
             Some(crate::calls::correlate(
-                conn, account, seq, event, created, grace_ms,
+                conn, ctx.folds, account, seq, event, created, grace_ms,
             )?)
         } else {
             None

@@ -8,7 +8,9 @@
 
 mod accounts;
 mod calls;
+mod checkpoint;
 mod events;
+mod folds;
 mod outbox;
 mod pool;
 mod resources;
@@ -66,6 +68,7 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     writer: Writer,
+    checkpointer: checkpoint::Checkpointer,
     readers: Arc<ReadPool>,
     tokens: accounts::TokenCache,
     calls: CallOptions,
@@ -80,6 +83,8 @@ pub struct CallOptions {
     pub finalize_grace: std::time::Duration,
     /// A call with no event for this long is closed with `inferred_end`.
     pub idle_timeout: std::time::Duration,
+    /// How many active calls' folds the writer keeps in memory.
+    pub fold_capacity: usize,
 }
 
 impl Default for CallOptions {
@@ -87,6 +92,7 @@ impl Default for CallOptions {
         CallOptions {
             finalize_grace: std::time::Duration::from_secs(2),
             idle_timeout: std::time::Duration::from_secs(4 * 3600),
+            fold_capacity: folds::DEFAULT_CAPACITY,
         }
     }
 }
@@ -111,12 +117,14 @@ impl Store {
         outbox::release_leases(&conn)?;
         let latest: i64 =
             conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
-        let writer = Writer::start(conn)?;
+        let writer = Writer::start(conn, calls.fold_capacity)?;
+        let checkpointer = checkpoint::Checkpointer::start(&path)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 readers: Arc::new(ReadPool::new(path.clone())),
                 path,
                 writer,
+                checkpointer,
                 tokens: accounts::TokenCache::default(),
                 calls,
                 latest: tokio::sync::watch::channel(latest).0,
@@ -149,5 +157,6 @@ impl Store {
     /// Stops the writer after it has committed everything queued so far.
     pub fn close(&self) {
         self.inner.writer.close();
+        self.inner.checkpointer.close();
     }
 }

@@ -149,6 +149,16 @@ const MIGRATIONS: &[&str] = &[
         SELECT 1 FROM outbox p WHERE p.status = 'pending' AND p.listener_id = outbox.listener_id
            AND p.call_id = outbox.call_id AND p.id < outbox.id);
     "#,
+    // 7: folds live in the writer's memory now (they are rebuilt from events when missing);
+    // events are found by call through call_events, never by the vendor's call id; open calls
+    // are indexed by when they started (a call idle for a time started before it), which,
+    // unlike the time of their last event, does not change with every event.
+    r#"
+    UPDATE calls SET fold = NULL;
+    DROP INDEX events_by_call;
+    DROP INDEX calls_open;
+    CREATE INDEX calls_open ON calls(started_at) WHERE state IN ('initiated', 'ringing', 'active');
+    "#,
 ];
 
 /// Brings the schema up to date.

@@ -5,6 +5,7 @@
 //! always means "on disk". Jobs queued while a commit is under way ride along in the next one,
 //! which is what lets many concurrent requests share one fsync.
 
+use crate::folds::FoldCache;
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use tokio::sync::oneshot;
 pub(crate) struct WriteCtx<'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) indexes: &'a mut HashMap<AccountId, Arc<ListenerIndex>>,
+    pub(crate) folds: &'a mut FoldCache,
 }
 
 impl WriteCtx<'_> {
@@ -41,11 +43,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection) -> Result<Writer> {
+    pub(crate) fn start(conn: Connection, fold_capacity: usize) -> Result<Writer> {
+        // Savepoint journals stay in memory; checkpoints are mostly the checkpointer's work (see
+        // `checkpoint`), and the WAL is cut back to 64 MiB when it starts over.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("switchboard-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, FoldCache::new(fold_capacity)))
             .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             jobs: Mutex::new(Some(tx)),
@@ -89,8 +96,9 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Job>, mut folds: FoldCache) {
     let mut indexes: HashMap<AccountId, Arc<ListenerIndex>> = HashMap::new();
+    let mut last_checkpoint = std::time::Instant::now();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -118,6 +126,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             let mut ctx = WriteCtx {
                 conn: &conn,
                 indexes: &mut indexes,
+                folds: &mut folds,
             };
             // The job reports its own outcome through its reply; a failed job is undone here.
             let reply = run_job(job, &mut ctx, &conn);
@@ -129,6 +138,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
             indexes.clear();
+            folds.clear();
         }
         for reply in replies {
             reply(match &committed {
@@ -136,12 +146,24 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(e) => Err(StoreError::Commit(e.to_string())),
             });
         }
+        // After the answers, so no caller waits for it.
+        if committed.is_ok() && last_checkpoint.elapsed() >= crate::checkpoint::WRITER_EVERY {
+            if let Err(e) = crate::checkpoint::checkpoint(&conn) {
+                tracing::warn!(error = %e, "checkpoint failed; the next one retries");
+            }
+            last_checkpoint = std::time::Instant::now();
+        }
     }
 }
 
 /// Runs one job in its savepoint, rolling the savepoint back if the job failed.
 fn run_job(job: Job, ctx: &mut WriteCtx<'_>, conn: &Connection) -> Reply {
     let (failed, reply) = job(ctx);
+    if failed {
+        ctx.folds.job_undone();
+    } else {
+        ctx.folds.job_done();
+    }
     let ended = if failed {
         conn.execute_batch("ROLLBACK TO job; RELEASE job")
     } else {
