@@ -118,6 +118,19 @@ pub struct DeliveryRecord {
     pub attempt_log: Vec<AttemptRecord>,
 }
 
+/// A leased delivery with its stored event still unread.
+struct Leased {
+    outbox_id: i64,
+    attempts: u32,
+    body: String,
+    listener_id: i64,
+    listener_extension_id: Option<i64>,
+    only_event: Option<String>,
+    dialect: Option<Dialect>,
+    callback: Option<Resource>,
+    fallback: Option<Resource>,
+}
+
 /// Releases leases a previous process left behind, so their rows are sent again now.
 pub(crate) fn release_leases(conn: &Connection) -> Result<()> {
     let now = jiff::Timestamp::now().as_millisecond();
@@ -144,16 +157,31 @@ impl Store {
         lease_until_ms: i64,
         slots: CallbackSlots,
     ) -> Result<Vec<ClaimedDelivery>> {
-        self.inner
+        let leased: Vec<Leased> = self
+            .inner
             .writer
             .write(move |ctx| {
                 let conn = ctx.conn;
                 // Per callback with due rows, no more rows than it has free senders: nothing
                 // claimed has to be handed back.
-                let due: Vec<i64> = conn
-                    .prepare_cached("SELECT DISTINCT callback_id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1")?
-                    .query_map([now_ms], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
+                // One index step per callback (not a scan of every due row): the earliest
+                // pending row of each callback, in callback order.
+                let mut due: Vec<i64> = Vec::new();
+                let mut next = conn.prepare_cached(
+                    "SELECT callback_id, next_attempt_at FROM outbox INDEXED BY outbox_due_by_callback
+                     WHERE status = 'pending' AND callback_id > ?1
+                     ORDER BY callback_id, next_attempt_at LIMIT 1",
+                )?;
+                let mut after = i64::MIN;
+                while let Some((callback, at)) = next
+                    .query_row([after], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()?
+                {
+                    if at <= now_ms {
+                        due.push(callback);
+                    }
+                    after = callback;
+                }
                 let mut stmt = conn.prepare_cached(
                     "SELECT o.id, o.attempts, o.account_id, o.listener_id, o.callback_id, e.body
                      FROM outbox o JOIN events e ON e.seq = o.event_seq
@@ -217,23 +245,11 @@ impl Store {
                                 .unwrap_or("2.0.0"),
                         )
                     });
-                    let event: Event = match serde_json::from_str(&body) {
-                        Ok(event) => event,
-                        Err(e) => {
-                            // One unreadable row must not stop every other delivery.
-                            tracing::error!(outbox_id = id, error = %e, "stored event is unreadable; delivery is dead");
-                            conn.execute(
-                                "UPDATE outbox SET status = 'dead', last_error = ?2, updated_at = ?3 WHERE id = ?1",
-                                params![id, format!("stored event is unreadable: {e}"), now_ms],
-                            )?;
-                            continue;
-                        }
-                    };
                     lease.execute(params![id, lease_until_ms])?;
-                    out.push(ClaimedDelivery {
+                    out.push(Leased {
                         outbox_id: id,
                         attempts,
-                        event,
+                        body,
                         listener_id,
                         listener_extension_id: listener.and_then(|l| l.extension_id),
                         only_event: listener.and_then(|l| l.body.get("event")).and_then(|e| e.as_str()).map(str::to_owned),
@@ -244,7 +260,46 @@ impl Store {
                 }
                 Ok(out)
             })
-            .await
+            .await?;
+        // Stored events are read here, off the writer's thread.
+        let mut claimed = Vec::with_capacity(leased.len());
+        let mut unreadable = Vec::new();
+        for l in leased {
+            match serde_json::from_str::<Event>(&l.body) {
+                Ok(event) => claimed.push(ClaimedDelivery {
+                    outbox_id: l.outbox_id,
+                    attempts: l.attempts,
+                    event,
+                    listener_id: l.listener_id,
+                    listener_extension_id: l.listener_extension_id,
+                    only_event: l.only_event,
+                    dialect: l.dialect,
+                    callback: l.callback,
+                    fallback: l.fallback,
+                }),
+                Err(e) => {
+                    // One unreadable row must not stop every other delivery.
+                    tracing::error!(outbox_id = l.outbox_id, error = %e, "stored event is unreadable; delivery is dead");
+                    unreadable.push((l.outbox_id, format!("stored event is unreadable: {e}")));
+                }
+            }
+        }
+        if !unreadable.is_empty() {
+            self.inner
+                .writer
+                .write(move |ctx| {
+                    let mut dead = ctx.conn.prepare_cached(
+                        "UPDATE outbox SET status = 'dead', leased = 0, last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                    )?;
+                    for (id, error) in &unreadable {
+                        dead.execute(params![id, error, now_ms])?;
+                        promote_next(ctx.conn, *id, now_ms)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(claimed)
     }
 
     /// Records attempts and moves their rows on: a dead row goes to its callback's fallback,

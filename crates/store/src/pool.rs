@@ -13,6 +13,13 @@ pub(crate) fn open_connection(path: &std::path::Path) -> Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // One plan per statement: without this, SQLite re-prepares a cached statement whenever a
+    // parameter it planned with (a LIMIT, say) gets a new value — a sixth of the writer's time
+    // when claiming deliveries.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(conn)
 }
 
