@@ -11,7 +11,7 @@ use crate::schedule::RetrySchedule;
 use crate::signing;
 use crate::target::TargetGuard;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_dialects::Recipient;
@@ -69,6 +69,9 @@ struct State {
     wake: Notify,
     in_flight: Arc<Semaphore>,
     per_callback: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    /// Outbox rows claimed and not yet recorded: left out of further claims. Kept in memory
+    /// only; after a crash, what was in flight is simply due again.
+    claimed: Mutex<HashSet<i64>>,
     /// Finished attempts on their way to the store, written in batches by the recorder.
     outcomes: tokio::sync::mpsc::UnboundedSender<AttemptOutcome>,
 }
@@ -132,6 +135,7 @@ pub fn spawn(
         store,
         wake: Notify::new(),
         per_callback: Mutex::new(HashMap::new()),
+        claimed: Mutex::new(HashSet::new()),
     });
     tracker.spawn(dispatch(state.clone(), cancel.clone(), tracker.clone()));
     tracker.spawn(recorder(state.clone(), finished, cancel));
@@ -166,16 +170,25 @@ impl State {
         }
     }
 
-    fn lease_ms(&self) -> i64 {
-        // Long enough for the slowest allowed send, so a live send is never claimed twice.
-        (Duration::from_secs(300).max(self.settings.default_timeout) + Duration::from_secs(30))
-            .as_millis() as i64
+    /// The rows in flight now, for a claim to leave out.
+    fn claimed_now(&self) -> Arc<HashSet<i64>> {
+        Arc::new(self.claimed.lock().expect("claimed rows").clone())
     }
 
     /// Records outcomes, then tells whoever must know about callbacks switched off.
     async fn record(&self, outcomes: Vec<AttemptOutcome>) {
         let disable_after = self.settings.disable_after.as_millis() as i64;
-        match self.store.record_attempts(outcomes, disable_after).await {
+        let ids: Vec<i64> = outcomes.iter().map(|o| o.outbox_id).collect();
+        let recorded = self.store.record_attempts(outcomes, disable_after).await;
+        // Only once the outcome is committed may the row be claimed again (if it is still due);
+        // if it could not be recorded, it is due again as it was.
+        {
+            let mut claimed = self.claimed.lock().expect("claimed rows");
+            for id in ids {
+                claimed.remove(&id);
+            }
+        }
+        match recorded {
             Ok(deactivated) => {
                 for d in deactivated {
                     self.announce(d).await;
@@ -324,10 +337,15 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
             let now = now_ms();
             match state
                 .store
-                .claim_due(now, free as i64, now + state.lease_ms(), state.free_slots())
+                .claim_due(now, free as i64, state.free_slots(), state.claimed_now())
                 .await
             {
                 Ok(claimed) => {
+                    state
+                        .claimed
+                        .lock()
+                        .expect("claimed rows")
+                        .extend(claimed.iter().map(|d| d.outbox_id));
                     full = claimed.len() == free;
                     let mut handed_back = Vec::new();
                     for delivery in claimed {

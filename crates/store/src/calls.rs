@@ -295,7 +295,10 @@ fn rebuild(
         if emitted.as_deref() == Some(rec.digest().as_str()) {
             ("finalized", None)
         } else {
-            ("ended", Some(before.finalize_at.unwrap_or(now_ms + grace_ms)))
+            (
+                "ended",
+                Some(before.finalize_at.unwrap_or(now_ms + grace_ms)),
+            )
         }
     } else {
         (state_name(rec.state), None)

@@ -1,10 +1,10 @@
 //! The outbox: one row per (event, listener), written with the event, worked off by the
 //! delivery workers.
 //!
-//! A worker *claims* due rows by leasing them (pushing `next_attempt_at` past the send's
-//! deadline and setting `leased`), sends, then records the attempt and the row's new state.
-//! A lease left by a crash is released at start-up, so the row is sent again: delivery is
-//! at-least-once. Per listener, a row whose call has an earlier row still pending is not due:
+//! A worker *claims* due rows (a read: the rows it has in flight are kept in its memory and
+//! left out of later claims), sends, then records the attempt and the row's new state. A crash
+//! forgets what was in flight, so those rows are sent again: delivery is at-least-once. (Rows
+//! leased by older versions, with `leased` set, are released at start-up.) Per listener, a row whose call has an earlier row still pending is not due:
 //! the events of one call go out in order.
 
 use crate::events::dialect_of_version;
@@ -13,7 +13,8 @@ use crate::writer::WriteCtx;
 use crate::{Result, Store};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use switchboard_model::{AccountId, Dialect, Event};
 
 /// How many more requests each callback may have in flight now.
@@ -118,8 +119,8 @@ pub struct DeliveryRecord {
     pub attempt_log: Vec<AttemptRecord>,
 }
 
-/// A leased delivery with its stored event still unread.
-struct Leased {
+/// A picked delivery with its stored event still unread.
+struct Picked {
     outbox_id: i64,
     attempts: u32,
     body: String,
@@ -148,22 +149,21 @@ pub(crate) fn release_leases(conn: &Connection) -> Result<()> {
 }
 
 impl Store {
-    /// Claims up to `limit` due deliveries, leasing each until `lease_until_ms`.
-    /// Rows of the callbacks in `skip_callbacks` (already at their concurrency limit) are left.
+    /// Picks up to `limit` due deliveries that are not `in_flight`, no more per callback than
+    /// `slots` has room for. Nothing is written: the caller holds the picked rows in flight in
+    /// memory until their outcome is recorded (a crash forgets them, so they are sent again:
+    /// delivery is at-least-once).
     pub async fn claim_due(
         &self,
         now_ms: i64,
         limit: i64,
-        lease_until_ms: i64,
         slots: CallbackSlots,
+        in_flight: Arc<HashSet<i64>>,
     ) -> Result<Vec<ClaimedDelivery>> {
-        let leased: Vec<Leased> = self
+        let picked: Vec<Picked> = self
             .inner
-            .writer
-            .write(move |ctx| {
-                let conn = ctx.conn;
-                // Per callback with due rows, no more rows than it has free senders: nothing
-                // claimed has to be handed back.
+            .readers
+            .read(move |conn| {
                 // One index step per callback (not a scan of every due row): the earliest
                 // pending row of each callback, in callback order.
                 let mut due: Vec<i64> = Vec::new();
@@ -182,40 +182,52 @@ impl Store {
                     }
                     after = callback;
                 }
-                let mut stmt = conn.prepare_cached(
-                    "SELECT o.id, o.attempts, o.account_id, o.listener_id, o.callback_id, e.body
-                     FROM outbox o JOIN events e ON e.seq = o.event_seq
-                     WHERE o.callback_id = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2
-                     ORDER BY o.next_attempt_at, o.id LIMIT ?3",
+                // Per callback with due rows, no more rows than it has free senders: nothing
+                // picked has to be handed back. Rows in flight come first in due order, so
+                // the window is widened by their number and they are skipped here.
+                let mut ids_of = conn.prepare_cached(
+                    "SELECT id FROM outbox INDEXED BY outbox_due_by_callback
+                     WHERE callback_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+                     ORDER BY next_attempt_at, id LIMIT ?3",
                 )?;
-                let mut rows = Vec::new();
+                let mut picked: Vec<i64> = Vec::new();
                 for callback in due {
-                    let room = (limit - rows.len() as i64).min(slots.free(callback) as i64);
+                    let room = (limit - picked.len() as i64).min(slots.free(callback) as i64);
                     if room <= 0 {
                         continue;
                     }
-                    let got = stmt
-                        .query_map(params![callback, now_ms, room], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, u32>(1)?,
-                                r.get::<_, i64>(2)?,
-                                r.get::<_, i64>(3)?,
-                                r.get::<_, i64>(4)?,
-                                r.get::<_, String>(5)?,
-                            ))
-                        })?
+                    let window = room + in_flight.len() as i64;
+                    let ids = ids_of
+                        .query_map(params![callback, now_ms, window], |r| r.get::<_, i64>(0))?
                         .collect::<rusqlite::Result<Vec<_>>>()?;
-                    rows.extend(got);
-                    if rows.len() as i64 >= limit {
+                    picked.extend(
+                        ids.into_iter()
+                            .filter(|id| !in_flight.contains(id))
+                            .take(room as usize),
+                    );
+                    if picked.len() as i64 >= limit {
                         break;
                     }
                 }
+                let mut row_of = conn.prepare_cached(
+                    "SELECT o.id, o.attempts, o.account_id, o.listener_id, o.callback_id, e.body
+                     FROM outbox o JOIN events e ON e.seq = o.event_seq WHERE o.id = ?1",
+                )?;
+                let mut rows = Vec::with_capacity(picked.len());
+                for id in picked {
+                    rows.push(row_of.query_row([id], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, u32>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, String>(5)?,
+                        ))
+                    })?);
+                }
                 let mut listeners: HashMap<i64, Option<Resource>> = HashMap::new();
                 let mut callbacks: HashMap<i64, Option<Resource>> = HashMap::new();
-                let mut lease = conn.prepare_cached(
-                    "UPDATE outbox SET leased = 1, next_attempt_at = ?2 WHERE id = ?1",
-                )?;
                 let mut out = Vec::with_capacity(rows.len());
                 for (id, attempts, account, listener_id, callback_id, body) in rows {
                     let owner = Owner {
@@ -245,8 +257,7 @@ impl Store {
                                 .unwrap_or("2.0.0"),
                         )
                     });
-                    lease.execute(params![id, lease_until_ms])?;
-                    out.push(Leased {
+                    out.push(Picked {
                         outbox_id: id,
                         attempts,
                         body,
@@ -262,9 +273,9 @@ impl Store {
             })
             .await?;
         // Stored events are read here, off the writer's thread.
-        let mut claimed = Vec::with_capacity(leased.len());
+        let mut claimed = Vec::with_capacity(picked.len());
         let mut unreadable = Vec::new();
-        for l in leased {
+        for l in picked {
             match serde_json::from_str::<Event>(&l.body) {
                 Ok(event) => claimed.push(ClaimedDelivery {
                     outbox_id: l.outbox_id,
