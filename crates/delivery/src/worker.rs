@@ -413,6 +413,8 @@ fn start_send(
     tracker.spawn(async move {
         let result = deliver(&state, delivery, (slot, overall)).await;
         let _ = state.outcomes.send(result);
+        // Its sender is free again: other calls' deliveries need not wait for the recording.
+        state.wake.notify_one();
     });
     None
 }

@@ -95,6 +95,8 @@ struct Results {
     ingest_events_per_s: f64,
     deliveries: usize,
     deliveries_expected: usize,
+    /// Webhooks that came a second time to the same listener (none in a clean run).
+    duplicate_deliveries: usize,
     delivery_seconds: f64,
     deliveries_per_s: f64,
     latency_ms_p50: f64,
@@ -312,14 +314,19 @@ async fn run(args: Args) -> Result<()> {
     let sent_at = sent_at.lock().expect("lock");
     let mut latencies: Vec<f64> = received
         .iter()
-        .filter_map(|(id, at)| {
+        .filter_map(|(id, _, at)| {
             sent_at
                 .get(id)
                 .map(|s| at.saturating_duration_since(*s).as_secs_f64() * 1000.0)
         })
         .collect();
     latencies.sort_by(|a, b| a.total_cmp(b));
-    let last_delivery = received.iter().map(|(_, at)| *at).max().unwrap_or(start);
+    let last_delivery = received.iter().map(|(_, _, at)| *at).max().unwrap_or(start);
+    let unique: std::collections::HashSet<(&str, &str)> = received
+        .iter()
+        .map(|(id, path, _)| (id.as_str(), path.as_str()))
+        .collect();
+    let duplicate_deliveries = received.len() - unique.len();
     let delivery_seconds = last_delivery.saturating_duration_since(start).as_secs_f64();
     let results = Results {
         dialect: dialect.as_str().into(),
@@ -335,6 +342,7 @@ async fn run(args: Args) -> Result<()> {
         ingest_events_per_s: accepted as f64 / send_seconds.max(1e-9),
         deliveries: received.len(),
         deliveries_expected: expected,
+        duplicate_deliveries,
         delivery_seconds,
         deliveries_per_s: received.len() as f64 / delivery_seconds.max(1e-9),
         latency_ms_p50: percentile(&latencies, 0.50),
@@ -350,12 +358,16 @@ async fn run(args: Args) -> Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&json!(results))?)?;
     }
     hub.stop();
-    if results.errors > 0 || (expected > 0 && results.deliveries < expected) {
+    if results.errors > 0
+        || (expected > 0 && results.deliveries < expected)
+        || results.duplicate_deliveries > 0
+    {
         bail!(
-            "{} errors, {} of {} deliveries",
+            "{} errors, {} of {} deliveries, {} duplicates",
             results.errors,
             results.deliveries,
-            expected
+            expected,
+            results.duplicate_deliveries
         );
     }
     Ok(())
@@ -380,6 +392,7 @@ fn print_table(r: &Results) {
             "deliveries (expected)",
             format!("{} ({})", r.deliveries, r.deliveries_expected),
         ),
+        ("duplicate deliveries", r.duplicate_deliveries.to_string()),
         (
             "deliveries/s (end to end)",
             format!("{:.0}", r.deliveries_per_s),

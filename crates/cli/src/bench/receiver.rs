@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,7 +10,8 @@ use std::time::Instant;
 #[derive(Default)]
 struct Seen {
     count: AtomicUsize,
-    events: Mutex<Vec<(String, Instant)>>,
+    /// Each webhook's id, the path it came to (one per listener), and when.
+    events: Mutex<Vec<(String, String, Instant)>>,
 }
 
 pub struct Receiver {
@@ -18,11 +19,14 @@ pub struct Receiver {
     seen: Arc<Seen>,
 }
 
-async fn take(State(seen): State<Arc<Seen>>, headers: HeaderMap) -> StatusCode {
+async fn take(State(seen): State<Arc<Seen>>, uri: Uri, headers: HeaderMap) -> StatusCode {
     let at = Instant::now();
     // The {"test": 1} verification carries no webhook-id.
     if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
-        seen.events.lock().expect("lock").push((id.to_string(), at));
+        seen.events
+            .lock()
+            .expect("lock")
+            .push((id.to_string(), uri.path().to_string(), at));
         seen.count.fetch_add(1, Ordering::Relaxed);
     }
     StatusCode::OK
@@ -44,7 +48,7 @@ impl Receiver {
         self.seen.count.load(Ordering::Relaxed)
     }
 
-    pub fn received(&self) -> Vec<(String, Instant)> {
+    pub fn received(&self) -> Vec<(String, String, Instant)> {
         self.seen.events.lock().expect("lock").clone()
     }
 }
