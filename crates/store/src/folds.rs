@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use switchboard_engine::calls::CallFold;
 
-/// How many calls' folds are kept by default. A fold of a typical call is a few KiB, so the
-/// default stays near 150 MiB at most; calls beyond it are folded from their events again.
-pub const DEFAULT_CAPACITY: usize = 24_576;
+/// How many calls' folds are kept by default. A fold takes about 6 KiB of memory, so the
+/// default stays near 100 MiB at most; calls beyond it are folded from their events again.
+pub const DEFAULT_CAPACITY: usize = 16_384;
 
 pub(crate) struct FoldCache {
     folds: HashMap<String, (CallFold, u64)>,
@@ -56,8 +56,12 @@ impl FoldCache {
 
     /// Drops the least recently used half, so eviction costs O(1) per insert on average.
     fn shed(&mut self) {
-        let mut ticks: Vec<u64> = self.folds.values().map(|(_, t)| *t).collect();
         let keep = self.capacity / 2;
+        if keep == 0 {
+            self.folds.clear();
+            return;
+        }
+        let mut ticks: Vec<u64> = self.folds.values().map(|(_, t)| *t).collect();
         let cut_at = ticks.len() - keep;
         let (_, cut, _) = ticks.select_nth_unstable(cut_at);
         let cut = *cut;
@@ -106,6 +110,14 @@ mod tests {
         assert!(cache.take("a").is_some());
         assert!(cache.take("e").is_some());
         assert!(cache.take("b").is_none());
+    }
+
+    #[test]
+    fn a_cache_of_one_keeps_at_most_one() {
+        let mut cache = FoldCache::new(1);
+        cache.put("a", CallFold::default());
+        cache.put("b", CallFold::default());
+        assert!(cache.len() <= 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use switchboard_dialects::{decode, DecodeContext};
 use switchboard_engine::calls::{CallRecord, Disposition};
 use switchboard_model::{AccountId, Dialect, Event, LegResult, Source};
-use switchboard_store::Store;
+use switchboard_store::{CallOptions, Store};
 
 const T0: i64 = 1_700_000_000;
 
@@ -315,13 +315,27 @@ fn workonflow_members() -> Vec<Event> {
 /// Ingests events one request each, in the given order, into a fresh store; returns the
 /// record of the call known by `alias`.
 fn record_after(events: &[Event], order: &[usize], alias: &str) -> CallRecord {
+    record_with_cache(events, order, alias, CallOptions::default().fold_capacity)
+}
+
+/// As [`record_after`], with the writer keeping at most `fold_capacity` calls' folds.
+fn record_with_cache(
+    events: &[Event],
+    order: &[usize],
+    alias: &str,
+    fold_capacity: usize,
+) -> CallRecord {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let options = CallOptions {
+            fold_capacity,
+            ..CallOptions::default()
+        };
+        let store = Store::open_with(dir.path(), options).unwrap();
         store.create_account(Some(1), "t".into()).await.unwrap();
         for &i in order {
             let mut e = events[i].clone();
@@ -376,6 +390,35 @@ proptest! {
         }
         let shuffled = record_after(&events, &order, alias);
         prop_assert_eq!(shuffled, reference, "{} in order {:?}", name, order);
+    }
+}
+
+#[test]
+fn the_record_does_not_depend_on_the_fold_cache() {
+    for name in [
+        "phonecom_rollover",
+        "phonecom_busy_missed",
+        "tel4vn_ring_group",
+        "callable_b_legs",
+        "welljoint_transfer",
+        "welljoint_conference",
+        "workonflow_members",
+    ] {
+        let (events, alias) = scenario(name);
+        let order = in_order(&events);
+        let cached = record_after(&events, &order, alias);
+        // No cache: every event folds the call from its stored events.
+        assert_eq!(
+            record_with_cache(&events, &order, alias, 0),
+            cached,
+            "{name}"
+        );
+        // A cache of one call, shedding all the time.
+        assert_eq!(
+            record_with_cache(&events, &order, alias, 1),
+            cached,
+            "{name}"
+        );
     }
 }
 
