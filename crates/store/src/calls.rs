@@ -216,43 +216,36 @@ fn save(
     let unchanged = before.is_some_and(|b| {
         b.state == state && b.started_at == ms(rec.started_at) && b.finalize_at == finalize_at
     });
-    if unchanged {
-        conn.prepare_cached(
+    // The same statement either way, the indexed columns appended only when they change.
+    let (sql, indexed): (&str, &[&dyn rusqlite::ToSql]) = if unchanged {
+        (
             "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
-                    disposition = ?6, missed = ?7, search = ?8
-             WHERE id = ?1",
-        )?
-        .execute(params![
-            call_id,
-            record,
-            ms(rec.ended_at),
-            ms(rec.last_event_at),
-            direction,
-            disposition,
-            rec.missed,
-            search_text(rec),
-        ])?;
+                disposition = ?6, missed = ?7, search = ?8
+          WHERE id = ?1",
+            &[],
+        )
     } else {
-        conn.prepare_cached(
+        (
             "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
-                    disposition = ?6, missed = ?7, search = ?8,
-                    state = ?9, started_at = ?10, finalize_at = ?11
-             WHERE id = ?1",
-        )?
-        .execute(params![
-            call_id,
-            record,
-            ms(rec.ended_at),
-            ms(rec.last_event_at),
-            direction,
-            disposition,
-            rec.missed,
-            search_text(rec),
-            state,
-            ms(rec.started_at),
-            finalize_at,
-        ])?;
-    }
+                disposition = ?6, missed = ?7, search = ?8,
+                state = ?9, started_at = ?10, finalize_at = ?11
+          WHERE id = ?1",
+            &[&state, &ms(rec.started_at), &finalize_at],
+        )
+    };
+    let (ended, last, search) = (ms(rec.ended_at), ms(rec.last_event_at), search_text(rec));
+    let common: [&dyn rusqlite::ToSql; 8] = [
+        &call_id,
+        &record,
+        &ended,
+        &last,
+        &direction,
+        &disposition,
+        &rec.missed,
+        &search,
+    ];
+    conn.prepare_cached(sql)?
+        .execute(params_from_iter(common.iter().chain(indexed.iter())))?;
     Ok(())
 }
 
