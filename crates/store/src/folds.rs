@@ -49,7 +49,7 @@ impl FoldCache {
         }
     }
 
-    /// Forgets a call (it was merged away or finalized).
+    /// Forgets a call (it was merged into another).
     pub(crate) fn forget(&mut self, call_id: &str) {
         self.folds.remove(call_id);
     }

@@ -4,8 +4,9 @@
 //! A worker *claims* due rows (a read: the rows it has in flight are kept in its memory and
 //! left out of later claims), sends, then records the attempt and the row's new state. A crash
 //! forgets what was in flight, so those rows are sent again: delivery is at-least-once. (Rows
-//! leased by older versions, with `leased` set, are released at start-up.) Per listener, a row whose call has an earlier row still pending is not due:
-//! the events of one call go out in order.
+//! leased by older versions, with `leased` set, are released at start-up.) Per listener, a
+//! row whose call has an earlier row still pending is not due: the events of one call go out
+//! in order.
 
 use crate::events::dialect_of_version;
 use crate::resources::{get_in, Kind, Owner, Resource};
@@ -31,13 +32,14 @@ impl CallbackSlots {
     }
 }
 
-/// A delivery handed to a worker.
+/// A delivery handed to a worker. (Inside the store, `E` is first the stored event's JSON,
+/// read into an [`Event`] off the writer's thread.)
 #[derive(Debug, Clone)]
-pub struct ClaimedDelivery {
+pub struct ClaimedDelivery<E = Event> {
     pub outbox_id: i64,
     /// Attempts made before this one.
     pub attempts: u32,
-    pub event: Event,
+    pub event: E,
     pub listener_id: i64,
     pub listener_extension_id: Option<i64>,
     /// The one vendor event the listener wants (a tel4vn hook's `event`), if it named one.
@@ -48,6 +50,22 @@ pub struct ClaimedDelivery {
     pub callback: Option<Resource>,
     /// The callback's fallback, when it has one.
     pub fallback: Option<Resource>,
+}
+
+impl<E> ClaimedDelivery<E> {
+    fn with_event<F>(self, event: F) -> ClaimedDelivery<F> {
+        ClaimedDelivery {
+            outbox_id: self.outbox_id,
+            attempts: self.attempts,
+            event,
+            listener_id: self.listener_id,
+            listener_extension_id: self.listener_extension_id,
+            only_event: self.only_event,
+            dialect: self.dialect,
+            callback: self.callback,
+            fallback: self.fallback,
+        }
+    }
 }
 
 /// What the worker decided after an attempt.
@@ -119,19 +137,6 @@ pub struct DeliveryRecord {
     pub attempt_log: Vec<AttemptRecord>,
 }
 
-/// A picked delivery with its stored event still unread.
-struct Picked {
-    outbox_id: i64,
-    attempts: u32,
-    body: String,
-    listener_id: i64,
-    listener_extension_id: Option<i64>,
-    only_event: Option<String>,
-    dialect: Option<Dialect>,
-    callback: Option<Resource>,
-    fallback: Option<Resource>,
-}
-
 /// Releases leases a previous process left behind, so their rows are sent again now.
 pub(crate) fn release_leases(conn: &Connection) -> Result<()> {
     let now = jiff::Timestamp::now().as_millisecond();
@@ -160,7 +165,7 @@ impl Store {
         slots: CallbackSlots,
         in_flight: Arc<HashSet<i64>>,
     ) -> Result<Vec<ClaimedDelivery>> {
-        let picked: Vec<Picked> = self
+        let picked: Vec<ClaimedDelivery<String>> = self
             .inner
             .readers
             .read(move |conn| {
@@ -190,9 +195,9 @@ impl Store {
                      WHERE callback_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
                      ORDER BY next_attempt_at, id LIMIT ?3",
                 )?;
-                let mut picked: Vec<i64> = Vec::new();
+                let mut chosen: Vec<i64> = Vec::new();
                 for callback in due {
-                    let room = (limit - picked.len() as i64).min(slots.free(callback) as i64);
+                    let room = (limit - chosen.len() as i64).min(slots.free(callback) as i64);
                     if room <= 0 {
                         continue;
                     }
@@ -200,12 +205,12 @@ impl Store {
                     let ids = ids_of
                         .query_map(params![callback, now_ms, window], |r| r.get::<_, i64>(0))?
                         .collect::<rusqlite::Result<Vec<_>>>()?;
-                    picked.extend(
+                    chosen.extend(
                         ids.into_iter()
                             .filter(|id| !in_flight.contains(id))
                             .take(room as usize),
                     );
-                    if picked.len() as i64 >= limit {
+                    if chosen.len() as i64 >= limit {
                         break;
                     }
                 }
@@ -213,8 +218,8 @@ impl Store {
                     "SELECT o.id, o.attempts, o.account_id, o.listener_id, o.callback_id, e.body
                      FROM outbox o JOIN events e ON e.seq = o.event_seq WHERE o.id = ?1",
                 )?;
-                let mut rows = Vec::with_capacity(picked.len());
-                for id in picked {
+                let mut rows = Vec::with_capacity(chosen.len());
+                for id in chosen {
                     rows.push(row_of.query_row([id], |r| {
                         Ok((
                             r.get::<_, i64>(0)?,
@@ -257,10 +262,10 @@ impl Store {
                                 .unwrap_or("2.0.0"),
                         )
                     });
-                    out.push(Picked {
+                    out.push(ClaimedDelivery {
                         outbox_id: id,
                         attempts,
-                        body,
+                        event: body,
                         listener_id,
                         listener_extension_id: listener.and_then(|l| l.extension_id),
                         only_event: listener.and_then(|l| l.body.get("event")).and_then(|e| e.as_str()).map(str::to_owned),
@@ -276,18 +281,8 @@ impl Store {
         let mut claimed = Vec::with_capacity(picked.len());
         let mut unreadable = Vec::new();
         for l in picked {
-            match serde_json::from_str::<Event>(&l.body) {
-                Ok(event) => claimed.push(ClaimedDelivery {
-                    outbox_id: l.outbox_id,
-                    attempts: l.attempts,
-                    event,
-                    listener_id: l.listener_id,
-                    listener_extension_id: l.listener_extension_id,
-                    only_event: l.only_event,
-                    dialect: l.dialect,
-                    callback: l.callback,
-                    fallback: l.fallback,
-                }),
+            match serde_json::from_str::<Event>(&l.event) {
+                Ok(event) => claimed.push(l.with_event(event)),
                 Err(e) => {
                     // One unreadable row must not stop every other delivery.
                     tracing::error!(outbox_id = l.outbox_id, error = %e, "stored event is unreadable; delivery is dead");
