@@ -4,6 +4,7 @@
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use jiff::Timestamp;
+use serde::de::DeserializeSeed;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -73,8 +74,38 @@ pub(crate) fn parse<'de, T: Deserialize<'de>>(
     raw: &'de RawValue,
     prefix: &str,
 ) -> Result<T, DecodeError> {
+    parse_seed(raw, prefix, std::marker::PhantomData::<T>)
+}
+
+/// [`parse`] with a seed that says how to read the document.
+///
+/// Tracking the path costs a fifth of a decode, so a document is read plainly first and only
+/// one that fails is read again to say where.
+pub(crate) fn parse_seed<'de, S: DeserializeSeed<'de> + Copy>(
+    raw: &'de RawValue,
+    prefix: &str,
+    seed: S,
+) -> Result<S::Value, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| DecodeError::from_serde(prefix, e))
+    let first = seed.deserialize(&mut de).and_then(|value| {
+        de.end()?;
+        Ok(value)
+    });
+    match first {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            let mut track = serde_path_to_error::Track::new();
+            let tracked = serde_path_to_error::Deserializer::new(&mut de, &mut track);
+            let result = seed.deserialize(tracked).and_then(|value| {
+                de.end()?;
+                Ok(value)
+            });
+            result.map_err(|e| {
+                DecodeError::from_serde(prefix, serde_path_to_error::Error::new(track.path(), e))
+            })
+        }
+    }
 }
 
 /// A stable key from a payload's content, for sources that send no event id.

@@ -1,6 +1,6 @@
 //! Phone.com JSON → canonical facts.
 
-use crate::common::{from_seconds, parse, plausible, text, Text};
+use crate::common::{from_seconds, parse, parse_seed, plausible, text, Text};
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use jiff::Timestamp;
@@ -11,7 +11,7 @@ use switchboard_model::{
     LegSnapshot, MessageFacts, MessageMedia, Party, PartyKind, RecordingFacts,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone, Copy)]
 #[serde(rename_all = "kebab-case")]
 enum DataType {
     Call,
@@ -21,24 +21,162 @@ enum DataType {
     ApiError,
 }
 
-#[derive(Debug, Deserialize)]
-struct Envelope<'a> {
+/// The envelope of one event, its `data` already read as the type `data_type` names.
+#[derive(Debug)]
+struct Envelope {
     uuid: String,
-    #[serde(default)]
     version: Option<String>,
-    #[serde(default)]
     timestamp: Option<i64>,
-    #[serde(default)]
     timestamp_ns: Option<i64>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    tags: Option<Vec<String>>,
     data_type: DataType,
-    #[serde(default)]
-    #[allow(dead_code)]
-    data_object_uuid: Option<String>,
-    #[serde(borrow)]
-    data: &'a RawValue,
+    /// `data` read, or kept raw when it came before `data_type`.
+    data: Result<Data, Box<RawValue>>,
+}
+
+/// Lives on the stack for one decode: boxing the large call variant would cost an
+/// allocation per event for nothing.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Data {
+    Call(CallData),
+    Recording(RecordingData),
+    Message(MessageData),
+    CallLog(LooseData),
+    ApiError(LooseData),
+}
+
+/// The envelope's keys; any other (`tags`, `listener_id`, `context`, ...) is skipped.
+enum Key {
+    Uuid,
+    Version,
+    Timestamp,
+    TimestampNs,
+    DataType,
+    Data,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "uuid" => Key::Uuid,
+                    "version" => Key::Version,
+                    "timestamp" => Key::Timestamp,
+                    "timestamp_ns" => Key::TimestampNs,
+                    "data_type" => Key::DataType,
+                    "data" => Key::Data,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Visit)
+    }
+}
+
+/// `data_type` says how to read `data`.
+impl<'de> serde::de::DeserializeSeed<'de> for DataType {
+    type Value = Data;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Data, D::Error> {
+        Ok(match self {
+            DataType::Call => Data::Call(CallData::deserialize(d)?),
+            DataType::Recording => Data::Recording(RecordingData::deserialize(d)?),
+            DataType::Message => Data::Message(MessageData::deserialize(d)?),
+            DataType::CallLog => Data::CallLog(LooseData::deserialize(d)?),
+            DataType::ApiError => Data::ApiError(LooseData::deserialize(d)?),
+        })
+    }
+}
+
+/// Reads the envelope and its `data` in one pass over the text when `data_type` comes first
+/// (as Phone.com sends it); a `data` that comes before its type is kept raw and read after.
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Envelope;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Phone.com event object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Envelope, A::Error> {
+                use serde::de::Error;
+                let mut uuid: Option<String> = None;
+                let mut version: Option<Option<String>> = None;
+                let mut timestamp: Option<Option<i64>> = None;
+                let mut timestamp_ns: Option<Option<i64>> = None;
+                let mut data_type: Option<DataType> = None;
+                let mut data: Option<Data> = None;
+                let mut early: Option<Box<RawValue>> = None;
+                fn once<T, E: Error>(slot: &Option<T>, name: &'static str) -> Result<(), E> {
+                    match slot {
+                        Some(_) => Err(E::duplicate_field(name)),
+                        None => Ok(()),
+                    }
+                }
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Uuid => {
+                            once(&uuid, "uuid")?;
+                            uuid = Some(map.next_value()?);
+                        }
+                        Key::Version => {
+                            once(&version, "version")?;
+                            version = Some(map.next_value()?);
+                        }
+                        Key::Timestamp => {
+                            once(&timestamp, "timestamp")?;
+                            timestamp = Some(map.next_value()?);
+                        }
+                        Key::TimestampNs => {
+                            once(&timestamp_ns, "timestamp_ns")?;
+                            timestamp_ns = Some(map.next_value()?);
+                        }
+                        Key::DataType => {
+                            once(&data_type, "data_type")?;
+                            data_type = Some(map.next_value()?);
+                        }
+                        Key::Data => {
+                            if data.is_some() || early.is_some() {
+                                return Err(A::Error::duplicate_field("data"));
+                            }
+                            match data_type {
+                                Some(t) => data = Some(map.next_value_seed(t)?),
+                                None => early = Some(map.next_value()?),
+                            }
+                        }
+                        Key::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                let uuid = uuid.ok_or_else(|| A::Error::missing_field("uuid"))?;
+                let data_type = data_type.ok_or_else(|| A::Error::missing_field("data_type"))?;
+                let data = match (data, early) {
+                    (Some(data), _) => Ok(data),
+                    (None, Some(raw)) => Err(raw),
+                    (None, None) => return Err(A::Error::missing_field("data")),
+                };
+                Ok(Envelope {
+                    uuid,
+                    version: version.flatten(),
+                    timestamp: timestamp.flatten(),
+                    timestamp_ns: timestamp_ns.flatten(),
+                    data_type,
+                    data,
+                })
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,7 +394,7 @@ fn loose_party(v: Option<serde_json::Value>) -> Option<Party> {
         .map(Party::from)
 }
 
-fn occurred_at(env: &Envelope<'_>, ctx: &DecodeContext) -> Result<Timestamp, DecodeError> {
+fn occurred_at(env: &Envelope, ctx: &DecodeContext) -> Result<Timestamp, DecodeError> {
     if let Some(ns) = env.timestamp_ns {
         let at = Timestamp::from_nanosecond(i128::from(ns))
             .map_err(|e| DecodeError::new("timestamp_ns", format!("not a usable time: {e}")))?;
@@ -270,7 +408,7 @@ fn occurred_at(env: &Envelope<'_>, ctx: &DecodeContext) -> Result<Timestamp, Dec
 
 /// Decodes one Phone.com event.
 pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
-    let env: Envelope<'_> = parse(item, "")?;
+    let env: Envelope = parse(item, "")?;
     if let Some(v) = &env.version {
         if !v.starts_with("2.") {
             return Err(DecodeError::new(
@@ -285,7 +423,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
     let occurred_at = occurred_at(&env, ctx)?;
     let raw = item.to_owned();
     let mut fact = Fact {
-        source_key: env.uuid.clone(),
+        source_key: env.uuid,
         kind: EventKind::Message,
         occurred_at,
         call_id: None,
@@ -295,9 +433,12 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         vendor: Default::default(),
         raw,
     };
-    match env.data_type {
-        DataType::Call => {
-            let data: CallData = parse(env.data, "data")?;
+    let data = match env.data {
+        Ok(data) => data,
+        Err(raw) => parse_seed(&raw, "data", env.data_type)?,
+    };
+    match data {
+        Data::Call(data) => {
             let call_id = data.uuid.into_string();
             let state = data.event_leg.state.ok_or_else(|| {
                 DecodeError::new(
@@ -322,8 +463,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
                 hangup: None,
             }));
         }
-        DataType::Recording => {
-            let data: RecordingData = parse(env.data, "data")?;
+        Data::Recording(data) => {
             fact.kind = EventKind::RecordingReady;
             fact.call_id = text(data.call_uuid);
             fact.details = Details::Recording(RecordingFacts {
@@ -334,8 +474,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
                 url: data.url,
             });
         }
-        DataType::Message => {
-            let data: MessageData = parse(env.data, "data")?;
+        Data::Message(data) => {
             fact.kind = EventKind::Message;
             fact.details = Details::Message(MessageFacts {
                 message_id: text(data.uuid),
@@ -366,8 +505,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
                     .collect(),
             });
         }
-        DataType::CallLog => {
-            let data: LooseData = parse(env.data, "data")?;
+        Data::CallLog(data) => {
             // The hub's own logs of missed calls say so.
             fact.kind = if data.missed.as_ref().and_then(|m| m.as_bool()) == Some(true) {
                 EventKind::CallMissed
@@ -386,8 +524,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
                 to: loose_party(data.to),
             });
         }
-        DataType::ApiError => {
-            let data: LooseData = parse(env.data, "data")?;
+        Data::ApiError(data) => {
             fact.kind = EventKind::ApiError;
             let status = [data.status.as_ref(), data.code.as_ref()]
                 .into_iter()

@@ -57,6 +57,25 @@ fn reference_example_decodes_to_a_completed_second_leg() {
 }
 
 #[test]
+fn data_before_data_type_decodes_the_same() {
+    let first = decode_one(
+        r#"{"uuid":"e1","data_type":"call","timestamp":1593029665,"data":{"uuid":"c1","direction":"inbound","event_leg":{"uuid":"c1","state":"connected","from":{"type":"did","id":"+15550000001"}}}}"#,
+    );
+    let last = decode_one(
+        r#"{"data":{"uuid":"c1","direction":"inbound","event_leg":{"uuid":"c1","state":"connected","from":{"type":"did","id":"+15550000001"}}},"timestamp":1593029665,"uuid":"e1","data_type":"call"}"#,
+    );
+    assert_eq!(first.kind, EventKind::LegAnswered);
+    assert_eq!(
+        (first.kind, &first.call_id, &first.leg_id, first.occurred_at),
+        (last.kind, &last.call_id, &last.leg_id, last.occurred_at)
+    );
+    assert_eq!(
+        format!("{:?}", first.details),
+        format!("{:?}", last.details)
+    );
+}
+
+#[test]
 fn first_leg_null_and_missing_is_first_are_read_from_the_uuids() {
     let fact = decode_one(
         r#"{"uuid":"e1","data_type":"call","timestamp":1593029665,
@@ -86,7 +105,17 @@ fn first_leg_null_and_missing_is_first_are_read_from_the_uuids() {
 #[test]
 fn wrong_fields_are_named_by_path() {
     let cases = [
-        (r#"{"data_type":"call","data":{}}"#, "uuid"),
+        (
+            r#"{"data_type":"call","data":{"uuid":"c","event_leg":{"state":"new"}}}"#,
+            "uuid",
+        ),
+        (r#"{"uuid":"x","data":{}}"#, "data_type"),
+        (r#"{"uuid":"x","data_type":"call"}"#, "data"),
+        // `data` before its type is read after the envelope, with the same paths.
+        (
+            r#"{"uuid":"x","data":{"uuid":"c","event_leg":{"uuid":"l"}},"data_type":"call"}"#,
+            "data.event_leg.state",
+        ),
         (r#"{"uuid":"x","data_type":"fax","data":{}}"#, "data_type"),
         (
             r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"l","state":"ringing"}}}"#,
