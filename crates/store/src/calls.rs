@@ -417,6 +417,8 @@ fn finalize_one(
     }
     rec.state = CallState::Finalized;
     save(ctx.conn, call_id, &rec, "finalized", None, None)?;
+    // A finalized call rarely hears more; a late event folds it again from its events.
+    ctx.folds.forget(call_id);
     ctx.conn
         .prepare_cached(
             "UPDATE calls SET revision = ?2, emitted_digest = ?3, missed_emitted = missed_emitted OR ?4 WHERE id = ?1",

@@ -5,6 +5,12 @@
 //! the committed (or about to commit) tables already say, so losing it loses nothing: a call
 //! that is not in it is folded again from its events. What a job touched is forgotten if the
 //! job is rolled back, and everything is forgotten if a commit fails.
+//!
+//! A call leaves the cache when it is finalized (or merged). When the cache is full, calls
+//! not touched for twice its capacity are dropped to make room; if none are that old, the new
+//! call is not kept (its events are folded from the table each time) and the calls already
+//! kept stay. Evicting the least recently used instead would miss on every event when more
+//! calls than the cache holds take turns, as calls in progress at once do.
 
 use std::collections::HashMap;
 use switchboard_engine::calls::CallFold;
@@ -16,7 +22,10 @@ pub const DEFAULT_CAPACITY: usize = 16_384;
 pub(crate) struct FoldCache {
     folds: HashMap<String, (CallFold, u64)>,
     capacity: usize,
+    /// Counts every `put`, kept or not: a fold's age is how many puts ago it was touched.
     tick: u64,
+    /// When a full cache may next look for old folds (a look costs a pass over the cache).
+    next_look: u64,
     /// Calls whose fold changed in the running job.
     touched: Vec<String>,
 }
@@ -27,6 +36,7 @@ impl FoldCache {
             folds: HashMap::new(),
             capacity,
             tick: 0,
+            next_look: 0,
             touched: Vec::new(),
         }
     }
@@ -36,36 +46,34 @@ impl FoldCache {
         self.folds.remove(call_id).map(|(fold, _)| fold)
     }
 
-    /// Keeps a call's fold as the running job left it.
+    /// Keeps a call's fold as the running job left it, if there is room.
     pub(crate) fn put(&mut self, call_id: &str, fold: CallFold) {
-        if self.capacity == 0 {
+        self.tick += 1;
+        if self.folds.len() >= self.capacity && !self.make_room() {
             return;
         }
-        self.tick += 1;
         self.touched.push(call_id.to_string());
         self.folds.insert(call_id.to_string(), (fold, self.tick));
-        if self.folds.len() > self.capacity {
-            self.shed();
-        }
     }
 
-    /// Forgets a call (it was merged into another).
+    /// Forgets a call (it was finalized, or merged into another).
     pub(crate) fn forget(&mut self, call_id: &str) {
         self.folds.remove(call_id);
     }
 
-    /// Drops the least recently used half, so eviction costs O(1) per insert on average.
-    fn shed(&mut self) {
-        let keep = self.capacity / 2;
-        if keep == 0 {
-            self.folds.clear();
-            return;
+    /// Drops the folds not touched for twice the capacity; says whether there is room now.
+    /// A look that finds none is not repeated for an eighth of the capacity's puts, so a full
+    /// cache costs O(1) per put on average.
+    fn make_room(&mut self) -> bool {
+        if self.capacity == 0 {
+            return false;
         }
-        let mut ticks: Vec<u64> = self.folds.values().map(|(_, t)| *t).collect();
-        let cut_at = ticks.len() - keep;
-        let (_, cut, _) = ticks.select_nth_unstable(cut_at);
-        let cut = *cut;
-        self.folds.retain(|_, (_, t)| *t >= cut);
+        if self.tick >= self.next_look {
+            let oldest_kept = self.tick.saturating_sub(2 * self.capacity as u64);
+            self.folds.retain(|_, (_, t)| *t > oldest_kept);
+            self.next_look = self.tick + (self.capacity as u64 / 8).max(1);
+        }
+        self.folds.len() < self.capacity
     }
 
     /// The running job committed to its savepoint: its folds stand.
@@ -97,19 +105,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sheds_the_least_recently_used_half_when_full() {
+    fn a_full_cache_keeps_its_calls_until_they_are_old() {
         let mut cache = FoldCache::new(4);
         for id in ["a", "b", "c", "d"] {
             cache.put(id, CallFold::default());
         }
-        // Using "a" again makes it the most recent.
-        let a = cache.take("a").unwrap();
-        cache.put("a", a);
+        // Full: a new call is not kept, the kept ones stay.
         cache.put("e", CallFold::default());
-        assert_eq!(cache.len(), 2);
-        assert!(cache.take("a").is_some());
-        assert!(cache.take("e").is_some());
+        assert_eq!(cache.len(), 4);
+        assert!(cache.take("e").is_none());
+        // "a" is touched again and again; the others grow old (8 puts = twice the capacity).
+        let mut a = cache.take("a").unwrap();
+        for _ in 0..8 {
+            cache.put("a", a);
+            a = cache.take("a").unwrap();
+        }
+        cache.put("a", a);
+        cache.put("f", CallFold::default());
+        assert!(cache.take("f").is_some(), "old calls make room");
+        assert!(cache.take("a").is_some(), "the busy call stays");
         assert!(cache.take("b").is_none());
+    }
+
+    #[test]
+    fn calls_taking_turns_beyond_the_capacity_still_hit() {
+        // Five calls in turn through a cache of four: four of them are found every round.
+        let mut cache = FoldCache::new(4);
+        let mut hits = 0;
+        for round in 0..10 {
+            for id in ["a", "b", "c", "d", "e"] {
+                let fold = cache.take(id);
+                if round > 0 && fold.is_some() {
+                    hits += 1;
+                }
+                cache.put(id, fold.unwrap_or_default());
+            }
+        }
+        assert_eq!(hits, 9 * 4);
     }
 
     #[test]
@@ -117,7 +149,19 @@ mod tests {
         let mut cache = FoldCache::new(1);
         cache.put("a", CallFold::default());
         cache.put("b", CallFold::default());
-        assert!(cache.len() <= 1);
+        assert_eq!(cache.len(), 1);
+        let none = FoldCache::new(0).take("a");
+        assert!(none.is_none());
+    }
+
+    #[test]
+    fn a_forgotten_call_leaves_room() {
+        let mut cache = FoldCache::new(2);
+        cache.put("a", CallFold::default());
+        cache.put("b", CallFold::default());
+        cache.forget("a");
+        cache.put("c", CallFold::default());
+        assert!(cache.take("c").is_some());
     }
 
     #[test]
