@@ -117,10 +117,19 @@ async fn finalize_calls(store: Store, delivery: DeliveryHandle, cancel: Cancella
             _ = cancel.cancelled() => break,
             _ = tick.tick() => {}
         }
-        match store.finalize_due(jiff::Timestamp::now()).await {
-            Ok(0) => {}
-            Ok(_) => delivery.wake(),
-            Err(e) => tracing::error!(error = %e, "finalizing calls failed"),
+        loop {
+            match store.finalize_due(jiff::Timestamp::now()).await {
+                Ok(done) => {
+                    if done.events > 0 {
+                        delivery.wake();
+                    }
+                    if done.more && !cancel.is_cancelled() {
+                        continue;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "finalizing calls failed"),
+            }
+            break;
         }
     }
 }

@@ -1,11 +1,12 @@
-//! Checkpoints: copying the WAL back into the database file, mostly off the writer's thread
-//! (it was a tenth of the writer's time under load).
+//! Checkpoints: copying the WAL back into the database file, on a thread of their own (they
+//! were a tenth of the writer's time under load, and the writer's own stalled ingest).
 //!
-//! The checkpointer thread runs a passive checkpoint every [`EVERY`]; it never blocks the writer
-//! or readers. Under constant writes it can never catch the WAL's end, and the WAL only starts
-//! over once a checkpoint has copied all of it; so the writer, between two transactions and at
-//! most once per [`WRITER_EVERY`], checkpoints the little the checkpointer has not copied yet,
-//! and its next transaction starts the WAL from its beginning.
+//! The checkpointer runs a passive checkpoint every [`EVERY`]; it never blocks the writer or
+//! readers. Under constant writes a passive checkpoint never catches the WAL's end, and the
+//! WAL only starts over once a checkpoint has copied all of it; so when the WAL has grown past
+//! [`RESTART_FRAMES`], the checkpointer follows its passive checkpoint at once with a
+//! restarting one, which holds the writer back only while it copies the little written in
+//! between, and the writer's next transaction starts the WAL from its beginning.
 
 use crate::pool::open_connection;
 use crate::{Result, StoreError};
@@ -15,7 +16,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 const EVERY: Duration = Duration::from_millis(100);
-pub(crate) const WRITER_EVERY: Duration = Duration::from_millis(500);
+/// WAL pages (4 KiB) past which the WAL is made to start over: 16 MiB.
+const RESTART_FRAMES: i64 = 4096;
 
 pub(crate) struct Checkpointer {
     stop: Mutex<Option<mpsc::Sender<()>>>,
@@ -50,8 +52,12 @@ impl Checkpointer {
     }
 }
 
-/// Copies what it can of the WAL into the database file, waiting for no one.
+/// Copies what it can of the WAL into the database file, waiting for no one; when the WAL has
+/// grown long, copies the rest too (briefly holding the writer back) so it starts over.
 pub(crate) fn checkpoint(conn: &rusqlite::Connection) -> Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    let wal_pages: i64 = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
+    if wal_pages >= RESTART_FRAMES {
+        conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
+    }
     Ok(())
 }

@@ -7,8 +7,14 @@ use std::sync::Mutex;
 
 /// Opens a connection with the pragmas every connection needs.
 pub(crate) fn open_connection(path: &std::path::Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut conn = Connection::open(path)?;
+    // A connection kept waiting (by the checkpoint that makes the WAL start over, mostly)
+    // tries again every millisecond, ten seconds in all. SQLite's own wait backs off to sleeps
+    // of 100 ms, so a checkpoint of a few milliseconds held ingest for hundreds.
+    conn.busy_handler(Some(|attempt: i32| {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        attempt < 10_000
+    }))?;
     // WAL: readers never block the writer; synchronous=FULL: a commit is on disk when it returns.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;

@@ -36,6 +36,8 @@ type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> (bool, Reply) + Send>;
 
 /// Most jobs one transaction takes before it commits.
 const MAX_BATCH: usize = 512;
+/// A transaction this long is logged (at debug level) with its jobs and where the time went.
+const SLOW: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub(crate) struct Writer {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
@@ -44,7 +46,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn start(conn: Connection, fold_capacity: usize) -> Result<Writer> {
-        // Savepoint journals stay in memory; checkpoints are mostly the checkpointer's work (see
+        // Savepoint journals stay in memory; checkpoints are the checkpointer's work (see
         // `checkpoint`), and the WAL is cut back to 64 MiB when it starts over.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -98,7 +100,6 @@ impl Writer {
 
 fn run(conn: Connection, rx: mpsc::Receiver<Job>, mut folds: FoldCache) {
     let mut indexes: HashMap<AccountId, Arc<ListenerIndex>> = HashMap::new();
-    let mut last_checkpoint = std::time::Instant::now();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -108,6 +109,8 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, mut folds: FoldCache) {
             }
         }
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        let started = std::time::Instant::now();
+        let jobs = batch.len();
         let began = conn.execute_batch("BEGIN IMMEDIATE");
         if let Err(e) = began {
             // Dropping the jobs answers each caller with an error; nothing was written.
@@ -132,6 +135,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, mut folds: FoldCache) {
             let reply = run_job(job, &mut ctx, &conn);
             replies.push(reply);
         }
+        let worked = started.elapsed();
         let committed = conn
             .execute_batch("COMMIT")
             .map_err(|e| StoreError::Commit(e.to_string()));
@@ -140,18 +144,19 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, mut folds: FoldCache) {
             indexes.clear();
             folds.clear();
         }
+        if started.elapsed() >= SLOW {
+            tracing::debug!(
+                jobs,
+                work_ms = worked.as_secs_f64() * 1e3,
+                commit_ms = (started.elapsed() - worked).as_secs_f64() * 1e3,
+                "slow writer transaction"
+            );
+        }
         for reply in replies {
             reply(match &committed {
                 Ok(()) => Ok(()),
                 Err(e) => Err(StoreError::Commit(e.to_string())),
             });
-        }
-        // After the answers, so no caller waits for it.
-        if committed.is_ok() && last_checkpoint.elapsed() >= crate::checkpoint::WRITER_EVERY {
-            if let Err(e) = crate::checkpoint::checkpoint(&conn) {
-                tracing::warn!(error = %e, "checkpoint failed; the next one retries");
-            }
-            last_checkpoint = std::time::Instant::now();
         }
     }
 }

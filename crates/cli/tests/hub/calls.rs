@@ -706,3 +706,36 @@ async fn ids_of_every_dialect_join_their_calls_through_the_hub() {
         (422, Some("started_after"))
     );
 }
+
+#[tokio::test]
+async fn many_calls_ending_at_once_are_all_finalized_once() {
+    // More calls than one finalizer job takes (32): finalized over several jobs, none lost and
+    // none logged twice.
+    let hub = Hub::start_with(GRACE).await;
+    let acct = hub.account().await;
+    let logs = Receiver::start().await;
+    listen(&hub, &acct, &logs.url, &[&["call-log"]]).await;
+    let calls: Vec<String> = (0..75).map(|i| format!("burst-{i}")).collect();
+    let events: Vec<Value> = calls
+        .iter()
+        .flat_map(|c| inbound_call(c, "+15550000001", "+15550000002"))
+        .collect();
+    hub.ingest(&acct.token, &events).await;
+    for id in &calls {
+        let call = wait_call(&hub, &acct, id, |c| c["state"] == "finalized").await;
+        assert_eq!(call["revision"], 1, "{id}: {call}");
+    }
+    let got = logs.settle(calls.len()).await;
+    let mut logged: Vec<String> = got
+        .iter()
+        .map(|r| {
+            r.body["data"]["uuid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    logged.sort();
+    logged.dedup();
+    assert_eq!(logged.len(), calls.len(), "one call log per call");
+}
