@@ -448,35 +448,35 @@ impl Store {
     pub async fn finalize_due(&self, now: Timestamp) -> Result<Finalized> {
         let idle_ms = self.inner.calls.idle_timeout.as_millis() as i64;
         let (n, latest, more) = self
-                .inner
-                .writer
-                .write(move |ctx| {
-                    let now_ms = now.as_millisecond();
-                    let chunk = FINALIZE_CHUNK as i64;
-                    let due: Vec<String> = ctx
-                        .conn
-                        .prepare_cached("SELECT id FROM calls WHERE finalize_at IS NOT NULL AND finalize_at <= ?1 ORDER BY finalize_at LIMIT ?2")?
-                        .query_map(params![now_ms, chunk], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    let quiet: Vec<String> = ctx
-                        .conn
-                        .prepare_cached(
-                            "SELECT id FROM calls WHERE state IN ('initiated', 'ringing', 'active') AND started_at < ?1 AND last_event_at < ?1 LIMIT ?2",
-                        )?
-                        .query_map(params![now_ms - idle_ms, chunk], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    let more = due.len() == FINALIZE_CHUNK || quiet.len() == FINALIZE_CHUNK;
-                    let mut made = 0;
-                    for id in due {
-                        made += finalize_one(ctx, &id, now, false)?;
-                    }
-                    for id in quiet {
-                        made += finalize_one(ctx, &id, now, true)?;
-                    }
-                    let latest: i64 = ctx.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
-                    Ok((made, latest, more))
-                })
-                .await?;
+            .inner
+            .writer
+            .write(move |ctx| {
+                let now_ms = now.as_millisecond();
+                let chunk = FINALIZE_CHUNK as i64;
+                let due: Vec<String> = ctx
+                    .conn
+                    .prepare_cached("SELECT id FROM calls WHERE finalize_at IS NOT NULL AND finalize_at <= ?1 ORDER BY finalize_at LIMIT ?2")?
+                    .query_map(params![now_ms, chunk], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let quiet: Vec<String> = ctx
+                    .conn
+                    .prepare_cached(
+                        "SELECT id FROM calls WHERE state IN ('initiated', 'ringing', 'active') AND started_at < ?1 AND last_event_at < ?1 LIMIT ?2",
+                    )?
+                    .query_map(params![now_ms - idle_ms, chunk], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let more = due.len() == FINALIZE_CHUNK || quiet.len() == FINALIZE_CHUNK;
+                let mut made = 0;
+                for id in due {
+                    made += finalize_one(ctx, &id, now, false)?;
+                }
+                for id in quiet {
+                    made += finalize_one(ctx, &id, now, true)?;
+                }
+                let latest: i64 = ctx.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+                Ok((made, latest, more))
+            })
+            .await?;
         self.announce(latest);
         Ok(Finalized { events: n, more })
     }
