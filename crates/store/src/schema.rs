@@ -159,6 +159,11 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX calls_open;
     CREATE INDEX calls_open ON calls(started_at) WHERE state IN ('initiated', 'ringing', 'active');
     "#,
+    // 8: the index of pending deliveries by listener and call has been unused since 6 (the
+    // queue index covers pending and queued alike); it cost a write per delivery and outcome.
+    r#"
+    DROP INDEX outbox_call_order;
+    "#,
 ];
 
 /// Brings the schema up to date.
