@@ -1,0 +1,128 @@
+//! The outbox through the store's API: a stored event that can no longer be read kills its own
+//! delivery, not the deliveries queued behind it.
+
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use switchboard_dialects::{decode, DecodeContext};
+use switchboard_model::{AccountId, Dialect, Event, Source};
+use switchboard_store::{CallbackSlots, Kind, NewResource, Owner, Ref, Store};
+
+/// Two events of one call, in Phone.com's dialect.
+fn two_events_of_one_call() -> Vec<Event> {
+    let now = jiff::Timestamp::now();
+    let ctx = DecodeContext::at(now);
+    let source = Source {
+        dialect: Dialect::Phonecom,
+        name: None,
+    };
+    ["new", "connecting"]
+        .iter()
+        .enumerate()
+        .flat_map(|(i, state)| {
+            let payload = json!({"uuid": format!("e{i}"), "timestamp": now.as_second() + i as i64,
+                "data_type": "call", "data": {"uuid": "c1", "direction": "inbound",
+                "event_leg": {"uuid": "c1", "state": state, "from": {"type": "did", "id": "+15550000001"}}}});
+            let raw = serde_json::value::to_raw_value(&payload).unwrap();
+            let facts = decode(Dialect::Phonecom, &raw, &ctx).unwrap();
+            switchboard_engine::stamp(AccountId(1), &source, now, facts, uuid::Uuid::now_v7)
+        })
+        .collect()
+}
+
+async fn claim(store: &Store) -> Vec<i64> {
+    let slots = CallbackSlots {
+        free: HashMap::new(),
+        default: 16,
+    };
+    let now_ms = jiff::Timestamp::now().as_millisecond() + 1;
+    store
+        .claim_due(now_ms, 16, slots, Arc::new(HashSet::new()))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.outbox_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_event_is_dead_and_the_next_of_its_call_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_account(Some(1), "t".into()).await.unwrap();
+    let owner = Owner {
+        account: AccountId(1),
+        extension_id: None,
+    };
+    store
+        .create_resources(move |add| {
+            let cb = add(NewResource {
+                kind: Kind::Callback,
+                owner,
+                parent_id: None,
+                body: json!({"name": "r", "config": {"url": "http://127.0.0.1:9/hook", "method": "POST"}}),
+                refs: Vec::new(),
+            })?;
+            let listener = add(NewResource {
+                kind: Kind::Listener,
+                owner,
+                parent_id: None,
+                body: json!({"callback_id": cb.id, "version": "phonecom", "expires_at": null}),
+                refs: vec![Ref {
+                    field: "callback_id".into(),
+                    kind: Kind::Callback,
+                    id: cb.id,
+                }],
+            })?;
+            add(NewResource {
+                kind: Kind::Subscription,
+                owner,
+                parent_id: Some(listener.id),
+                body: json!({":tags": ["call"]}),
+                refs: Vec::new(),
+            })?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    store
+        .ingest(
+            AccountId(1),
+            two_events_of_one_call(),
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+
+    // The call's first delivery's event is damaged on disk (by hand, as a bad disk or a
+    // careless edit would).
+    let db = rusqlite::Connection::open(dir.path().join("switchboard.db")).unwrap();
+    let (first, second): (i64, i64) = db
+        .query_row(
+            "SELECT MIN(id), MAX(id) FROM outbox WHERE call_id IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_ne!(first, second, "two deliveries of one call");
+    db.execute(
+        "UPDATE events SET body = '{\"not\": \"an event\"}' WHERE seq = (SELECT event_seq FROM outbox WHERE id = ?1)",
+        [first],
+    )
+    .unwrap();
+
+    // The first claim finds only the damaged one, which it cannot hand out...
+    assert_eq!(claim(&store).await, Vec::<i64>::new());
+    // ...and the delivery behind it is due now.
+    assert_eq!(claim(&store).await, vec![second]);
+    let (status, error): (String, String) = db
+        .query_row(
+            "SELECT status, last_error FROM outbox WHERE id = ?1",
+            [first],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "dead");
+    assert!(error.contains("stored event is unreadable"), "{error}");
+    store.close();
+}
