@@ -116,34 +116,25 @@ impl<'de> Deserialize<'de> for Envelope {
                 let mut data_type: Option<DataType> = None;
                 let mut data: Option<Data> = None;
                 let mut early: Option<Box<RawValue>> = None;
-                fn once<T, E: Error>(slot: &Option<T>, name: &'static str) -> Result<(), E> {
-                    match slot {
-                        Some(_) => Err(E::duplicate_field(name)),
-                        None => Ok(()),
+                /// Reads a field's value into its slot; a field given twice is an error.
+                fn fill<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(
+                    map: &mut A,
+                    slot: &mut Option<T>,
+                    name: &'static str,
+                ) -> Result<(), A::Error> {
+                    if slot.is_some() {
+                        return Err(A::Error::duplicate_field(name));
                     }
+                    *slot = Some(map.next_value()?);
+                    Ok(())
                 }
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
-                        Key::Uuid => {
-                            once(&uuid, "uuid")?;
-                            uuid = Some(map.next_value()?);
-                        }
-                        Key::Version => {
-                            once(&version, "version")?;
-                            version = Some(map.next_value()?);
-                        }
-                        Key::Timestamp => {
-                            once(&timestamp, "timestamp")?;
-                            timestamp = Some(map.next_value()?);
-                        }
-                        Key::TimestampNs => {
-                            once(&timestamp_ns, "timestamp_ns")?;
-                            timestamp_ns = Some(map.next_value()?);
-                        }
-                        Key::DataType => {
-                            once(&data_type, "data_type")?;
-                            data_type = Some(map.next_value()?);
-                        }
+                        Key::Uuid => fill(&mut map, &mut uuid, "uuid")?,
+                        Key::Version => fill(&mut map, &mut version, "version")?,
+                        Key::Timestamp => fill(&mut map, &mut timestamp, "timestamp")?,
+                        Key::TimestampNs => fill(&mut map, &mut timestamp_ns, "timestamp_ns")?,
+                        Key::DataType => fill(&mut map, &mut data_type, "data_type")?,
                         Key::Data => {
                             if data.is_some() || early.is_some() {
                                 return Err(A::Error::duplicate_field("data"));
