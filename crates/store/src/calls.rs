@@ -367,7 +367,7 @@ fn derived(
 }
 
 /// How many calls one finalizer job handles.
-pub const FINALIZE_CHUNK: usize = 32;
+const FINALIZE_CHUNK: usize = 32;
 
 /// What one finalizer job did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,7 +441,7 @@ fn finalize_one(
 
 impl Store {
     /// Finalizes calls whose grace window is over, and closes calls that went quiet, at most
-    /// [`FINALIZE_CHUNK`] of each in one writer job; emits their `call.log` (and
+    /// 32 of each (`FINALIZE_CHUNK`) in one writer job; emits their `call.log` (and
     /// `call.missed`) events. Returns how many events were emitted and whether more calls are
     /// due. Small jobs keep ingest waiting for one of them at most (many calls ending at once
     /// made one job of 30–50 ms, the worst of the ingest latency).
