@@ -11,13 +11,14 @@ use crate::schedule::RetrySchedule;
 use crate::signing;
 use crate::target::TargetGuard;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_dialects::Recipient;
 use switchboard_model::{Details, Dialect, EventKind, Fact, NoticeFacts, Source};
 use switchboard_store::{
-    AttemptOutcome, CallbackSlots, ClaimedDelivery, Deactivation, Kind, Next, Owner, Store,
+    AttemptOutcome, CallbackSlots, ClaimedDelivery, Deactivation, InFlight, Kind, Next, Owner,
+    Store,
 };
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -71,7 +72,8 @@ struct State {
     per_callback: Mutex<HashMap<i64, Arc<Semaphore>>>,
     /// Outbox rows claimed and not yet recorded: left out of further claims. Kept in memory
     /// only; after a crash, what was in flight is simply due again.
-    claimed: Mutex<HashSet<i64>>,
+    /// (Row id → the callback it was claimed for.)
+    claimed: Mutex<HashMap<i64, i64>>,
     /// Finished attempts on their way to the store, written in batches by the recorder.
     outcomes: tokio::sync::mpsc::UnboundedSender<AttemptOutcome>,
 }
@@ -135,7 +137,7 @@ pub fn spawn(
         store,
         wake: Notify::new(),
         per_callback: Mutex::new(HashMap::new()),
-        claimed: Mutex::new(HashSet::new()),
+        claimed: Mutex::new(HashMap::new()),
     });
     tracker.spawn(dispatch(state.clone(), cancel.clone(), tracker.clone()));
     tracker.spawn(recorder(state.clone(), finished, cancel));
@@ -171,8 +173,9 @@ impl State {
     }
 
     /// The rows in flight now, for a claim to leave out.
-    fn claimed_now(&self) -> Arc<HashSet<i64>> {
-        Arc::new(self.claimed.lock().expect("claimed rows").clone())
+    fn claimed_now(&self) -> Arc<InFlight> {
+        let claimed = self.claimed.lock().expect("claimed rows");
+        Arc::new(InFlight::of_rows(claimed.iter().map(|(id, cb)| (*id, *cb))))
     }
 
     /// Records outcomes, then tells whoever must know about callbacks switched off.
@@ -345,7 +348,7 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
                         .claimed
                         .lock()
                         .expect("claimed rows")
-                        .extend(claimed.iter().map(|d| d.outbox_id));
+                        .extend(claimed.iter().map(|d| (d.outbox_id, d.callback_id)));
                     full = claimed.len() == free;
                     let mut handed_back = Vec::new();
                     for delivery in claimed {

@@ -23,7 +23,7 @@ pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
 pub use outbox::{
     AttemptOutcome, AttemptRecord, CallbackSlots, ClaimedDelivery, Deactivation, DeliveryRecord,
-    DeliveryStatus, Next,
+    DeliveryStatus, InFlight, Next,
 };
 pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource};
 pub use switchboard_engine::calls::CallRecord;

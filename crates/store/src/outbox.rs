@@ -32,11 +32,42 @@ impl CallbackSlots {
     }
 }
 
+/// The outbox rows a worker has claimed and not yet recorded, with the callback each was
+/// claimed for: claims leave them out.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight {
+    ids: HashSet<i64>,
+    per_callback: HashMap<i64, usize>,
+}
+
+impl InFlight {
+    /// From `(outbox row, callback)` pairs.
+    pub fn of_rows(rows: impl IntoIterator<Item = (i64, i64)>) -> InFlight {
+        let mut out = InFlight::default();
+        for (id, callback) in rows {
+            if out.ids.insert(id) {
+                *out.per_callback.entry(callback).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        self.ids.contains(&id)
+    }
+
+    fn of_callback(&self, callback: i64) -> usize {
+        self.per_callback.get(&callback).copied().unwrap_or(0)
+    }
+}
+
 /// A delivery handed to a worker. (Inside the store, `E` is first the stored event's JSON,
 /// read into an [`Event`] off the writer's thread.)
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery<E = Event> {
     pub outbox_id: i64,
+    /// The callback the row was written for (the one `callback` was read from).
+    pub callback_id: i64,
     /// Attempts made before this one.
     pub attempts: u32,
     pub event: E,
@@ -56,6 +87,7 @@ impl<E> ClaimedDelivery<E> {
     fn with_event<F>(self, event: F) -> ClaimedDelivery<F> {
         ClaimedDelivery {
             outbox_id: self.outbox_id,
+            callback_id: self.callback_id,
             attempts: self.attempts,
             event,
             listener_id: self.listener_id,
@@ -163,7 +195,7 @@ impl Store {
         now_ms: i64,
         limit: i64,
         slots: CallbackSlots,
-        in_flight: Arc<HashSet<i64>>,
+        in_flight: Arc<InFlight>,
     ) -> Result<Vec<ClaimedDelivery>> {
         let picked: Vec<ClaimedDelivery<String>> = self
             .inner
@@ -188,8 +220,8 @@ impl Store {
                     after = callback;
                 }
                 // Per callback with due rows, no more rows than it has free senders: nothing
-                // picked has to be handed back. Rows in flight come first in due order, so
-                // the window is widened by their number and they are skipped here.
+                // picked has to be handed back. Rows in flight are still due, so the window is
+                // widened by the callback's own rows in flight and they are skipped here.
                 let mut ids_of = conn.prepare_cached(
                     "SELECT id FROM outbox INDEXED BY outbox_due_by_callback
                      WHERE callback_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
@@ -201,13 +233,13 @@ impl Store {
                     if room <= 0 {
                         continue;
                     }
-                    let window = room + in_flight.len() as i64;
+                    let window = room + in_flight.of_callback(callback) as i64;
                     let ids = ids_of
                         .query_map(params![callback, now_ms, window], |r| r.get::<_, i64>(0))?
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                     chosen.extend(
                         ids.into_iter()
-                            .filter(|id| !in_flight.contains(id))
+                            .filter(|id| !in_flight.contains(*id))
                             .take(room as usize),
                     );
                     if chosen.len() as i64 >= limit {
@@ -264,6 +296,7 @@ impl Store {
                     });
                     out.push(ClaimedDelivery {
                         outbox_id: id,
+                        callback_id,
                         attempts,
                         event: body,
                         listener_id,

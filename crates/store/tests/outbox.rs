@@ -1,12 +1,13 @@
 //! The outbox through the store's API: a stored event that can no longer be read kills its own
-//! delivery, not the deliveries queued behind it.
+//! delivery, not the deliveries queued behind it; a claim leaves out the rows in flight and
+//! fills each callback's free senders.
 
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_dialects::{decode, DecodeContext};
 use switchboard_model::{AccountId, Dialect, Event, Source};
-use switchboard_store::{CallbackSlots, Kind, NewResource, Owner, Ref, Store};
+use switchboard_store::{CallbackSlots, InFlight, Kind, NewResource, Owner, Ref, Store};
 
 /// Two events of one call, in Phone.com's dialect.
 fn two_events_of_one_call() -> Vec<Event> {
@@ -30,30 +31,29 @@ fn two_events_of_one_call() -> Vec<Event> {
         .collect()
 }
 
-async fn claim(store: &Store) -> Vec<i64> {
-    let slots = CallbackSlots {
-        free: HashMap::new(),
-        default: 16,
+/// The first event of each of `calls` calls.
+fn first_events_of_calls(calls: usize) -> Vec<Event> {
+    let now = jiff::Timestamp::now();
+    let ctx = DecodeContext::at(now);
+    let source = Source {
+        dialect: Dialect::Phonecom,
+        name: None,
     };
-    let now_ms = jiff::Timestamp::now().as_millisecond() + 1;
-    store
-        .claim_due(now_ms, 16, slots, Arc::new(HashSet::new()))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.outbox_id)
+    (0..calls)
+        .flat_map(|i| {
+            let payload = json!({"uuid": format!("f{i}"), "timestamp": now.as_second(),
+                "data_type": "call", "data": {"uuid": format!("call{i}"), "direction": "inbound",
+                "event_leg": {"uuid": format!("call{i}"), "state": "new", "from": {"type": "did", "id": "+15550000001"}}}});
+            let raw = serde_json::value::to_raw_value(&payload).unwrap();
+            let facts = decode(Dialect::Phonecom, &raw, &ctx).unwrap();
+            switchboard_engine::stamp(AccountId(1), &source, now, facts, uuid::Uuid::now_v7)
+        })
         .collect()
 }
 
-#[tokio::test]
-async fn an_unreadable_stored_event_is_dead_and_the_next_of_its_call_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store.create_account(Some(1), "t".into()).await.unwrap();
-    let owner = Owner {
-        account: AccountId(1),
-        extension_id: None,
-    };
+/// Adds a callback with one listener subscribed to `call`; returns the callback's id (the
+/// first resource made).
+async fn add_listener(store: &Store, owner: Owner) -> i64 {
     store
         .create_resources(move |add| {
             let cb = add(NewResource {
@@ -84,7 +84,35 @@ async fn an_unreadable_stored_event_is_dead_and_the_next_of_its_call_goes_on() {
             Ok(())
         })
         .await
-        .unwrap();
+        .unwrap()[0]
+        .id
+}
+
+async fn claim(store: &Store) -> Vec<i64> {
+    let slots = CallbackSlots {
+        free: HashMap::new(),
+        default: 16,
+    };
+    let now_ms = jiff::Timestamp::now().as_millisecond() + 1;
+    store
+        .claim_due(now_ms, 16, slots, Arc::new(InFlight::default()))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.outbox_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_event_is_dead_and_the_next_of_its_call_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_account(Some(1), "t".into()).await.unwrap();
+    let owner = Owner {
+        account: AccountId(1),
+        extension_id: None,
+    };
+    add_listener(&store, owner).await;
     store
         .ingest(
             AccountId(1),
@@ -124,5 +152,62 @@ async fn an_unreadable_stored_event_is_dead_and_the_next_of_its_call_goes_on() {
         .unwrap();
     assert_eq!(status, "dead");
     assert!(error.contains("stored event is unreadable"), "{error}");
+    store.close();
+}
+
+#[tokio::test]
+async fn a_claim_skips_rows_in_flight_and_fills_each_callbacks_free_senders() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_account(Some(1), "t".into()).await.unwrap();
+    let owner = Owner {
+        account: AccountId(1),
+        extension_id: None,
+    };
+    let a = add_listener(&store, owner).await;
+    let b = add_listener(&store, owner).await;
+    // Six calls' first events: six deliveries due for each callback.
+    store
+        .ingest(
+            AccountId(1),
+            first_events_of_calls(6),
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("switchboard.db")).unwrap();
+    let rows_of = |callback: i64| -> Vec<i64> {
+        db.prepare("SELECT id FROM outbox WHERE callback_id = ?1 ORDER BY id")
+            .unwrap()
+            .query_map([callback], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let (of_a, of_b) = (rows_of(a), rows_of(b));
+    assert_eq!((of_a.len(), of_b.len()), (6, 6));
+
+    // A's three earliest rows are in flight, and A has three senders free; B has none in
+    // flight and two free.
+    let in_flight = InFlight::of_rows(of_a[..3].iter().map(|id| (*id, a)));
+    let slots = CallbackSlots {
+        free: HashMap::from([(a, 3), (b, 2)]),
+        default: 16,
+    };
+    let now_ms = jiff::Timestamp::now().as_millisecond() + 1;
+    let mut claimed: Vec<i64> = store
+        .claim_due(now_ms, 100, slots, Arc::new(in_flight))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            assert!(d.callback_id == a || d.callback_id == b);
+            d.outbox_id
+        })
+        .collect();
+    claimed.sort();
+    let mut expected: Vec<i64> = of_a[3..].iter().chain(&of_b[..2]).copied().collect();
+    expected.sort();
+    assert_eq!(claimed, expected);
     store.close();
 }
