@@ -112,18 +112,20 @@ pub(crate) fn correlate(
 ) -> Result<String> {
     let aliases = aliases_of(event);
     let mut found: Vec<String> = Vec::new();
+    // The aliases no call has yet: the only ones to add.
+    let mut unknown: Vec<&String> = Vec::new();
     {
         let mut find = conn.prepare_cached(
             "SELECT call_id FROM call_aliases WHERE account_id = ?1 AND alias = ?2",
         )?;
         for a in &aliases {
-            if let Some(id) = find
+            match find
                 .query_row(params![account.0, a], |r| r.get::<_, String>(0))
                 .optional()?
             {
-                if !found.contains(&id) {
-                    found.push(id);
-                }
+                Some(id) if !found.contains(&id) => found.push(id),
+                Some(_) => {}
+                None => unknown.push(a),
             }
         }
     }
@@ -143,8 +145,10 @@ pub(crate) fn correlate(
             "UPDATE call_aliases SET call_id = ?1 WHERE call_id = ?2",
             params![target, other],
         )?;
-        conn.execute("INSERT OR IGNORE INTO call_events (call_id, event_seq) SELECT ?1, event_seq FROM call_events WHERE call_id = ?2", params![target, other])?;
-        conn.execute("DELETE FROM call_events WHERE call_id = ?1", [other])?;
+        conn.execute(
+            "UPDATE calls SET event_seqs = event_seqs || (SELECT event_seqs FROM calls WHERE id = ?2) WHERE id = ?1",
+            params![target, other],
+        )?;
         let note = json!({ "merged": other, "at": Timestamp::from_millisecond(now_ms).map(|t| t.to_string()).unwrap_or_default(), "by": event.id.to_string() });
         conn.execute(
             "UPDATE calls SET merged = json_insert(merged, '$[#]', json(?2)) WHERE id = ?1",
@@ -157,33 +161,58 @@ pub(crate) fn correlate(
         let mut add = conn.prepare_cached(
             "INSERT OR IGNORE INTO call_aliases (account_id, alias, call_id) VALUES (?1, ?2, ?3)",
         )?;
-        for a in &aliases {
+        for a in unknown {
             add.execute(params![account.0, a, target])?;
         }
     }
-    conn.prepare_cached("INSERT OR IGNORE INTO call_events (call_id, event_seq) VALUES (?1, ?2)")?
-        .execute(params![target, seq])?;
     rebuild(
         conn,
         folds,
         &target,
-        (found.len() <= 1).then_some(event),
+        Arriving {
+            event,
+            seq,
+            merged: found.len() > 1,
+        },
         now_ms,
         grace_ms,
     )?;
     Ok(target)
 }
 
+/// The event a call's record is rebuilt for.
+struct Arriving<'a> {
+    event: &'a Event,
+    seq: i64,
+    /// It joined calls into one (so the call's fold in memory is not the whole call's).
+    merged: bool,
+}
+
+/// A call's events in log order: the ones its row lists (`event_seqs`, the positions in
+/// the event log of the events joined to it, each after a comma).
 fn events_of(conn: &Connection, call_id: &str) -> Result<Vec<Event>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.body FROM call_events c JOIN events e ON e.seq = c.event_seq WHERE c.call_id = ?1 ORDER BY e.seq",
-    )?;
-    let bodies = stmt
-        .query_map([call_id], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    bodies
-        .iter()
-        .map(|b| Ok(serde_json::from_str(b)?))
+    let listed: String = conn
+        .prepare_cached("SELECT event_seqs FROM calls WHERE id = ?1")?
+        .query_row([call_id], |r| r.get(0))?;
+    let mut seqs: Vec<i64> = listed
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| {
+                crate::StoreError::Corrupt(format!(
+                    "call {call_id} lists a bad event position: {s:?}"
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    seqs.sort_unstable();
+    seqs.dedup();
+    let mut body_of = conn.prepare_cached("SELECT body FROM events WHERE seq = ?1")?;
+    seqs.into_iter()
+        .map(|seq| {
+            let body: String = body_of.query_row([seq], |r| r.get(0))?;
+            Ok(serde_json::from_str(&body)?)
+        })
         .collect()
 }
 
@@ -194,8 +223,9 @@ struct Indexed {
     finalize_at: Option<i64>,
 }
 
-/// Writes a call's record. When none of the indexed columns change (most events of a call),
-/// the update names none of them, so SQLite leaves the call's index entries alone.
+/// Writes a call's record, and lists the event `joined` (its log position) as the call's.
+/// When none of the indexed columns change (most events of a call), the update names none of
+/// them, so SQLite leaves the call's index entries alone.
 fn save(
     conn: &Connection,
     call_id: &str,
@@ -203,6 +233,7 @@ fn save(
     state: &str,
     finalize_at: Option<i64>,
     before: Option<&Indexed>,
+    joined: Option<i64>,
 ) -> Result<()> {
     let record = serde_json::to_string(rec)?;
     let direction = rec
@@ -220,21 +251,22 @@ fn save(
     let (sql, indexed): (&str, &[&dyn rusqlite::ToSql]) = if unchanged {
         (
             "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
-                disposition = ?6, missed = ?7, search = ?8
+                disposition = ?6, missed = ?7, search = ?8, event_seqs = event_seqs || ?9
           WHERE id = ?1",
             &[],
         )
     } else {
         (
             "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
-                disposition = ?6, missed = ?7, search = ?8,
-                state = ?9, started_at = ?10, finalize_at = ?11
+                disposition = ?6, missed = ?7, search = ?8, event_seqs = event_seqs || ?9,
+                state = ?10, started_at = ?11, finalize_at = ?12
           WHERE id = ?1",
             &[&state, &ms(rec.started_at), &finalize_at],
         )
     };
     let (ended, last, search) = (ms(rec.ended_at), ms(rec.last_event_at), search_text(rec));
-    let common: [&dyn rusqlite::ToSql; 8] = [
+    let listed = joined.map(|seq| format!(",{seq}")).unwrap_or_default();
+    let common: [&dyn rusqlite::ToSql; 9] = [
         &call_id,
         &record,
         &ended,
@@ -243,6 +275,7 @@ fn save(
         &disposition,
         &rec.missed,
         &search,
+        &listed,
     ];
     conn.prepare_cached(sql)?
         .execute(params_from_iter(common.iter().chain(indexed.iter())))?;
@@ -258,7 +291,7 @@ fn rebuild(
     conn: &Connection,
     folds: &mut FoldCache,
     call_id: &str,
-    new_event: Option<&Event>,
+    new: Arriving<'_>,
     now_ms: i64,
     grace_ms: i64,
 ) -> Result<()> {
@@ -276,12 +309,17 @@ fn rebuild(
                 },
             ))
         })?;
-    let fold = match (new_event, folds.take(call_id)) {
-        (Some(e), Some(mut fold)) if fold.follows(e) => {
-            fold.apply(e);
+    let fold = match folds.take(call_id) {
+        Some(mut fold) if !new.merged && fold.follows(new.event) => {
+            fold.apply(new.event);
             fold
         }
-        _ => CallFold::of(&events_of(conn, call_id)?),
+        _ => {
+            // The row lists the call's events up to this one, which it lists when saved.
+            let mut events = events_of(conn, call_id)?;
+            events.push(new.event.clone());
+            CallFold::of(&events)
+        }
     };
     let rec = fold.finish();
     let (state, finalize_at) = if rec.state >= CallState::Ended {
@@ -296,7 +334,15 @@ fn rebuild(
     } else {
         (state_name(rec.state), None)
     };
-    save(conn, call_id, &rec, state, finalize_at, Some(&before))?;
+    save(
+        conn,
+        call_id,
+        &rec,
+        state,
+        finalize_at,
+        Some(&before),
+        Some(new.seq),
+    )?;
     folds.put(call_id, fold);
     Ok(())
 }
@@ -428,7 +474,7 @@ fn finalize_one(
         insert_events(ctx, account, &rows, now, 0)?;
     }
     rec.state = CallState::Finalized;
-    save(ctx.conn, call_id, &rec, "finalized", None, None)?;
+    save(ctx.conn, call_id, &rec, "finalized", None, None, None)?;
     // A finalized call rarely hears more; a late event folds it again from its events.
     ctx.folds.forget(call_id);
     ctx.conn

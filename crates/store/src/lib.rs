@@ -51,6 +51,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored JSON is unreadable: {0}")]
     Json(#[from] serde_json::Error),
+    /// Stored data that is not in the shape the store wrote.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
     #[error("the store is shut down")]
     Closed,
     #[error("commit failed: {0}")]

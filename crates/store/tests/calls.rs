@@ -518,3 +518,71 @@ fn a_conference_is_flagged_and_ends_when_every_leg_ended() {
     assert_eq!(rec.legs.len(), 2);
     assert_eq!(rec.duration_ms, Some(91_000));
 }
+
+#[test]
+fn a_database_from_before_calls_listed_their_events_keeps_every_calls_events() {
+    let all = phonecom_rollover();
+    // Held back to come after the upgrade: the third device's answer (out of order by then)
+    // and the caller's hang-up. The scenario's last event repeats an earlier one.
+    let late = [7, 10];
+    let earlier: Vec<Event> = (0..all.len())
+        .filter(|i| !late.contains(i))
+        .map(|i| all[i].clone())
+        .collect();
+    let distinct = all.len() - 1;
+    let whole = record_after(&all, &in_order(&all), "c");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_account(Some(1), "t".into()).await.unwrap();
+        store
+            .ingest(AccountId(1), earlier, jiff::Timestamp::now())
+            .await
+            .unwrap();
+        let (call, events) = store.call(AccountId(1), "c".into()).await.unwrap().unwrap();
+        assert_eq!(events.len(), distinct - late.len());
+        store.close();
+
+        // The database as the hub before migration 9 left it: the call's events in a table
+        // of their own, no list in the call's row.
+        let db = rusqlite::Connection::open(dir.path().join("switchboard.db")).unwrap();
+        db.execute_batch(
+            "CREATE TABLE call_events (call_id TEXT NOT NULL, event_seq INTEGER NOT NULL,
+                 PRIMARY KEY (call_id, event_seq));
+             ALTER TABLE calls DROP COLUMN event_seqs;
+             PRAGMA user_version = 8;",
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO call_events SELECT ?1, seq FROM events WHERE account_id = 1",
+            [&call.id],
+        )
+        .unwrap();
+        drop(db);
+
+        // Reopened (migrated), the call still has its events, and the late ones fold them all
+        // again (the new store has no fold in memory, and one of them is out of order) into
+        // the whole call's record.
+        let store = Store::open(dir.path()).unwrap();
+        let (_, events) = store.call(AccountId(1), "c".into()).await.unwrap().unwrap();
+        assert_eq!(events.len(), distinct - late.len());
+        for i in late {
+            store
+                .ingest(AccountId(1), vec![all[i].clone()], jiff::Timestamp::now())
+                .await
+                .unwrap();
+        }
+        let (migrated, events) = store.call(AccountId(1), "c".into()).await.unwrap().unwrap();
+        store.close();
+        assert_eq!(events.len(), distinct);
+        assert_eq!(migrated.id, call.id);
+        assert_eq!(
+            serde_json::to_value(&migrated.record).unwrap(),
+            serde_json::to_value(&whole).unwrap()
+        );
+    });
+}
