@@ -72,8 +72,7 @@ struct State {
     per_callback: Mutex<HashMap<i64, Arc<Semaphore>>>,
     /// Outbox rows claimed and not yet recorded: left out of further claims. Kept in memory
     /// only; after a crash, what was in flight is simply due again.
-    /// (Row id → the callback it was claimed for.)
-    claimed: Mutex<HashMap<i64, i64>>,
+    claimed: Mutex<InFlight>,
     /// Finished attempts on their way to the store, written in batches by the recorder.
     outcomes: tokio::sync::mpsc::UnboundedSender<AttemptOutcome>,
 }
@@ -137,7 +136,7 @@ pub fn spawn(
         store,
         wake: Notify::new(),
         per_callback: Mutex::new(HashMap::new()),
-        claimed: Mutex::new(HashMap::new()),
+        claimed: Mutex::new(InFlight::default()),
     });
     tracker.spawn(dispatch(state.clone(), cancel.clone(), tracker.clone()));
     tracker.spawn(recorder(state.clone(), finished, cancel));
@@ -174,8 +173,7 @@ impl State {
 
     /// The rows in flight now, for a claim to leave out.
     fn claimed_now(&self) -> Arc<InFlight> {
-        let claimed = self.claimed.lock().expect("claimed rows");
-        Arc::new(InFlight::of_rows(claimed.iter().map(|(id, cb)| (*id, *cb))))
+        Arc::new(self.claimed.lock().expect("claimed rows").clone())
     }
 
     /// Records outcomes, then tells whoever must know about callbacks switched off.
@@ -188,7 +186,7 @@ impl State {
         {
             let mut claimed = self.claimed.lock().expect("claimed rows");
             for id in ids {
-                claimed.remove(&id);
+                claimed.remove(id);
             }
         }
         match recorded {
@@ -344,11 +342,12 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
                 .await
             {
                 Ok(claimed) => {
-                    state
-                        .claimed
-                        .lock()
-                        .expect("claimed rows")
-                        .extend(claimed.iter().map(|d| (d.outbox_id, d.callback_id)));
+                    {
+                        let mut in_flight = state.claimed.lock().expect("claimed rows");
+                        for d in &claimed {
+                            in_flight.insert(d.outbox_id, d.callback_id);
+                        }
+                    }
                     full = claimed.len() == free;
                     let mut handed_back = Vec::new();
                     for delivery in claimed {

@@ -14,7 +14,7 @@ use crate::writer::WriteCtx;
 use crate::{Result, Store};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_model::{AccountId, Dialect, Event};
 
@@ -36,7 +36,8 @@ impl CallbackSlots {
 /// claimed for: claims leave them out.
 #[derive(Debug, Clone, Default)]
 pub struct InFlight {
-    ids: HashSet<i64>,
+    /// Row → the callback it was claimed for.
+    rows: HashMap<i64, i64>,
     per_callback: HashMap<i64, usize>,
 }
 
@@ -45,15 +46,34 @@ impl InFlight {
     pub fn of_rows(rows: impl IntoIterator<Item = (i64, i64)>) -> InFlight {
         let mut out = InFlight::default();
         for (id, callback) in rows {
-            if out.ids.insert(id) {
-                *out.per_callback.entry(callback).or_default() += 1;
-            }
+            out.insert(id, callback);
         }
         out
     }
 
+    /// A row claimed for `callback`.
+    pub fn insert(&mut self, id: i64, callback: i64) {
+        if self.rows.insert(id, callback).is_none() {
+            *self.per_callback.entry(callback).or_default() += 1;
+        }
+    }
+
+    /// A row no longer in flight (its outcome is recorded).
+    pub fn remove(&mut self, id: i64) {
+        if let Some(callback) = self.rows.remove(&id) {
+            if let std::collections::hash_map::Entry::Occupied(mut n) =
+                self.per_callback.entry(callback)
+            {
+                *n.get_mut() -= 1;
+                if *n.get() == 0 {
+                    n.remove();
+                }
+            }
+        }
+    }
+
     fn contains(&self, id: i64) -> bool {
-        self.ids.contains(&id)
+        self.rows.contains_key(&id)
     }
 
     fn of_callback(&self, callback: i64) -> usize {
@@ -61,10 +81,11 @@ impl InFlight {
     }
 }
 
-/// A delivery handed to a worker. (Inside the store, `E` is first the stored event's JSON,
-/// read into an [`Event`] off the writer's thread.)
+/// A delivery handed to a worker. (Inside the store, `E` is first the stored event's log
+/// position; each event is read once per claim, however many listeners it goes to, off the
+/// writer's thread.)
 #[derive(Debug, Clone)]
-pub struct ClaimedDelivery<E = Event> {
+pub struct ClaimedDelivery<E = Arc<Event>> {
     pub outbox_id: i64,
     /// The callback the row was written for (the one `callback` was read from).
     pub callback_id: i64,
@@ -197,7 +218,7 @@ impl Store {
         slots: CallbackSlots,
         in_flight: Arc<InFlight>,
     ) -> Result<Vec<ClaimedDelivery>> {
-        let picked: Vec<ClaimedDelivery<String>> = self
+        let (picked, bodies): (Vec<ClaimedDelivery<i64>>, HashMap<i64, String>) = self
             .inner
             .readers
             .read(move |conn| {
@@ -247,8 +268,8 @@ impl Store {
                     }
                 }
                 let mut row_of = conn.prepare_cached(
-                    "SELECT o.id, o.attempts, o.account_id, o.listener_id, o.callback_id, e.body
-                     FROM outbox o JOIN events e ON e.seq = o.event_seq WHERE o.id = ?1",
+                    "SELECT id, attempts, account_id, listener_id, callback_id, event_seq
+                     FROM outbox WHERE id = ?1",
                 )?;
                 let mut rows = Vec::with_capacity(chosen.len());
                 for id in chosen {
@@ -259,14 +280,19 @@ impl Store {
                             r.get::<_, i64>(2)?,
                             r.get::<_, i64>(3)?,
                             r.get::<_, i64>(4)?,
-                            r.get::<_, String>(5)?,
+                            r.get::<_, i64>(5)?,
                         ))
                     })?);
                 }
                 let mut listeners: HashMap<i64, Option<Resource>> = HashMap::new();
                 let mut callbacks: HashMap<i64, Option<Resource>> = HashMap::new();
                 let mut out = Vec::with_capacity(rows.len());
-                for (id, attempts, account, listener_id, callback_id, body) in rows {
+                let mut body_of = conn.prepare_cached("SELECT body FROM events WHERE seq = ?1")?;
+                let mut bodies: HashMap<i64, String> = HashMap::new();
+                for (id, attempts, account, listener_id, callback_id, seq) in rows {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = bodies.entry(seq) {
+                        slot.insert(body_of.query_row([seq], |r| r.get(0))?);
+                    }
                     let owner = Owner {
                         account: AccountId(account),
                         extension_id: None,
@@ -298,7 +324,7 @@ impl Store {
                         outbox_id: id,
                         callback_id,
                         attempts,
-                        event: body,
+                        event: seq,
                         listener_id,
                         listener_extension_id: listener.and_then(|l| l.extension_id),
                         only_event: listener.and_then(|l| l.body.get("event")).and_then(|e| e.as_str()).map(str::to_owned),
@@ -307,15 +333,27 @@ impl Store {
                         fallback: fallback_id.and_then(|f| callbacks[&f].clone()),
                     });
                 }
-                Ok(out)
+                Ok((out, bodies))
             })
             .await?;
         // Stored events are read here, off the writer's thread.
+        let events: HashMap<i64, std::result::Result<Arc<Event>, String>> = bodies
+            .into_iter()
+            .map(|(seq, body)| {
+                let event = serde_json::from_str::<Event>(&body)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string());
+                (seq, event)
+            })
+            .collect();
         let mut claimed = Vec::with_capacity(picked.len());
         let mut unreadable = Vec::new();
         for l in picked {
-            match serde_json::from_str::<Event>(&l.event) {
-                Ok(event) => claimed.push(l.with_event(event)),
+            match &events[&l.event] {
+                Ok(event) => {
+                    let event = event.clone();
+                    claimed.push(l.with_event(event))
+                }
                 Err(e) => {
                     // One unreadable row must not stop every other delivery.
                     tracing::error!(outbox_id = l.outbox_id, error = %e, "stored event is unreadable; delivery is dead");
