@@ -157,6 +157,41 @@ fn wrong_fields_are_named_by_path() {
 }
 
 #[test]
+fn a_repeated_envelope_field_is_an_error_naming_it() {
+    // Which copy would win is anybody's guess, so neither does: the event is refused.
+    let cases = [
+        (
+            r#"{"uuid":"a","uuid":"b","data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"c","state":"new"}}}"#,
+            "uuid",
+        ),
+        (
+            r#"{"uuid":"x","data_type":"call","data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"c","state":"new"}}}"#,
+            "data_type",
+        ),
+        (
+            r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"c","state":"new"}},"data":{}}"#,
+            "data",
+        ),
+        (
+            r#"{"uuid":"x","data":{},"data":{},"data_type":"call"}"#,
+            "data",
+        ),
+        (
+            r#"{"uuid":"x","timestamp":1,"timestamp":2,"data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"c","state":"new"}}}"#,
+            "timestamp",
+        ),
+    ];
+    for (json, field) in cases {
+        let item = serde_json::value::RawValue::from_string(json.into()).unwrap();
+        let err = decode(&item, &ctx()).unwrap_err();
+        assert!(
+            err.message.contains("duplicate") && err.message.contains(field),
+            "{json}: {err}"
+        );
+    }
+}
+
+#[test]
 fn recordings_and_messages_get_their_tags() {
     let rec = decode_one(
         r#"{"uuid":"r1","data_type":"recording","data":{"uuid":"rec","type":"call","size":1200,"duration":12.5}}"#,
