@@ -314,6 +314,16 @@ fn workonflow_members() -> Vec<Event> {
 
 /// Ingests events one request each, in the given order, into a fresh store; returns the
 /// record of the call known by `alias`.
+/// Runs a future to its end on a runtime of its own (the tests below are plain functions:
+/// proptest's and those that call [`record_after`], which starts its own).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
 fn record_after(events: &[Event], order: &[usize], alias: &str) -> CallRecord {
     record_with_cache(events, order, alias, CallOptions::default().fold_capacity)
 }
@@ -325,11 +335,7 @@ fn record_with_cache(
     alias: &str,
     fold_capacity: usize,
 ) -> CallRecord {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let options = CallOptions {
             fold_capacity,
@@ -531,11 +537,7 @@ fn a_database_from_before_calls_listed_their_events_keeps_every_calls_events() {
         .collect();
     let distinct = all.len() - 1;
     let whole = record_after(&all, &in_order(&all), "c");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.create_account(Some(1), "t".into()).await.unwrap();

@@ -88,6 +88,18 @@ async fn add_listener(store: &Store, owner: Owner) -> i64 {
         .id
 }
 
+/// A store in a fresh directory with account 1, and the owner of that account's resources.
+async fn new_store() -> (tempfile::TempDir, Store, Owner) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_account(Some(1), "t".into()).await.unwrap();
+    let owner = Owner {
+        account: AccountId(1),
+        extension_id: None,
+    };
+    (dir, store, owner)
+}
+
 async fn claim(store: &Store) -> Vec<i64> {
     let slots = CallbackSlots {
         free: HashMap::new(),
@@ -105,13 +117,7 @@ async fn claim(store: &Store) -> Vec<i64> {
 
 #[tokio::test]
 async fn an_unreadable_stored_event_is_dead_and_the_next_of_its_call_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store.create_account(Some(1), "t".into()).await.unwrap();
-    let owner = Owner {
-        account: AccountId(1),
-        extension_id: None,
-    };
+    let (dir, store, owner) = new_store().await;
     add_listener(&store, owner).await;
     store
         .ingest(
@@ -157,13 +163,7 @@ async fn an_unreadable_stored_event_is_dead_and_the_next_of_its_call_goes_on() {
 
 #[tokio::test]
 async fn a_claim_skips_rows_in_flight_and_fills_each_callbacks_free_senders() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store.create_account(Some(1), "t".into()).await.unwrap();
-    let owner = Owner {
-        account: AccountId(1),
-        extension_id: None,
-    };
+    let (dir, store, owner) = new_store().await;
     let a = add_listener(&store, owner).await;
     let b = add_listener(&store, owner).await;
     // Six calls' first events: six deliveries due for each callback.
