@@ -42,15 +42,6 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// From `(outbox row, callback)` pairs.
-    pub fn of_rows(rows: impl IntoIterator<Item = (i64, i64)>) -> InFlight {
-        let mut out = InFlight::default();
-        for (id, callback) in rows {
-            out.insert(id, callback);
-        }
-        out
-    }
-
     /// A row claimed for `callback`.
     pub fn insert(&mut self, id: i64, callback: i64) {
         if self.rows.insert(id, callback).is_none() {

@@ -189,7 +189,10 @@ async fn a_claim_skips_rows_in_flight_and_fills_each_callbacks_free_senders() {
 
     // A's three earliest rows are in flight, and A has three senders free; B has none in
     // flight and two free.
-    let in_flight = InFlight::of_rows(of_a[..3].iter().map(|id| (*id, a)));
+    let mut in_flight = InFlight::default();
+    for id in &of_a[..3] {
+        in_flight.insert(*id, a);
+    }
     let slots = CallbackSlots {
         free: HashMap::from([(a, 3), (b, 2)]),
         default: 16,
