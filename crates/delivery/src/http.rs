@@ -162,13 +162,16 @@ impl SendResult {
 const BODY_PREFIX: usize = 256;
 
 /// Builds the client every outbound request uses: guarded resolver, no redirects, no proxy.
-pub fn client(guard: &std::sync::Arc<TargetGuard>) -> reqwest::Client {
+/// Up to `max_open` connections to one host are kept open between requests (the most that
+/// can be in use at once): with fewer, many listeners on one receiver host closed and opened
+/// connections all the time.
+pub fn client(guard: &std::sync::Arc<TargetGuard>, max_open: usize) -> reqwest::Client {
     reqwest::Client::builder()
         .dns_resolver(guard.resolver())
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("Switchboard/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(max_open)
         .connect_timeout(Duration::from_secs(10))
         .build()
         .expect("the HTTP client builds")

@@ -1,9 +1,10 @@
 //! The dispatcher: claims due outbox rows and sends each in a task of its own.
 //!
-//! Concurrency is bounded twice: in all (`max_in_flight`) and per callback
-//! (`per_callback`), so a callback that hangs holds at most its own share of senders while
-//! every other callback goes on. A callback already at its limit is left out of the next
-//! claim instead of being waited on.
+//! Concurrency is bounded twice: in all (`max_in_flight`: deliveries sending or sent and not
+//! yet recorded) and per callback (`per_callback`: requests open to it), so a callback that
+//! hangs holds at most its own share of senders while every other callback goes on, and
+//! sending never runs further ahead of recording than `max_in_flight`. A callback already at
+//! its limit is left out of the next claim instead of being waited on.
 
 use crate::email::{self, EmailConfig, SmtpSettings};
 use crate::http::{self, HttpConfig, SendResult};
@@ -73,8 +74,12 @@ struct State {
     /// Outbox rows claimed and not yet recorded: left out of further claims. Kept in memory
     /// only; after a crash, what was in flight is simply due again.
     claimed: Mutex<InFlight>,
-    /// Finished attempts on their way to the store, written in batches by the recorder.
-    outcomes: tokio::sync::mpsc::UnboundedSender<AttemptOutcome>,
+    /// Finished attempts on their way to the store, written in batches by the recorder. Each
+    /// holds its place in `in_flight` until it is recorded, so sends cannot run ahead of the
+    /// recording: unrecorded rows stay in flight (left out of claims, widening every claim's
+    /// window), and without the bound they piled up by the ten thousand when sends outran the
+    /// writer.
+    outcomes: tokio::sync::mpsc::UnboundedSender<(AttemptOutcome, OwnedSemaphorePermit)>,
 }
 
 /// Claims at most this many rows at a time.
@@ -129,7 +134,7 @@ pub fn spawn(
     let (outcomes, finished) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State {
         outcomes,
-        client: http::client(&guard),
+        client: http::client(&guard, settings.max_in_flight.max(1)),
         guard,
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
         settings,
@@ -292,7 +297,7 @@ impl State {
 /// Writes finished attempts in batches: one store job for all that finished meanwhile.
 async fn recorder(
     state: Arc<State>,
-    mut finished: tokio::sync::mpsc::UnboundedReceiver<AttemptOutcome>,
+    mut finished: tokio::sync::mpsc::UnboundedReceiver<(AttemptOutcome, OwnedSemaphorePermit)>,
     cancel: CancellationToken,
 ) {
     let all = state.settings.max_in_flight.max(1);
@@ -304,15 +309,21 @@ async fn recorder(
             _ = cancel.cancelled(), if state.in_flight.available_permits() == all && finished.is_empty() => None,
             _ = tokio::time::sleep(Duration::from_millis(100)), if cancel.is_cancelled() => continue,
         };
-        let Some(first) = first else { break };
+        let Some((first, permit)) = first else { break };
         let mut batch = vec![first];
+        let mut permits = vec![permit];
         while batch.len() < 512 {
             match finished.try_recv() {
-                Ok(o) => batch.push(o),
+                Ok((o, permit)) => {
+                    batch.push(o);
+                    permits.push(permit);
+                }
                 Err(_) => break,
             }
         }
         state.record(batch).await;
+        // Recorded: their places in flight are free for new claims.
+        drop(permits);
         state.wake.notify_one();
     }
 }
@@ -413,9 +424,10 @@ fn start_send(
     };
     let state = state.clone();
     tracker.spawn(async move {
-        let result = deliver(&state, delivery, (slot, overall)).await;
-        let _ = state.outcomes.send(result);
-        // Its sender is free again: other calls' deliveries need not wait for the recording.
+        let result = deliver(&state, delivery, slot).await;
+        // The callback's sender is free again (other calls' deliveries need not wait for the
+        // recording); the place in flight goes with the outcome until it is recorded.
+        let _ = state.outcomes.send((result, overall));
         state.wake.notify_one();
     });
     None
@@ -428,7 +440,7 @@ fn is_on(callback: &switchboard_store::Resource) -> bool {
 async fn deliver(
     state: &State,
     d: ClaimedDelivery,
-    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    _sender: OwnedSemaphorePermit,
 ) -> AttemptOutcome {
     let (Some(dialect), Some(callback)) = (d.dialect, d.callback.as_ref()) else {
         return outcome(
