@@ -77,6 +77,8 @@ struct Inner {
     calls: CallOptions,
     /// The last event's log position, for live streams.
     latest: tokio::sync::watch::Sender<i64>,
+    /// Stored events parsed for delivery claims (events never change once stored).
+    claimed_events: outbox::ParsedEvents,
 }
 
 /// How calls are finalized.
@@ -131,6 +133,7 @@ impl Store {
                 tokens: accounts::TokenCache::default(),
                 calls,
                 latest: tokio::sync::watch::channel(latest).0,
+                claimed_events: outbox::ParsedEvents::default(),
             }),
         })
     }

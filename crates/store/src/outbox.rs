@@ -72,6 +72,36 @@ impl InFlight {
     }
 }
 
+/// The stored events claims parsed lately, by log position, so an event going to several
+/// listeners is read and parsed once even when its deliveries are claimed at different times
+/// (with ten listeners, claims a few rows at a time parsed each event several times). The
+/// oldest positions leave first: claims move forward through the log.
+#[derive(Debug, Default)]
+pub(crate) struct ParsedEvents {
+    events: std::sync::Mutex<std::collections::BTreeMap<i64, Arc<Event>>>,
+}
+
+/// How many parsed events claims keep (a few KiB each).
+const PARSED_EVENTS: usize = 2048;
+
+impl ParsedEvents {
+    fn get(&self, seq: i64) -> Option<Arc<Event>> {
+        self.events
+            .lock()
+            .expect("parsed events")
+            .get(&seq)
+            .cloned()
+    }
+
+    fn keep(&self, seq: i64, event: Arc<Event>) {
+        let mut events = self.events.lock().expect("parsed events");
+        events.insert(seq, event);
+        while events.len() > PARSED_EVENTS {
+            events.pop_first();
+        }
+    }
+}
+
 /// A delivery handed to a worker. (Inside the store, `E` is first the stored event's log
 /// position; each event is read once per claim, however many listeners it goes to, off the
 /// writer's thread.)
@@ -89,10 +119,10 @@ pub struct ClaimedDelivery<E = Arc<Event>> {
     pub only_event: Option<String>,
     /// The dialect the listener receives; `None` when the listener is gone.
     pub dialect: Option<Dialect>,
-    /// The callback, or `None` when it was deleted.
-    pub callback: Option<Resource>,
+    /// The callback, or `None` when it was deleted (shared by the claim's deliveries to it).
+    pub callback: Option<Arc<Resource>>,
     /// The callback's fallback, when it has one.
-    pub fallback: Option<Resource>,
+    pub fallback: Option<Arc<Resource>>,
 }
 
 impl<E> ClaimedDelivery<E> {
@@ -209,10 +239,17 @@ impl Store {
         slots: CallbackSlots,
         in_flight: Arc<InFlight>,
     ) -> Result<Vec<ClaimedDelivery>> {
-        let (picked, bodies): (Vec<ClaimedDelivery<i64>>, HashMap<i64, String>) = self
+        let store = self.clone();
+        type Read = (
+            Vec<ClaimedDelivery<i64>>,
+            HashMap<i64, String>,
+            HashMap<i64, Arc<Event>>,
+        );
+        let (picked, bodies, cached): Read = self
             .inner
             .readers
             .read(move |conn| {
+                let parsed = &store.inner.claimed_events;
                 // One index step per callback (not a scan of every due row): the earliest
                 // pending row of each callback, in callback order.
                 let mut due: Vec<i64> = Vec::new();
@@ -276,13 +313,21 @@ impl Store {
                     })?);
                 }
                 let mut listeners: HashMap<i64, Option<Resource>> = HashMap::new();
-                let mut callbacks: HashMap<i64, Option<Resource>> = HashMap::new();
+                let mut callbacks: HashMap<i64, Option<Arc<Resource>>> = HashMap::new();
                 let mut out = Vec::with_capacity(rows.len());
                 let mut body_of = conn.prepare_cached("SELECT body FROM events WHERE seq = ?1")?;
                 let mut bodies: HashMap<i64, String> = HashMap::new();
+                let mut cached: HashMap<i64, Arc<Event>> = HashMap::new();
                 for (id, attempts, account, listener_id, callback_id, seq) in rows {
                     if let std::collections::hash_map::Entry::Vacant(slot) = bodies.entry(seq) {
-                        slot.insert(body_of.query_row([seq], |r| r.get(0))?);
+                        match parsed.get(seq) {
+                            Some(event) => {
+                                cached.insert(seq, event);
+                            }
+                            None => {
+                                slot.insert(body_of.query_row([seq], |r| r.get(0))?);
+                            }
+                        }
                     }
                     let owner = Owner {
                         account: AccountId(account),
@@ -292,14 +337,14 @@ impl Store {
                         slot.insert(get_in(conn, Kind::Listener, owner, None, listener_id)?);
                     }
                     if let std::collections::hash_map::Entry::Vacant(slot) = callbacks.entry(callback_id) {
-                        slot.insert(get_in(conn, Kind::Callback, owner, None, callback_id)?);
+                        slot.insert(get_in(conn, Kind::Callback, owner, None, callback_id)?.map(Arc::new));
                     }
                     let fallback_id = callbacks[&callback_id]
                         .as_ref()
                         .and_then(|c| c.body.get("fallback_callback_id").and_then(|f| f.as_i64()));
                     if let Some(fid) = fallback_id {
                         if let std::collections::hash_map::Entry::Vacant(slot) = callbacks.entry(fid) {
-                            slot.insert(get_in(conn, Kind::Callback, owner, None, fid)?);
+                            slot.insert(get_in(conn, Kind::Callback, owner, None, fid)?.map(Arc::new));
                         }
                     }
                     let listener = listeners[&listener_id].as_ref();
@@ -324,18 +369,23 @@ impl Store {
                         fallback: fallback_id.and_then(|f| callbacks[&f].clone()),
                     });
                 }
-                Ok((out, bodies))
+                Ok((out, bodies, cached))
             })
             .await?;
-        // Stored events are read here, off the writer's thread.
+        // Stored events are parsed here, off the writer's thread.
+        let parsed = &self.inner.claimed_events;
         let events: HashMap<i64, std::result::Result<Arc<Event>, String>> = bodies
             .into_iter()
             .map(|(seq, body)| {
                 let event = serde_json::from_str::<Event>(&body)
                     .map(Arc::new)
                     .map_err(|e| e.to_string());
+                if let Ok(event) = &event {
+                    parsed.keep(seq, event.clone());
+                }
                 (seq, event)
             })
+            .chain(cached.into_iter().map(|(seq, event)| (seq, Ok(event))))
             .collect();
         let mut claimed = Vec::with_capacity(picked.len());
         let mut unreadable = Vec::new();
