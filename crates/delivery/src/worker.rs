@@ -48,7 +48,7 @@ impl Default for DeliverySettings {
             schedule: RetrySchedule::default(),
             default_timeout: Duration::from_secs(10),
             per_callback: 16,
-            max_in_flight: 512,
+            max_in_flight: 2048,
             guard: TargetGuard::default(),
             disable_after: Duration::from_secs(5 * 86_400),
             attempt_retention: Duration::from_secs(30 * 86_400),
