@@ -1,10 +1,10 @@
 //! The dispatcher: claims due outbox rows and sends each in a task of its own.
 //!
-//! Concurrency is bounded twice: in all (`max_in_flight`: deliveries sending or sent and not
-//! yet recorded) and per callback (`per_callback`: requests open to it), so a callback that
-//! hangs holds at most its own share of senders while every other callback goes on, and
-//! sending never runs further ahead of recording than `max_in_flight`. A callback already at
-//! its limit is left out of the next claim instead of being waited on.
+//! Concurrency is bounded in all (`max_in_flight` requests open) and per callback
+//! (`per_callback`), so a callback that hangs holds at most its own share of senders while
+//! every other callback goes on. Sending never runs further ahead of recording than
+//! `UNRECORDED_PER_SENDER` times `max_in_flight` deliveries. A callback already at its limit
+//! is left out of the next claim instead of being waited on.
 
 use crate::email::{self, EmailConfig, SmtpSettings};
 use crate::http::{self, HttpConfig, SendResult};
@@ -48,7 +48,7 @@ impl Default for DeliverySettings {
             schedule: RetrySchedule::default(),
             default_timeout: Duration::from_secs(10),
             per_callback: 16,
-            max_in_flight: 2048,
+            max_in_flight: 512,
             guard: TargetGuard::default(),
             disable_after: Duration::from_secs(5 * 86_400),
             attempt_retention: Duration::from_secs(30 * 86_400),
@@ -69,7 +69,11 @@ struct State {
     guard: Arc<TargetGuard>,
     client: reqwest::Client,
     wake: Notify,
+    /// Places for deliveries claimed and not yet recorded (`UNRECORDED_PER_SENDER` ×
+    /// `max_in_flight`).
     in_flight: Arc<Semaphore>,
+    /// Requests open in all (`max_in_flight`).
+    sending: Arc<Semaphore>,
     per_callback: Mutex<HashMap<i64, Arc<Semaphore>>>,
     /// Outbox rows claimed and not yet recorded: left out of further claims. Kept in memory
     /// only; after a crash, what was in flight is simply due again.
@@ -80,6 +84,15 @@ struct State {
     /// window), and without the bound they piled up by the ten thousand when sends outran the
     /// writer.
     outcomes: tokio::sync::mpsc::UnboundedSender<(AttemptOutcome, OwnedSemaphorePermit)>,
+}
+
+/// How many deliveries may be sent and not yet recorded, per request allowed open: while
+/// ingest keeps the writer busy an outcome waits ~100 ms to be written, and with only one
+/// place per request delivery to one listener was held to ~5 000/s.
+const UNRECORDED_PER_SENDER: usize = 4;
+
+fn unrecorded_places(settings: &DeliverySettings) -> usize {
+    settings.max_in_flight.max(1) * UNRECORDED_PER_SENDER
 }
 
 /// Claims at most this many rows at a time.
@@ -136,7 +149,8 @@ pub fn spawn(
         outcomes,
         client: http::client(&guard, settings.max_in_flight.max(1)),
         guard,
-        in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
+        in_flight: Arc::new(Semaphore::new(unrecorded_places(&settings))),
+        sending: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
         settings,
         store,
         wake: Notify::new(),
@@ -300,7 +314,7 @@ async fn recorder(
     mut finished: tokio::sync::mpsc::UnboundedReceiver<(AttemptOutcome, OwnedSemaphorePermit)>,
     cancel: CancellationToken,
 ) {
-    let all = state.settings.max_in_flight.max(1);
+    let all = unrecorded_places(&state.settings);
     loop {
         let first = tokio::select! {
             got = finished.recv() => got,
@@ -343,7 +357,11 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
             }
             next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
         }
-        let free = state.in_flight.available_permits().min(CLAIM_BATCH);
+        let free = state
+            .in_flight
+            .available_permits()
+            .min(state.sending.available_permits())
+            .min(CLAIM_BATCH);
         let mut full = false;
         if free > 0 {
             let now = now_ms();
@@ -417,15 +435,16 @@ fn start_send(
 ) -> Option<AttemptOutcome> {
     let callback_id = delivery.callback.as_ref().map(|c| c.id).unwrap_or(0);
     let slot = state.callback_slots(callback_id).try_acquire_owned();
+    let sender = state.sending.clone().try_acquire_owned();
     let overall = state.in_flight.clone().try_acquire_owned();
-    let (Ok(slot), Ok(overall)) = (slot, overall) else {
+    let (Ok(slot), Ok(sender), Ok(overall)) = (slot, sender, overall) else {
         // This callback (or the hub) is at its limit: hand the row back untouched.
         return Some(outcome(&delivery, Next::HoldUntil(now_ms()), None));
     };
     let state = state.clone();
     tracker.spawn(async move {
-        let result = deliver(&state, delivery, slot).await;
-        // The callback's sender is free again (other calls' deliveries need not wait for the
+        let result = deliver(&state, delivery, (slot, sender)).await;
+        // The senders are free again (other calls' deliveries need not wait for the
         // recording); the place in flight goes with the outcome until it is recorded.
         let _ = state.outcomes.send((result, overall));
         state.wake.notify_one();
@@ -440,7 +459,7 @@ fn is_on(callback: &switchboard_store::Resource) -> bool {
 async fn deliver(
     state: &State,
     d: ClaimedDelivery,
-    _sender: OwnedSemaphorePermit,
+    _senders: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) -> AttemptOutcome {
     let (Some(dialect), Some(callback)) = (d.dialect, d.callback.as_ref()) else {
         return outcome(
