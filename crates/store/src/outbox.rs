@@ -102,9 +102,16 @@ impl ParsedEvents {
     }
 }
 
+/// A claimed row's event as the claim's read found it: parsed by an earlier claim, or the
+/// stored body, parsed after the read.
+enum StoredEvent {
+    Parsed(Arc<Event>),
+    Body(String),
+}
+
 /// A delivery handed to a worker. (Inside the store, `E` is first the stored event's log
-/// position; each event is read once per claim, however many listeners it goes to, off the
-/// writer's thread.)
+/// position; each event is read and parsed once, however many listeners it goes to, off the
+/// writer's thread, and kept in `ParsedEvents` for later claims.)
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery<E = Arc<Event>> {
     pub outbox_id: i64,
@@ -240,12 +247,7 @@ impl Store {
         in_flight: Arc<InFlight>,
     ) -> Result<Vec<ClaimedDelivery>> {
         let store = self.clone();
-        type Read = (
-            Vec<ClaimedDelivery<i64>>,
-            HashMap<i64, String>,
-            HashMap<i64, Arc<Event>>,
-        );
-        let (picked, bodies, cached): Read = self
+        let (picked, stored): (Vec<ClaimedDelivery<i64>>, HashMap<i64, StoredEvent>) = self
             .inner
             .readers
             .read(move |conn| {
@@ -316,18 +318,13 @@ impl Store {
                 let mut callbacks: HashMap<i64, Option<Arc<Resource>>> = HashMap::new();
                 let mut out = Vec::with_capacity(rows.len());
                 let mut body_of = conn.prepare_cached("SELECT body FROM events WHERE seq = ?1")?;
-                let mut bodies: HashMap<i64, String> = HashMap::new();
-                let mut cached: HashMap<i64, Arc<Event>> = HashMap::new();
+                let mut stored: HashMap<i64, StoredEvent> = HashMap::new();
                 for (id, attempts, account, listener_id, callback_id, seq) in rows {
-                    if let std::collections::hash_map::Entry::Vacant(slot) = bodies.entry(seq) {
-                        match parsed.get(seq) {
-                            Some(event) => {
-                                cached.insert(seq, event);
-                            }
-                            None => {
-                                slot.insert(body_of.query_row([seq], |r| r.get(0))?);
-                            }
-                        }
+                    if let std::collections::hash_map::Entry::Vacant(slot) = stored.entry(seq) {
+                        slot.insert(match parsed.get(seq) {
+                            Some(event) => StoredEvent::Parsed(event),
+                            None => StoredEvent::Body(body_of.query_row([seq], |r| r.get(0))?),
+                        });
                     }
                     let owner = Owner {
                         account: AccountId(account),
@@ -369,23 +366,25 @@ impl Store {
                         fallback: fallback_id.and_then(|f| callbacks[&f].clone()),
                     });
                 }
-                Ok((out, bodies, cached))
+                Ok((out, stored))
             })
             .await?;
         // Stored events are parsed here, off the writer's thread.
         let parsed = &self.inner.claimed_events;
-        let events: HashMap<i64, std::result::Result<Arc<Event>, String>> = bodies
+        let events: HashMap<i64, std::result::Result<Arc<Event>, String>> = stored
             .into_iter()
-            .map(|(seq, body)| {
-                let event = serde_json::from_str::<Event>(&body)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string());
+            .map(|(seq, stored)| {
+                let event = match stored {
+                    StoredEvent::Parsed(event) => return (seq, Ok(event)),
+                    StoredEvent::Body(body) => serde_json::from_str::<Event>(&body)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string()),
+                };
                 if let Ok(event) = &event {
                     parsed.keep(seq, event.clone());
                 }
                 (seq, event)
             })
-            .chain(cached.into_iter().map(|(seq, event)| (seq, Ok(event))))
             .collect();
         let mut claimed = Vec::with_capacity(picked.len());
         let mut unreadable = Vec::new();
