@@ -9,6 +9,10 @@ use switchboard_dialects::{decode, encode, parse_body, DecodeContext, Recipient}
 use switchboard_engine::{FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule};
 use switchboard_model::{tags, AccountId, Dialect, Event, Source};
 
+/// The allocator the `switchboard` binary runs with, so these figures are the hub's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/../dialects/src/{path}",

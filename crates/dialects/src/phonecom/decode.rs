@@ -219,9 +219,9 @@ struct PcLeg {
     #[serde(default)]
     uuid: Option<Text>,
     #[serde(default)]
-    from: Option<PcParty>,
+    from: Option<Box<PcParty>>,
     #[serde(default)]
-    to: Option<PcParty>,
+    to: Option<Box<PcParty>>,
     #[serde(default)]
     is_first: Option<bool>,
     #[serde(default)]
@@ -290,8 +290,8 @@ impl PcLeg {
         LegSnapshot {
             id,
             is_first,
-            from: self.from.map(Party::from),
-            to: self.to.map(Party::from),
+            from: self.from.map(|p| Party::from(*p)),
+            to: self.to.map(|p| Party::from(*p)),
             result: self.completion_status.map(|c| match c {
                 Completion::Success => LegResult::Answered,
                 Completion::Cancelled => LegResult::Cancelled,
