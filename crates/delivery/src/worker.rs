@@ -363,6 +363,8 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
             .min(state.sending.available_permits())
             .min(CLAIM_BATCH);
         let mut full = false;
+        // With no place free, only a recorded outcome (which wakes this loop) frees one.
+        let mut next_due_ms = None;
         if free > 0 {
             let now = now_ms();
             match state
@@ -370,7 +372,9 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
                 .claim_due(now, free as i64, state.free_slots(), state.claimed_now())
                 .await
             {
-                Ok(claimed) => {
+                Ok(claim) => {
+                    next_due_ms = claim.next_due_ms;
+                    let claimed = claim.deliveries;
                     {
                         let mut in_flight = state.claimed.lock().expect("claimed rows");
                         for d in &claimed {
@@ -397,9 +401,9 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
         if full {
             continue;
         }
-        let wait = match state.store.next_due_ms(now_ms()).await {
-            Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, 1000) as u64),
-            _ => Duration::from_secs(1),
+        let wait = match next_due_ms {
+            Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 1000) as u64),
+            None => Duration::from_secs(1),
         };
         // Wake on whichever comes first: new rows, a finished send, the next due time, or
         // shutdown (which ends the loop; sends already started finish on their own).

@@ -22,8 +22,8 @@ pub use calls::{AgentRow, CallQuery, Finalized, StoredCall};
 pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
 pub use outbox::{
-    AttemptOutcome, AttemptRecord, CallbackSlots, ClaimedDelivery, Deactivation, DeliveryRecord,
-    DeliveryStatus, InFlight, Next,
+    AttemptOutcome, AttemptRecord, CallbackSlots, Claim, ClaimedDelivery, Deactivation,
+    DeliveryRecord, DeliveryStatus, InFlight, Next,
 };
 pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource};
 pub use switchboard_engine::calls::CallRecord;

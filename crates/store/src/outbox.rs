@@ -18,6 +18,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_model::{AccountId, Dialect, Event};
 
+/// What a claim picked, and when the next delivery falls due.
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub deliveries: Vec<ClaimedDelivery>,
+    /// The earliest time after the claim's `now_ms` at which a callback with nothing due has a
+    /// delivery falling due. (A delivery due already and not picked — its callback full, or
+    /// the one before it in its call still in flight — is picked after a send finishes, which
+    /// wakes the dispatcher.)
+    pub next_due_ms: Option<i64>,
+}
+
 /// How many more requests each callback may have in flight now.
 #[derive(Debug, Clone, Default)]
 pub struct CallbackSlots {
@@ -236,18 +247,22 @@ pub(crate) fn release_leases(conn: &Connection) -> Result<()> {
 
 impl Store {
     /// Picks up to `limit` due deliveries that are not `in_flight`, no more per callback than
-    /// `slots` has room for. Nothing is written: the caller holds the picked rows in flight in
-    /// memory until their outcome is recorded (a crash forgets them, so they are sent again:
-    /// delivery is at-least-once).
+    /// `slots` has room for, and says when the next delivery falls due. Nothing is written: the
+    /// caller holds the picked rows in flight in memory until their outcome is recorded (a
+    /// crash forgets them, so they are sent again: delivery is at-least-once).
     pub async fn claim_due(
         &self,
         now_ms: i64,
         limit: i64,
         slots: CallbackSlots,
         in_flight: Arc<InFlight>,
-    ) -> Result<Vec<ClaimedDelivery>> {
+    ) -> Result<Claim> {
         let store = self.clone();
-        let (picked, stored): (Vec<ClaimedDelivery<i64>>, HashMap<i64, StoredEvent>) = self
+        let (picked, stored, next_due_ms): (
+            Vec<ClaimedDelivery<i64>>,
+            HashMap<i64, StoredEvent>,
+            Option<i64>,
+        ) = self
             .inner
             .readers
             .read(move |conn| {
@@ -261,12 +276,15 @@ impl Store {
                      ORDER BY callback_id, next_attempt_at LIMIT 1",
                 )?;
                 let mut after = i64::MIN;
+                let mut next_due_ms: Option<i64> = None;
                 while let Some((callback, at)) = next
                     .query_row([after], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
                     .optional()?
                 {
                     if at <= now_ms {
                         due.push(callback);
+                    } else {
+                        next_due_ms = Some(next_due_ms.map_or(at, |n| n.min(at)));
                     }
                     after = callback;
                 }
@@ -366,7 +384,7 @@ impl Store {
                         fallback: fallback_id.and_then(|f| callbacks[&f].clone()),
                     });
                 }
-                Ok((out, stored))
+                Ok((out, stored, next_due_ms))
             })
             .await?;
         // Stored events are parsed here, off the writer's thread.
@@ -416,7 +434,10 @@ impl Store {
                 })
                 .await?;
         }
-        Ok(claimed)
+        Ok(Claim {
+            deliveries: claimed,
+            next_due_ms,
+        })
     }
 
     /// Records attempts and moves their rows on: a dead row goes to its callback's fallback,
@@ -435,20 +456,6 @@ impl Store {
                     record_one(ctx, &o, disable_after_ms, &mut deactivated)?;
                 }
                 Ok(deactivated)
-            })
-            .await
-    }
-
-    /// When the next pending delivery that is not in flight falls due after `now_ms`, if any.
-    /// (Rows due already but not claimed wait for an earlier row of their call: the recording
-    /// of that row's outcome wakes the dispatcher.)
-    pub async fn next_due_ms(&self, now_ms: i64) -> Result<Option<i64>> {
-        self.inner
-            .readers
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND leased = 0 AND next_attempt_at > ?1")?
-                    .query_row([now_ms], |r| r.get(0))?)
             })
             .await
     }
@@ -474,7 +481,7 @@ impl Store {
                             o.next_attempt_at, o.last_error, o.created_at
                      FROM outbox o JOIN events e ON e.seq = o.event_seq
                      WHERE o.account_id = ?1 AND o.callback_id = ?2
-                     ORDER BY o.id DESC LIMIT ?3 OFFSET ?4",
+                     ORDER BY o.created_at DESC, o.id DESC LIMIT ?3 OFFSET ?4",
                 )?;
                 let mut items = stmt
                     .query_map(params![account.0, callback_id, limit, offset], |r| {
@@ -528,6 +535,15 @@ impl Store {
     }
 }
 
+/// What recording an outcome reads back from the row it updated.
+struct FinishedRow {
+    account: i64,
+    callback_id: i64,
+    fallback_of: Option<i64>,
+    listener_id: i64,
+    call_id: Option<String>,
+}
+
 fn record_one(
     ctx: &mut WriteCtx<'_>,
     o: &AttemptOutcome,
@@ -535,14 +551,6 @@ fn record_one(
     deactivated: &mut Vec<Deactivation>,
 ) -> Result<()> {
     let conn = ctx.conn;
-    let row: Option<(i64, i64, Option<i64>)> = conn
-        .prepare_cached("SELECT account_id, callback_id, fallback_of FROM outbox WHERE id = ?1")?
-        .query_row([o.outbox_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let Some((account, callback_id, fallback_of)) = row else {
-        return Ok(());
-    };
-    let account = AccountId(account);
     if let Next::Reroute(target) = o.next {
         conn.execute(
             "UPDATE outbox SET callback_id = ?2, leased = 0, next_attempt_at = ?3, updated_at = ?3 WHERE id = ?1",
@@ -557,19 +565,46 @@ fn record_one(
         Next::HoldUntil(at) => ("pending", at, false),
         Next::Reroute(_) => unreachable!("handled above"),
     };
-    conn.prepare_cached(
-        "UPDATE outbox SET status = ?2, next_attempt_at = ?3, leased = 0,
-                attempts = attempts + ?4, last_error = ?5, updated_at = ?6
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        o.outbox_id,
-        status,
-        next_at,
-        i64::from(counted),
-        o.error,
-        o.at_ms
-    ])?;
+    // One statement updates the row and reads back what the rest needs (a row deleted
+    // meanwhile, with its listener, has nothing to record).
+    let row: Option<FinishedRow> = conn
+        .prepare_cached(
+            "UPDATE outbox SET status = ?2, next_attempt_at = ?3, leased = 0,
+                    attempts = attempts + ?4, last_error = ?5, updated_at = ?6
+             WHERE id = ?1
+             RETURNING account_id, callback_id, fallback_of, listener_id, call_id",
+        )?
+        .query_row(
+            params![
+                o.outbox_id,
+                status,
+                next_at,
+                i64::from(counted),
+                o.error,
+                o.at_ms
+            ],
+            |r| {
+                Ok(FinishedRow {
+                    account: r.get(0)?,
+                    callback_id: r.get(1)?,
+                    fallback_of: r.get(2)?,
+                    listener_id: r.get(3)?,
+                    call_id: r.get(4)?,
+                })
+            },
+        )
+        .optional()?;
+    let Some(FinishedRow {
+        account,
+        callback_id,
+        fallback_of,
+        listener_id,
+        call_id,
+    }) = row
+    else {
+        return Ok(());
+    };
+    let account = AccountId(account);
     if !counted {
         return Ok(());
     }
@@ -652,7 +687,9 @@ fn record_one(
         }
     }
     if terminal && !replaced {
-        promote_next(conn, o.outbox_id, o.at_ms)?;
+        if let Some(call) = call_id {
+            promote_next_of(conn, listener_id, &call, o.at_ms)?;
+        }
     }
     Ok(())
 }
@@ -683,6 +720,11 @@ pub(crate) fn promote_next(conn: &Connection, done_id: i64, now_ms: i64) -> Resu
     let Some((listener, Some(call))) = key else {
         return Ok(());
     };
+    promote_next_of(conn, listener, &call, now_ms)
+}
+
+/// The oldest delivery queued for a listener and call becomes due.
+fn promote_next_of(conn: &Connection, listener: i64, call: &str, now_ms: i64) -> Result<()> {
     // The IN term lets SQLite use the partial index of unfinished deliveries.
     conn.prepare_cached(
         "UPDATE outbox SET status = 'pending', next_attempt_at = MAX(next_attempt_at, ?3) WHERE id = (

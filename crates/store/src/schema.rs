@@ -172,6 +172,14 @@ const MIGRATIONS: &[&str] = &[
         (SELECT group_concat(',' || event_seq, '') FROM call_events WHERE call_id = calls.id), '');
     DROP TABLE call_events;
     "#,
+    // 10: two outbox indexes every delivery paid for twice (written with the row, and again
+    // when it finished) that other indexes answer: the next due time comes from the claim's
+    // walk of the due index by callback, and a callback's deliveries are listed newest first
+    // through the rate-window index (callback, created_at).
+    r#"
+    DROP INDEX outbox_due;
+    DROP INDEX outbox_by_callback;
+    "#,
 ];
 
 /// Brings the schema up to date.

@@ -550,12 +550,14 @@ fn a_database_from_before_calls_listed_their_events_keeps_every_calls_events() {
         store.close();
 
         // The database as the hub before migration 9 left it: the call's events in a table
-        // of their own, no list in the call's row.
+        // of their own, no list in the call's row (and the outbox indexes 10 drops).
         let db = rusqlite::Connection::open(dir.path().join("switchboard.db")).unwrap();
         db.execute_batch(
             "CREATE TABLE call_events (call_id TEXT NOT NULL, event_seq INTEGER NOT NULL,
                  PRIMARY KEY (call_id, event_seq));
              ALTER TABLE calls DROP COLUMN event_seqs;
+             CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE status = 'pending';
+             CREATE INDEX outbox_by_callback ON outbox(callback_id, id);
              PRAGMA user_version = 8;",
         )
         .unwrap();

@@ -110,6 +110,7 @@ async fn claim(store: &Store) -> Vec<i64> {
         .claim_due(now_ms, 16, slots, Arc::new(InFlight::default()))
         .await
         .unwrap()
+        .deliveries
         .into_iter()
         .map(|d| d.outbox_id)
         .collect()
@@ -202,6 +203,7 @@ async fn a_claim_skips_rows_in_flight_and_fills_each_callbacks_free_senders() {
         .claim_due(now_ms, 100, slots, Arc::new(in_flight))
         .await
         .unwrap()
+        .deliveries
         .into_iter()
         .map(|d| {
             assert!(d.callback_id == a || d.callback_id == b);
