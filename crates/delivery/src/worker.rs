@@ -91,8 +91,13 @@ struct State {
 /// place per request delivery to one listener was held to ~5 000/s.
 const UNRECORDED_PER_SENDER: usize = 4;
 
+/// Requests open in all (at least one).
+fn requests_open(settings: &DeliverySettings) -> usize {
+    settings.max_in_flight.max(1)
+}
+
 fn unrecorded_places(settings: &DeliverySettings) -> usize {
-    settings.max_in_flight.max(1) * UNRECORDED_PER_SENDER
+    requests_open(settings) * UNRECORDED_PER_SENDER
 }
 
 /// Claims at most this many rows at a time.
@@ -147,10 +152,10 @@ pub fn spawn(
     let (outcomes, finished) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(State {
         outcomes,
-        client: http::client(&guard, settings.max_in_flight.max(1)),
+        client: http::client(&guard, requests_open(&settings)),
         guard,
         in_flight: Arc::new(Semaphore::new(unrecorded_places(&settings))),
-        sending: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
+        sending: Arc::new(Semaphore::new(requests_open(&settings))),
         settings,
         store,
         wake: Notify::new(),
