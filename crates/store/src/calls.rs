@@ -2,7 +2,7 @@
 //! call's events, finalization with `call.log` (and `call.missed`), agents, and the queries.
 
 use crate::events::insert_events;
-use crate::folds::FoldCache;
+use crate::folds::{ActiveCall, CallRow, FoldCache};
 use crate::writer::WriteCtx;
 use crate::{Result, Store};
 use jiff::Timestamp;
@@ -173,6 +173,7 @@ pub(crate) fn correlate(
             event,
             seq,
             merged: found.len() > 1,
+            created: found.is_empty(),
         },
         now_ms,
         grace_ms,
@@ -186,6 +187,8 @@ struct Arriving<'a> {
     seq: i64,
     /// It joined calls into one (so the call's fold in memory is not the whole call's).
     merged: bool,
+    /// Its call was made for it (so the call has no other events).
+    created: bool,
 }
 
 /// A call's events in log order: the ones its row lists (`event_seqs`, the positions in
@@ -216,24 +219,37 @@ fn events_of(conn: &Connection, call_id: &str) -> Result<Vec<Event>> {
         .collect()
 }
 
-/// The indexed columns of a call row as they stand.
-struct Indexed {
-    state: String,
-    started_at: Option<i64>,
-    finalize_at: Option<i64>,
+/// The update of a call's row, with `extra` columns set after the ones every update sets.
+macro_rules! update_call {
+    ($extra:literal) => {
+        concat!(
+            "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
+                disposition = ?6, missed = ?7, search = ?8, event_seqs = event_seqs || ?9",
+            $extra,
+            " WHERE id = ?1"
+        )
+    };
 }
 
-/// Writes a call's record, and lists the event `joined` (its log position) as the call's.
-/// When none of the indexed columns change (most events of a call), the update names none of
-/// them, so SQLite leaves the call's index entries alone.
+/// What a finalized call's row remembers of the call log it emitted: the log's revision, the
+/// digest of the record it said, and whether a missed-call event went out (ever).
+struct Logged<'a> {
+    revision: i64,
+    digest: &'a str,
+    missed: bool,
+}
+
+/// Writes a call's record and the indexed columns `row` says, and lists the event `joined`
+/// (its log position) as the call's. When the indexed columns are as `before` (most events of
+/// a call), the update names none of them, so SQLite leaves the call's index entries alone.
 fn save(
     conn: &Connection,
     call_id: &str,
     rec: &CallRecord,
-    state: &str,
-    finalize_at: Option<i64>,
-    before: Option<&Indexed>,
+    row: &CallRow,
+    before: Option<&CallRow>,
     joined: Option<i64>,
+    logged: Option<Logged<'_>>,
 ) -> Result<()> {
     let record = serde_json::to_string(rec)?;
     let direction = rec
@@ -245,25 +261,8 @@ fn save(
         .unwrap_or_default()
         .to_string();
     let unchanged = before.is_some_and(|b| {
-        b.state == state && b.started_at == ms(rec.started_at) && b.finalize_at == finalize_at
+        b.state == row.state && b.started_at == row.started_at && b.finalize_at == row.finalize_at
     });
-    // The same statement either way, the indexed columns appended only when they change.
-    let (sql, indexed): (&str, &[&dyn rusqlite::ToSql]) = if unchanged {
-        (
-            "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
-                disposition = ?6, missed = ?7, search = ?8, event_seqs = event_seqs || ?9
-          WHERE id = ?1",
-            &[],
-        )
-    } else {
-        (
-            "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
-                disposition = ?6, missed = ?7, search = ?8, event_seqs = event_seqs || ?9,
-                state = ?10, started_at = ?11, finalize_at = ?12
-          WHERE id = ?1",
-            &[&state, &ms(rec.started_at), &finalize_at],
-        )
-    };
     let (ended, last, search) = (ms(rec.ended_at), ms(rec.last_event_at), search_text(rec));
     let listed = joined.map(|seq| format!(",{seq}")).unwrap_or_default();
     let common: [&dyn rusqlite::ToSql; 9] = [
@@ -277,9 +276,44 @@ fn save(
         &search,
         &listed,
     ];
+    let indexed: [&dyn rusqlite::ToSql; 3] = [&row.state, &row.started_at, &row.finalize_at];
+    let marks = logged
+        .as_ref()
+        .map(|log| -> [&dyn rusqlite::ToSql; 3] { [&log.revision, &log.digest, &log.missed] });
+    // One statement per set of columns, each prepared once.
+    let (sql, named): (&str, Vec<&dyn rusqlite::ToSql>) = match (&marks, unchanged) {
+        (Some(marks), _) => (
+            update_call!(
+                ", state = ?10, started_at = ?11, finalize_at = ?12, revision = ?13,
+                   emitted_digest = ?14, missed_emitted = missed_emitted OR ?15"
+            ),
+            indexed.iter().chain(marks).copied().collect(),
+        ),
+        (None, true) => (update_call!(""), Vec::new()),
+        (None, false) => (
+            update_call!(", state = ?10, started_at = ?11, finalize_at = ?12"),
+            indexed.to_vec(),
+        ),
+    };
     conn.prepare_cached(sql)?
-        .execute(params_from_iter(common.iter().chain(indexed.iter())))?;
+        .execute(params_from_iter(common.iter().chain(&named)))?;
     Ok(())
+}
+
+/// A call's row as it stands, when the writer does not hold the call.
+fn read_row(conn: &Connection, call_id: &str) -> Result<CallRow> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT emitted_digest, state, started_at, finalize_at FROM calls WHERE id = ?1",
+        )?
+        .query_row([call_id], |r| {
+            Ok(CallRow {
+                emitted: r.get(0)?,
+                state: r.get(1)?,
+                started_at: r.get(2)?,
+                finalize_at: r.get(3)?,
+            })
+        })?)
 }
 
 /// Rebuilds a call's record. An event that sorts after all the call's others is folded into
@@ -295,35 +329,36 @@ fn rebuild(
     now_ms: i64,
     grace_ms: i64,
 ) -> Result<()> {
-    let (emitted, before): (Option<String>, Indexed) = conn
-        .prepare_cached(
-            "SELECT emitted_digest, state, started_at, finalize_at FROM calls WHERE id = ?1",
-        )?
-        .query_row([call_id], |r| {
-            Ok((
-                r.get(0)?,
-                Indexed {
-                    state: r.get(1)?,
-                    started_at: r.get(2)?,
-                    finalize_at: r.get(3)?,
-                },
-            ))
-        })?;
-    let fold = match folds.take(call_id) {
-        Some(mut fold) if !new.merged && fold.follows(new.event) => {
+    // The row lists the call's events up to this one, which it lists when saved.
+    let refold = || -> Result<CallFold> {
+        let mut events = events_of(conn, call_id)?;
+        events.push(new.event.clone());
+        Ok(CallFold::of(&events))
+    };
+    let (fold, before) = match folds.take(call_id) {
+        Some(ActiveCall { mut fold, row }) if !new.merged && fold.follows(new.event) => {
             fold.apply(new.event);
-            fold
+            (fold, row)
         }
-        _ => {
-            // The row lists the call's events up to this one, which it lists when saved.
-            let mut events = events_of(conn, call_id)?;
-            events.push(new.event.clone());
-            CallFold::of(&events)
-        }
+        Some(ActiveCall { row, .. }) => (refold()?, row),
+        // A call made for this event: its row is as `correlate` wrote it, listing no events.
+        None if new.created => (
+            CallFold::of(std::slice::from_ref(new.event)),
+            CallRow {
+                state: "initiated".into(),
+                ..CallRow::default()
+            },
+        ),
+        None => (refold()?, read_row(conn, call_id)?),
     };
     let rec = fold.finish();
     let (state, finalize_at) = if rec.state >= CallState::Ended {
-        if emitted.as_deref() == Some(rec.digest().as_str()) {
+        // (A call that has not had its call log yet needs no digest to tell.)
+        if before
+            .emitted
+            .as_ref()
+            .is_some_and(|said| *said == rec.digest())
+        {
             ("finalized", None)
         } else {
             (
@@ -334,16 +369,22 @@ fn rebuild(
     } else {
         (state_name(rec.state), None)
     };
+    let row = CallRow {
+        state: state.to_string(),
+        started_at: ms(rec.started_at),
+        finalize_at,
+        emitted: before.emitted.clone(),
+    };
     save(
         conn,
         call_id,
         &rec,
-        state,
-        finalize_at,
+        &row,
         Some(&before),
         Some(new.seq),
+        None,
     )?;
-    folds.put(call_id, fold);
+    folds.put(call_id, ActiveCall { fold, row });
     Ok(())
 }
 
@@ -378,8 +419,9 @@ fn derived(
     now: Timestamp,
 ) -> Result<(Event, String)> {
     let call = json!({ "id": call_id, "revision": revision, "record": rec });
+    let raw = serde_json::value::to_raw_value(&call)?;
     let mut vendor = serde_json::Map::new();
-    vendor.insert("call".into(), call.clone());
+    vendor.insert("call".into(), call);
     if let Some(d) = rec.duration_ms {
         vendor.insert("duration".into(), json!(d / 1000));
     }
@@ -400,7 +442,7 @@ fn derived(
             to: rec.to.clone(),
         }),
         vendor,
-        raw: serde_json::value::to_raw_value(&call)?,
+        raw,
     };
     let source = Source {
         dialect: Dialect::Canonical,
@@ -430,6 +472,9 @@ fn finalize_one(
     now: Timestamp,
     idle: bool,
 ) -> Result<usize> {
+    // A call the writer holds has its record at hand; it leaves the cache either way (a
+    // finalized call rarely hears more, and a late event folds it again from its events).
+    let held = ctx.folds.take(call_id);
     let row: Option<(i64, String, i64, Option<String>, bool)> = ctx
         .conn
         .prepare_cached(
@@ -443,7 +488,10 @@ fn finalize_one(
         return Ok(0);
     };
     let account = AccountId(account);
-    let mut rec: CallRecord = serde_json::from_str(&record)?;
+    let mut rec: CallRecord = match held {
+        Some(call) => call.fold.finish(),
+        None => serde_json::from_str(&record)?,
+    };
     if idle {
         rec.infer_end();
     }
@@ -474,14 +522,18 @@ fn finalize_one(
         insert_events(ctx, account, &rows, now, 0)?;
     }
     rec.state = CallState::Finalized;
-    save(ctx.conn, call_id, &rec, "finalized", None, None, None)?;
-    // A finalized call rarely hears more; a late event folds it again from its events.
-    ctx.folds.forget(call_id);
-    ctx.conn
-        .prepare_cached(
-            "UPDATE calls SET revision = ?2, emitted_digest = ?3, missed_emitted = missed_emitted OR ?4 WHERE id = ?1",
-        )?
-        .execute(params![call_id, revision, digest, rec.missed])?;
+    let row = CallRow {
+        state: "finalized".into(),
+        started_at: ms(rec.started_at),
+        finalize_at: None,
+        emitted: Some(digest),
+    };
+    let logged = Logged {
+        revision,
+        digest: row.emitted.as_deref().unwrap_or_default(),
+        missed: rec.missed,
+    };
+    save(ctx.conn, call_id, &rec, &row, None, None, Some(logged))?;
     Ok(made)
 }
 
@@ -507,7 +559,10 @@ impl Store {
                 let quiet: Vec<String> = ctx
                     .conn
                     .prepare_cached(
-                        "SELECT id FROM calls WHERE state IN ('initiated', 'ringing', 'active') AND started_at < ?1 AND last_event_at < ?1 LIMIT ?2",
+                        // The open states as the index `calls_open` names them, so it is used.
+                        "SELECT id FROM calls
+                          WHERE (state = 'initiated' OR state = 'ringing' OR state = 'active')
+                            AND started_at < ?1 AND last_event_at < ?1 LIMIT ?2",
                     )?
                     .query_map(params![now_ms - idle_ms, chunk], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;

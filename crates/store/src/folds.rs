@@ -15,12 +15,30 @@
 use std::collections::HashMap;
 use switchboard_engine::calls::CallFold;
 
+/// An active call as the writer keeps it: its fold, and the columns of its row that an
+/// event's update compares against, so that update needs no read of the row first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ActiveCall {
+    pub(crate) fold: CallFold,
+    pub(crate) row: CallRow,
+}
+
+/// The columns of a call's row that the call's indexes cover, and the digest of the record
+/// its last call log said (`calls.emitted_digest`), as the row stands.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct CallRow {
+    pub(crate) state: String,
+    pub(crate) started_at: Option<i64>,
+    pub(crate) finalize_at: Option<i64>,
+    pub(crate) emitted: Option<String>,
+}
+
 /// How many calls' folds are kept by default. A fold takes about 6 KiB of memory, so the
 /// default stays near 100 MiB at most; calls beyond it are folded from their events again.
 pub const DEFAULT_CAPACITY: usize = 16_384;
 
 pub(crate) struct FoldCache {
-    folds: HashMap<String, (CallFold, u64)>,
+    folds: HashMap<String, (ActiveCall, u64)>,
     capacity: usize,
     /// Counts every `put`, kept or not: a fold's age is how many puts ago it was touched.
     tick: u64,
@@ -41,19 +59,19 @@ impl FoldCache {
         }
     }
 
-    /// Takes a call's fold out of the cache (to update it and put it back).
-    pub(crate) fn take(&mut self, call_id: &str) -> Option<CallFold> {
+    /// Takes a call out of the cache (to update it and put it back).
+    pub(crate) fn take(&mut self, call_id: &str) -> Option<ActiveCall> {
         self.folds.remove(call_id).map(|(fold, _)| fold)
     }
 
-    /// Keeps a call's fold as the running job left it, if there is room.
-    pub(crate) fn put(&mut self, call_id: &str, fold: CallFold) {
+    /// Keeps a call as the running job left it, if there is room.
+    pub(crate) fn put(&mut self, call_id: &str, call: ActiveCall) {
         self.tick += 1;
         if self.folds.len() >= self.capacity && !self.make_room() {
             return;
         }
         self.touched.push(call_id.to_string());
-        self.folds.insert(call_id.to_string(), (fold, self.tick));
+        self.folds.insert(call_id.to_string(), (call, self.tick));
     }
 
     /// Forgets a call (it was finalized, or merged into another).
@@ -108,10 +126,10 @@ mod tests {
     fn a_full_cache_keeps_its_calls_until_they_are_old() {
         let mut cache = FoldCache::new(4);
         for id in ["a", "b", "c", "d"] {
-            cache.put(id, CallFold::default());
+            cache.put(id, ActiveCall::default());
         }
         // Full: a new call is not kept, the kept ones stay.
-        cache.put("e", CallFold::default());
+        cache.put("e", ActiveCall::default());
         assert_eq!(cache.len(), 4);
         assert!(cache.take("e").is_none());
         // "a" is touched again and again; the others grow old (8 puts = twice the capacity).
@@ -121,7 +139,7 @@ mod tests {
             a = cache.take("a").unwrap();
         }
         cache.put("a", a);
-        cache.put("f", CallFold::default());
+        cache.put("f", ActiveCall::default());
         assert!(cache.take("f").is_some(), "old calls make room");
         assert!(cache.take("a").is_some(), "the busy call stays");
         assert!(cache.take("b").is_none());
@@ -147,8 +165,8 @@ mod tests {
     #[test]
     fn a_cache_of_one_keeps_at_most_one() {
         let mut cache = FoldCache::new(1);
-        cache.put("a", CallFold::default());
-        cache.put("b", CallFold::default());
+        cache.put("a", ActiveCall::default());
+        cache.put("b", ActiveCall::default());
         assert_eq!(cache.len(), 1);
         let none = FoldCache::new(0).take("a");
         assert!(none.is_none());
@@ -157,19 +175,19 @@ mod tests {
     #[test]
     fn a_forgotten_call_leaves_room() {
         let mut cache = FoldCache::new(2);
-        cache.put("a", CallFold::default());
-        cache.put("b", CallFold::default());
+        cache.put("a", ActiveCall::default());
+        cache.put("b", ActiveCall::default());
         cache.forget("a");
-        cache.put("c", CallFold::default());
+        cache.put("c", ActiveCall::default());
         assert!(cache.take("c").is_some());
     }
 
     #[test]
     fn a_rolled_back_job_forgets_what_it_folded() {
         let mut cache = FoldCache::new(8);
-        cache.put("kept", CallFold::default());
+        cache.put("kept", ActiveCall::default());
         cache.job_done();
-        cache.put("undone", CallFold::default());
+        cache.put("undone", ActiveCall::default());
         cache.job_undone();
         assert!(cache.take("kept").is_some());
         assert!(cache.take("undone").is_none());
