@@ -181,6 +181,80 @@ async fn events_of_one_call_reach_a_listener_in_order() {
     );
 }
 
+/// The leg states a receiver saw, in order, with repeats (retries) folded into one.
+fn states_seen(rx: &Receiver) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for r in rx.events() {
+        let state = r.body["data"]["event_leg"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if seen.last() != Some(&state) {
+            seen.push(state);
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_fallback_delivery_keeps_its_calls_queue_in_order() {
+    // Every delivery dies on the primary (two attempts) and goes to the fallback, which takes
+    // its place at the head of the call's queue. An event that arrives while the fallback
+    // delivery is still trying queues behind the ones already waiting, and nothing is left
+    // behind.
+    let hub = Hub::start_with(&[("SWITCHBOARD_RETRY_SCHEDULE", "0s,1s")]).await;
+    let acct = hub.account().await;
+    let (primary_rx, fallback_rx) = (Receiver::start().await, Receiver::start().await);
+    let t = Some(acct.token.as_str());
+    let (status, fallback) = hub
+        .call(
+            "POST",
+            &events_api(&acct, "/callbacks"),
+            t,
+            Some(json!({"config": {"url": fallback_rx.url}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{fallback}");
+    let (status, body) = hub
+        .call(
+            "POST",
+            &events_api(&acct, "/overview"),
+            t,
+            Some(json!({
+                ":callback": {"config": {"url": primary_rx.url}, "fallback_callback_id": fallback["id"]},
+                ":subscriptions": [{":tags": ["call"]}],
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Both answered the hub's test request when they were made; now they fail.
+    primary_rx.answer(503);
+    fallback_rx.answer(503);
+    let states = ["new", "connecting", "connected", "completed"];
+    let events: Vec<Value> = states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| event(&format!("f{i}"), "fell-back", s, 1_700_000_000 + i as i64))
+        .collect();
+    hub.ingest(&acct.token, &events[..3]).await;
+    // The first event reached the fallback, which fails it for now: the next two wait.
+    fallback_rx.wait_events(1, 10).await;
+    hub.ingest(&acct.token, &events[3..]).await;
+    fallback_rx.answer(200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while states_seen(&fallback_rx).last().map(String::as_str) != Some("completed") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fallback saw {:?}, primary {:?}",
+            states_seen(&fallback_rx),
+            states_seen(&primary_rx)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(states_seen(&fallback_rx), states);
+    assert_eq!(states_seen(&primary_rx), states);
+}
+
 #[tokio::test]
 async fn a_get_callback_receives_the_event_as_a_query_parameter() {
     let hub = Hub::start().await;
