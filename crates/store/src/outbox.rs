@@ -565,25 +565,33 @@ fn record_one(
         Next::HoldUntil(at) => ("pending", at, false),
         Next::Reroute(_) => unreachable!("handled above"),
     };
-    // One statement updates the row and reads back what the rest needs (a row deleted
-    // meanwhile, with its listener, has nothing to record).
-    let row: Option<FinishedRow> = conn
+    // The update, then a read of what the rest needs by the row's id (the page is at hand).
+    // A row deleted meanwhile, with its listener, has nothing to record. (`RETURNING` reads
+    // back in the same statement, but SQLite collects its rows in a temporary b-tree, which
+    // cost more than the read.)
+    let updated = conn
         .prepare_cached(
             "UPDATE outbox SET status = ?2, next_attempt_at = ?3, leased = 0,
                     attempts = attempts + ?4, last_error = ?5, updated_at = ?6
-             WHERE id = ?1
-             RETURNING account_id, callback_id, fallback_of, listener_id, call_id",
+             WHERE id = ?1",
         )?
-        .query_row(
-            params![
-                o.outbox_id,
-                status,
-                next_at,
-                i64::from(counted),
-                o.error,
-                o.at_ms
-            ],
-            |r| {
+        .execute(params![
+            o.outbox_id,
+            status,
+            next_at,
+            i64::from(counted),
+            o.error,
+            o.at_ms
+        ])?;
+    let row: Option<FinishedRow> = if updated == 0 {
+        None
+    } else {
+        Some(
+            conn.prepare_cached(
+                "SELECT account_id, callback_id, fallback_of, listener_id, call_id
+                   FROM outbox WHERE id = ?1",
+            )?
+            .query_row([o.outbox_id], |r| {
                 Ok(FinishedRow {
                     account: r.get(0)?,
                     callback_id: r.get(1)?,
@@ -591,9 +599,9 @@ fn record_one(
                     listener_id: r.get(3)?,
                     call_id: r.get(4)?,
                 })
-            },
+            })?,
         )
-        .optional()?;
+    };
     let Some(FinishedRow {
         account,
         callback_id,
