@@ -335,22 +335,29 @@ fn rebuild(
         events.push(new.event.clone());
         Ok(CallFold::of(&events))
     };
-    let (fold, before) = match folds.take(call_id) {
-        Some(ActiveCall { mut fold, row }) if !new.merged && fold.follows(new.event) => {
-            fold.apply(new.event);
-            (fold, row)
+    let mut call = match folds.take(call_id) {
+        Some(mut call) if !new.merged && call.fold.follows(new.event) => {
+            call.fold.apply(new.event);
+            call
         }
-        Some(ActiveCall { row, .. }) => (refold()?, row),
+        Some(mut call) => {
+            call.fold = refold()?;
+            call
+        }
         // A call made for this event: its row is as `correlate` wrote it, listing no events.
-        None if new.created => (
-            CallFold::of(std::slice::from_ref(new.event)),
-            CallRow {
+        None if new.created => Box::new(ActiveCall {
+            fold: CallFold::of(std::slice::from_ref(new.event)),
+            row: CallRow {
                 state: "initiated".into(),
                 ..CallRow::default()
             },
-        ),
-        None => (refold()?, read_row(conn, call_id)?),
+        }),
+        None => Box::new(ActiveCall {
+            fold: refold()?,
+            row: read_row(conn, call_id)?,
+        }),
     };
+    let (fold, before) = (&call.fold, &call.row);
     let rec = fold.finish();
     let (state, finalize_at) = if rec.state >= CallState::Ended {
         // (A call that has not had its call log yet needs no digest to tell.)
@@ -375,16 +382,9 @@ fn rebuild(
         finalize_at,
         emitted: before.emitted.clone(),
     };
-    save(
-        conn,
-        call_id,
-        &rec,
-        &row,
-        Some(&before),
-        Some(new.seq),
-        None,
-    )?;
-    folds.put(call_id, ActiveCall { fold, row });
+    save(conn, call_id, &rec, &row, Some(before), Some(new.seq), None)?;
+    call.row = row;
+    folds.put(call_id, call);
     Ok(())
 }
 
