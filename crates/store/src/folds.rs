@@ -63,7 +63,7 @@ impl FoldCache {
 
     /// Takes a call out of the cache (to update it and put it back).
     pub(crate) fn take(&mut self, call_id: &str) -> Option<Box<ActiveCall>> {
-        self.folds.remove(call_id).map(|(fold, _)| fold)
+        self.folds.remove(call_id).map(|(call, _)| call)
     }
 
     /// Keeps a call as the running job left it, if there is room.
