@@ -231,16 +231,16 @@ macro_rules! update_call {
     };
 }
 
-/// What a finalized call's row remembers of the call log it emitted: the log's revision, the
-/// digest of the record it said, and whether a missed-call event went out (ever).
-struct Logged<'a> {
+/// What a finalized call's row remembers of the call log it emitted, besides the digest of
+/// the record it said (`CallRow::emitted`): the log's revision, and whether a missed-call
+/// event went out (ever).
+struct Logged {
     revision: i64,
-    digest: &'a str,
     missed: bool,
 }
 
-/// Writes a call's record and the indexed columns `row` says, and lists the event `joined`
-/// (its log position) as the call's. When the indexed columns are as `before` (most events of
+/// Writes a call's record and the indexed columns `row` says (with `logged`, its call log's
+/// digest too), and lists the event `joined` (its log position) as the call's. When the indexed columns are as `before` (most events of
 /// a call), the update names none of them, so SQLite leaves the call's index entries alone.
 fn save(
     conn: &Connection,
@@ -249,7 +249,7 @@ fn save(
     row: &CallRow,
     before: Option<&CallRow>,
     joined: Option<i64>,
-    logged: Option<Logged<'_>>,
+    logged: Option<Logged>,
 ) -> Result<()> {
     let record = serde_json::to_string(rec)?;
     let direction = rec
@@ -279,7 +279,7 @@ fn save(
     let indexed: [&dyn rusqlite::ToSql; 3] = [&row.state, &row.started_at, &row.finalize_at];
     let marks = logged
         .as_ref()
-        .map(|log| -> [&dyn rusqlite::ToSql; 3] { [&log.revision, &log.digest, &log.missed] });
+        .map(|log| -> [&dyn rusqlite::ToSql; 3] { [&log.revision, &row.emitted, &log.missed] });
     // One statement per set of columns, each prepared once.
     let (sql, named): (&str, Vec<&dyn rusqlite::ToSql>) = match (&marks, unchanged) {
         (Some(marks), _) => (
@@ -530,7 +530,6 @@ fn finalize_one(
     };
     let logged = Logged {
         revision,
-        digest: row.emitted.as_deref().unwrap_or_default(),
         missed: rec.missed,
     };
     save(ctx.conn, call_id, &rec, &row, None, None, Some(logged))?;

@@ -25,7 +25,7 @@ pub(crate) struct ActiveCall {
 
 /// The columns of a call's row that the call's indexes cover, and the digest of the record
 /// its last call log said (`calls.emitted_digest`), as the row stands.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct CallRow {
     pub(crate) state: String,
     pub(crate) started_at: Option<i64>,
