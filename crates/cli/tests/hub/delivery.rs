@@ -42,6 +42,40 @@ async fn callback_of(hub: &Hub, acct: &Account, listener: i64) -> i64 {
     l["callback_id"].as_i64().unwrap()
 }
 
+/// The leg states a receiver saw, in order.
+fn leg_states(rx: &Receiver) -> Vec<String> {
+    rx.events()
+        .iter()
+        .map(|r| {
+            r.body["data"]["event_leg"]["state"]
+                .as_str()
+                .expect("a leg state")
+                .to_string()
+        })
+        .collect()
+}
+
+/// The leg states a receiver saw, in order, with repeats (retries) folded into one.
+fn states_seen(rx: &Receiver) -> Vec<String> {
+    let mut seen = leg_states(rx);
+    seen.dedup();
+    seen
+}
+
+/// Waits until the last leg state a receiver saw is `state` (or panics after `secs`, saying
+/// what it saw); returns the states seen.
+async fn wait_for_last_state(rx: &Receiver, state: &str, secs: u64) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let seen = leg_states(rx);
+        if seen.last().map(String::as_str) == Some(state) {
+            return seen;
+        }
+        assert!(std::time::Instant::now() < deadline, "{seen:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_failed_attempt_is_retried_and_the_attempts_are_visible() {
     let hub = Hub::start_with(&[("SWITCHBOARD_RETRY_SCHEDULE", "0s,1s,1s")]).await;
@@ -151,24 +185,7 @@ async fn events_of_one_call_reach_a_listener_in_order() {
         .iter()
         .all(|r| r.body["data"]["event_leg"]["state"] == "new"));
     rx.answer(200);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let seen = loop {
-        let seen: Vec<String> = rx
-            .events()
-            .iter()
-            .map(|r| {
-                r.body["data"]["event_leg"]["state"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        if seen.last().map(String::as_str) == Some("completed") {
-            break seen;
-        }
-        assert!(std::time::Instant::now() < deadline, "{seen:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let seen = wait_for_last_state(&rx, "completed", 10).await;
     let after_first: Vec<&str> = seen
         .iter()
         .map(String::as_str)
@@ -181,21 +198,6 @@ async fn events_of_one_call_reach_a_listener_in_order() {
     );
 }
 
-/// The leg states a receiver saw, in order, with repeats (retries) folded into one.
-fn states_seen(rx: &Receiver) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
-    for r in rx.events() {
-        let state = r.body["data"]["event_leg"]["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if seen.last() != Some(&state) {
-            seen.push(state);
-        }
-    }
-    seen
-}
-
 #[tokio::test]
 async fn a_fallback_delivery_keeps_its_calls_queue_in_order() {
     // Every delivery dies on the primary (two attempts) and goes to the fallback, which takes
@@ -205,28 +207,16 @@ async fn a_fallback_delivery_keeps_its_calls_queue_in_order() {
     let hub = Hub::start_with(&[("SWITCHBOARD_RETRY_SCHEDULE", "0s,1s")]).await;
     let acct = hub.account().await;
     let (primary_rx, fallback_rx) = (Receiver::start().await, Receiver::start().await);
-    let t = Some(acct.token.as_str());
-    let (status, fallback) = hub
-        .call(
-            "POST",
-            &events_api(&acct, "/callbacks"),
-            t,
-            Some(json!({"config": {"url": fallback_rx.url}})),
-        )
-        .await;
+    let (status, fallback) =
+        callback(&hub, &acct, json!({"config": {"url": fallback_rx.url}})).await;
     assert_eq!(status, 200, "{fallback}");
-    let (status, body) = hub
-        .call(
-            "POST",
-            &events_api(&acct, "/overview"),
-            t,
-            Some(json!({
-                ":callback": {"config": {"url": primary_rx.url}, "fallback_callback_id": fallback["id"]},
-                ":subscriptions": [{":tags": ["call"]}],
-            })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    listen_with(
+        &hub,
+        &acct,
+        json!({"config": {"url": primary_rx.url}, "fallback_callback_id": fallback["id"]}),
+        &[&["call"]],
+    )
+    .await;
     // Both answered the hub's test request when they were made; now they fail.
     primary_rx.answer(503);
     fallback_rx.answer(503);
@@ -241,16 +231,7 @@ async fn a_fallback_delivery_keeps_its_calls_queue_in_order() {
     fallback_rx.wait_events(1, 10).await;
     hub.ingest(&acct.token, &events[3..]).await;
     fallback_rx.answer(200);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while states_seen(&fallback_rx).last().map(String::as_str) != Some("completed") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "fallback saw {:?}, primary {:?}",
-            states_seen(&fallback_rx),
-            states_seen(&primary_rx)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_last_state(&fallback_rx, "completed", 20).await;
     assert_eq!(states_seen(&fallback_rx), states);
     assert_eq!(states_seen(&primary_rx), states);
 }

@@ -2,17 +2,7 @@
 //! extension-level aliases.
 
 use crate::support::*;
-use serde_json::{json, Value};
-
-async fn callback(hub: &Hub, acct: &Account, body: Value) -> (u16, Value) {
-    hub.call(
-        "POST",
-        &events_api(acct, "/callbacks"),
-        Some(&acct.token),
-        Some(body),
-    )
-    .await
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_callback_is_verified_with_a_test_post_before_it_is_saved() {

@@ -432,6 +432,16 @@ impl Receiver {
 /// Creates a callback to `url` and a listener subscribed to each of `subscriptions`; returns
 /// the listener id.
 pub async fn listen(hub: &Hub, account: &Account, url: &str, subscriptions: &[&[&str]]) -> i64 {
+    listen_with(hub, account, json!({"config": {"url": url}}), subscriptions).await
+}
+
+/// As [`listen`], with the callback's whole body given.
+pub async fn listen_with(
+    hub: &Hub,
+    account: &Account,
+    callback: Value,
+    subscriptions: &[&[&str]],
+) -> i64 {
     let subs: Vec<Value> = subscriptions
         .iter()
         .map(|tags| json!({":tags": tags}))
@@ -441,11 +451,22 @@ pub async fn listen(hub: &Hub, account: &Account, url: &str, subscriptions: &[&[
             "POST",
             &events_api(account, "/overview"),
             Some(&account.token),
-            Some(json!({":callback": {"config": {"url": url}}, ":subscriptions": subs})),
+            Some(json!({":callback": callback, ":subscriptions": subs})),
         )
         .await;
     assert_eq!(status, 200, "{body}");
     body["id"].as_i64().unwrap()
+}
+
+/// Creates a callback (the hub verifies it with a test request first).
+pub async fn callback(hub: &Hub, acct: &Account, body: Value) -> (u16, Value) {
+    hub.call(
+        "POST",
+        &events_api(acct, "/callbacks"),
+        Some(&acct.token),
+        Some(body),
+    )
+    .await
 }
 
 /// A Phone.com call leg event.
