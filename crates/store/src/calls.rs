@@ -219,12 +219,22 @@ fn events_of(conn: &Connection, call_id: &str) -> Result<Vec<Event>> {
         .collect()
 }
 
+/// A call's record as a reader finds it: the one written when the call was finalized, or,
+/// for a call still open (or reopened by a late event), folded from its `events`.
+fn record_of(state: &str, stored: &str, events: &[Event]) -> Result<CallRecord> {
+    if state == "finalized" {
+        Ok(serde_json::from_str(stored)?)
+    } else {
+        Ok(CallFold::of(events).finish())
+    }
+}
+
 /// The update of a call's row, with `extra` columns set after the ones every update sets.
 macro_rules! update_call {
     ($extra:literal) => {
         concat!(
-            "UPDATE calls SET record = ?2, ended_at = ?3, last_event_at = ?4, direction = ?5,
-                disposition = ?6, missed = ?7, search = ?8, event_seqs = event_seqs || ?9",
+            "UPDATE calls SET ended_at = ?2, last_event_at = ?3, direction = ?4,
+                disposition = ?5, missed = ?6, search = ?7, event_seqs = event_seqs || ?8",
             $extra,
             " WHERE id = ?1"
         )
@@ -239,9 +249,16 @@ struct Logged {
     missed: bool,
 }
 
-/// Writes a call's record and the indexed columns `row` says (with `logged`, its call log's
-/// digest too), and lists the event `joined` (its log position) as the call's. When the indexed columns are as `before` (most events of
-/// a call), the update names none of them, so SQLite leaves the call's index entries alone.
+/// Writes the columns of a call's row that queries filter on and the indexed ones `row` says,
+/// and lists the event `joined` (its log position) as the call's. When the indexed columns
+/// are as `before` (most events of a call), the update names none of them, so SQLite leaves
+/// the call's index entries alone.
+///
+/// The record itself is written only with `logged`, when the call is finalized: until then a
+/// call's record is folded from its events by whoever reads it (the writer keeps the fold of
+/// active calls in memory), so an event does not rewrite a record that the next event
+/// replaces — the record was a third of the writer's work per event, and most of the bytes
+/// it wrote.
 fn save(
     conn: &Connection,
     call_id: &str,
@@ -251,7 +268,6 @@ fn save(
     joined: Option<i64>,
     logged: Option<Logged>,
 ) -> Result<()> {
-    let record = serde_json::to_string(rec)?;
     let direction = rec
         .direction
         .and_then(|d| serde_json::to_value(d).ok())
@@ -265,9 +281,8 @@ fn save(
     });
     let (ended, last, search) = (ms(rec.ended_at), ms(rec.last_event_at), search_text(rec));
     let listed = joined.map(|seq| format!(",{seq}")).unwrap_or_default();
-    let common: [&dyn rusqlite::ToSql; 9] = [
+    let common: [&dyn rusqlite::ToSql; 8] = [
         &call_id,
-        &record,
         &ended,
         &last,
         &direction,
@@ -277,21 +292,25 @@ fn save(
         &listed,
     ];
     let indexed: [&dyn rusqlite::ToSql; 3] = [&row.state, &row.started_at, &row.finalize_at];
-    let marks = logged
-        .as_ref()
-        .map(|log| -> [&dyn rusqlite::ToSql; 3] { [&log.revision, &row.emitted, &log.missed] });
+    let record = match logged {
+        Some(_) => Some(serde_json::to_string(rec)?),
+        None => None,
+    };
+    let marks = logged.as_ref().map(|log| -> [&dyn rusqlite::ToSql; 4] {
+        [&log.revision, &row.emitted, &log.missed, &record]
+    });
     // One statement per set of columns, each prepared once.
     let (sql, named): (&str, Vec<&dyn rusqlite::ToSql>) = match (&marks, unchanged) {
         (Some(marks), _) => (
             update_call!(
-                ", state = ?10, started_at = ?11, finalize_at = ?12, revision = ?13,
-                   emitted_digest = ?14, missed_emitted = missed_emitted OR ?15"
+                ", state = ?9, started_at = ?10, finalize_at = ?11, revision = ?12,
+                   emitted_digest = ?13, missed_emitted = missed_emitted OR ?14, record = ?15"
             ),
             indexed.iter().chain(marks).copied().collect(),
         ),
         (None, true) => (update_call!(""), Vec::new()),
         (None, false) => (
-            update_call!(", state = ?10, started_at = ?11, finalize_at = ?12"),
+            update_call!(", state = ?9, started_at = ?10, finalize_at = ?11"),
             indexed.to_vec(),
         ),
     };
@@ -475,22 +494,22 @@ fn finalize_one(
     // A call the writer holds has its record at hand; it leaves the cache either way (a
     // finalized call rarely hears more, and a late event folds it again from its events).
     let held = ctx.folds.take(call_id);
-    let row: Option<(i64, String, i64, Option<String>, bool)> = ctx
+    let row: Option<(i64, i64, Option<String>, bool)> = ctx
         .conn
         .prepare_cached(
-            "SELECT account_id, record, revision, emitted_digest, missed_emitted FROM calls WHERE id = ?1",
+            "SELECT account_id, revision, emitted_digest, missed_emitted FROM calls WHERE id = ?1",
         )?
         .query_row([call_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
-    let Some((account, record, revision, emitted, missed_emitted)) = row else {
+    let Some((account, revision, emitted, missed_emitted)) = row else {
         return Ok(0);
     };
     let account = AccountId(account);
     let mut rec: CallRecord = match held {
         Some(call) => call.fold.finish(),
-        None => serde_json::from_str(&record)?,
+        None => CallFold::of(&events_of(ctx.conn, call_id)?).finish(),
     };
     if idle {
         rec.infer_end();
@@ -611,13 +630,14 @@ impl Store {
                     .query_map([&call_id], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
                 let mut events = events_of(conn, &call_id)?;
+                let record = record_of(&state, &record, &events)?;
                 events.sort_by(|a, b| (a.fact.occurred_at, &a.fact.source_key).cmp(&(b.fact.occurred_at, &b.fact.source_key)));
                 let call = StoredCall {
                     id: call_id,
                     revision,
                     aliases,
                     merged: serde_json::from_str(&merged)?,
-                    record: serde_json::from_str(&record)?,
+                    record,
                     finalized: state == "finalized",
                 };
                 Ok(Some((call, events)))
@@ -630,7 +650,7 @@ impl Store {
         self.inner
             .readers
             .read(move |conn| {
-                let mut sql = String::from(" FROM calls WHERE account_id = ? AND record != '{}'");
+                let mut sql = String::from(" FROM calls WHERE account_id = ? AND event_seqs != ''");
                 let mut args: Vec<SqlValue> = vec![SqlValue::Integer(account.0)];
                 let mut eq = |sql: &mut String, col: &str, v: Option<SqlValue>| {
                     if let Some(v) = v {
@@ -681,12 +701,13 @@ impl Store {
                 let mut out = Vec::new();
                 for (id, record, revision, merged, state) in rows {
                     let aliases = alias_stmt.query_map([&id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+                    let events = if state == "finalized" { Vec::new() } else { events_of(conn, &id)? };
                     out.push(StoredCall {
+                        record: record_of(&state, &record, &events)?,
                         id,
                         revision,
                         aliases,
                         merged: serde_json::from_str(&merged)?,
-                        record: serde_json::from_str(&record)?,
                         finalized: state == "finalized",
                     });
                 }

@@ -300,6 +300,11 @@ async fn calls_are_listed_newest_first_with_filters_and_cursors() {
         .map(|c| c["aliases"][0].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids, ["phonecom:list-4", "phonecom:list-3"]);
+    // Open calls are listed with their records as their events say so far.
+    let newest = &page["items"][0];
+    assert_eq!(newest["from"]["number"], "+15551110000");
+    assert_eq!(newest["direction"], "outbound");
+    assert_eq!(newest["legs"].as_array().map(Vec::len), Some(1));
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
     let next = get(&hub, &acct, &format!("/calls?limit=2&cursor={cursor}")).await;
     assert_eq!(next["items"][0]["aliases"][0], "phonecom:list-2");
@@ -578,6 +583,30 @@ async fn agents_states_and_calls_survive_a_restart() {
         get(&hub, &acct, "/agents").await["items"][0]["state"],
         "not_ready"
     );
+}
+
+#[tokio::test]
+async fn a_call_that_ended_before_a_restart_is_logged_after_it_from_its_events() {
+    let mut hub = Hub::start_with(&[("SWITCHBOARD_FINALIZE_GRACE", "2s")]).await;
+    let acct = hub.account().await;
+    let logs = Receiver::start().await;
+    listen(&hub, &acct, &logs.url, &[&["call-log"]]).await;
+    hub.ingest(
+        &acct.token,
+        &inbound_call("restarted", "+15550000001", "+15550000002"),
+    )
+    .await;
+    // Stopped inside the grace window: the new process holds nothing of the call in memory.
+    assert_eq!(hub.terminate(), Some(0));
+    hub.restart().await;
+    let call = wait_call(&hub, &acct, "restarted", |c| c["state"] == "finalized").await;
+    assert_eq!(call["disposition"], "answered");
+    assert_eq!(call["answered_by"]["extension"], "501");
+    assert_eq!(call["duration_ms"], 86_000);
+    assert_eq!(call["legs"].as_array().map(Vec::len), Some(3));
+    let log = &logs.settle(1).await[0].body["data"]["call"];
+    assert_eq!(log["disposition"], "answered");
+    assert_eq!(log["talk_ms"], 61_000);
 }
 
 #[tokio::test]
