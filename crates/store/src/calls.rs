@@ -428,19 +428,39 @@ pub(crate) fn record_agent(
     Ok(())
 }
 
+/// What the hub's own events about one revision of a call say: the call, its revision and
+/// its record, as a value and as its JSON text (made once for both events of a missed call).
+struct CallSaid {
+    revision: i64,
+    call: Value,
+    raw: Box<serde_json::value::RawValue>,
+}
+
+impl CallSaid {
+    fn new(call_id: &str, revision: i64, rec: &CallRecord) -> Result<CallSaid> {
+        let call = json!({ "id": call_id, "revision": revision, "record": rec });
+        let raw = serde_json::value::to_raw_value(&call)?;
+        Ok(CallSaid {
+            revision,
+            call,
+            raw,
+        })
+    }
+}
+
 /// The hub's own event about a call: `call.log` or `call.missed`.
 fn derived(
     account: AccountId,
     call_id: &str,
-    revision: i64,
+    said: &CallSaid,
     rec: &CallRecord,
     kind: EventKind,
     now: Timestamp,
 ) -> Result<(Event, String)> {
-    let call = json!({ "id": call_id, "revision": revision, "record": rec });
-    let raw = serde_json::value::to_raw_value(&call)?;
+    let revision = said.revision;
+    let raw = said.raw.clone();
     let mut vendor = serde_json::Map::new();
-    vendor.insert("call".into(), call);
+    vendor.insert("call".into(), said.call.clone());
     if let Some(d) = rec.duration_ms {
         vendor.insert("duration".into(), json!(d / 1000));
     }
@@ -519,10 +539,11 @@ fn finalize_one(
     let mut revision = revision;
     if emitted.as_deref() != Some(digest.as_str()) {
         revision += 1;
+        let said = CallSaid::new(call_id, revision, &rec)?;
         let mut rows = vec![derived(
             account,
             call_id,
-            revision,
+            &said,
             &rec,
             EventKind::CallLog,
             now,
@@ -531,7 +552,7 @@ fn finalize_one(
             rows.push(derived(
                 account,
                 call_id,
-                revision,
+                &said,
                 &rec,
                 EventKind::CallMissed,
                 now,
