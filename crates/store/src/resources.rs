@@ -143,12 +143,14 @@ pub(crate) fn get_in(
     parent_id: Option<i64>,
     id: i64,
 ) -> Result<Option<Resource>> {
+    // Prepared once per connection: claims look up each listener and callback they deliver
+    // for, and preparing the statement anew cost more than running it.
     let row = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM resources WHERE id = ?1 AND kind = ?2 AND account_id = ?3
+             AND (?4 IS NULL OR extension_id = ?4) AND (?5 IS NULL OR parent_id = ?5)"
+        ))?
         .query_row(
-            &format!(
-                "SELECT {COLUMNS} FROM resources WHERE id = ?1 AND kind = ?2 AND account_id = ?3
-                 AND (?4 IS NULL OR extension_id = ?4) AND (?5 IS NULL OR parent_id = ?5)"
-            ),
             params![
                 id,
                 kind.as_str(),
