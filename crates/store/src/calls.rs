@@ -247,6 +247,8 @@ macro_rules! update_call {
 struct Logged {
     revision: i64,
     missed: bool,
+    /// The finalized record's JSON.
+    record: String,
 }
 
 /// Writes the columns of a call's row that queries filter on and the indexed ones `row` says,
@@ -292,12 +294,8 @@ fn save(
         &listed,
     ];
     let indexed: [&dyn rusqlite::ToSql; 3] = [&row.state, &row.started_at, &row.finalize_at];
-    let record = match logged {
-        Some(_) => Some(serde_json::to_string(rec)?),
-        None => None,
-    };
     let marks = logged.as_ref().map(|log| -> [&dyn rusqlite::ToSql; 4] {
-        [&log.revision, &row.emitted, &log.missed, &record]
+        [&log.revision, &row.emitted, &log.missed, &log.record]
     });
     // One statement per set of columns, each prepared once.
     let (sql, named): (&str, Vec<&dyn rusqlite::ToSql>) = match (&marks, unchanged) {
@@ -505,86 +503,220 @@ pub struct Finalized {
     pub more: bool,
 }
 
-fn finalize_one(
-    ctx: &mut WriteCtx<'_>,
-    call_id: &str,
-    now: Timestamp,
+/// A call due for finalization as the writer found it; the rest of the work (the digest, the
+/// call log's events, the record's JSON) is done off the writer's thread from this.
+struct DueCall {
+    id: String,
+    account: AccountId,
+    rec: CallRecord,
+    revision: i64,
+    emitted: Option<String>,
+    missed_emitted: bool,
+    /// The call's event list when it was read: a call that heard more meanwhile is left for
+    /// the next round.
+    listed: String,
+    /// It went quiet rather than ended: its end is inferred.
     idle: bool,
-) -> Result<usize> {
-    // A call the writer holds has its record at hand; it leaves the cache either way (a
-    // finalized call rarely hears more, and a late event folds it again from its events).
-    let held = ctx.folds.take(call_id);
-    let row: Option<(i64, i64, Option<String>, bool)> = ctx
+}
+
+/// Reads a due call: its record from the writer's fold when it holds the call, else folded
+/// from its events. The call is left as it is.
+fn read_due(ctx: &mut WriteCtx<'_>, call_id: &str, idle: bool) -> Result<Option<DueCall>> {
+    let row: Option<(i64, i64, Option<String>, bool, String)> = ctx
         .conn
         .prepare_cached(
-            "SELECT account_id, revision, emitted_digest, missed_emitted FROM calls WHERE id = ?1",
+            "SELECT account_id, revision, emitted_digest, missed_emitted, event_seqs
+               FROM calls WHERE id = ?1",
         )?
         .query_row([call_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?;
-    let Some((account, revision, emitted, missed_emitted)) = row else {
-        return Ok(0);
+    let Some((account, revision, emitted, missed_emitted, listed)) = row else {
+        return Ok(None);
     };
-    let account = AccountId(account);
-    let mut rec: CallRecord = match held {
+    let rec = match ctx.folds.peek(call_id) {
         Some(call) => call.fold.finish(),
         None => CallFold::of(&events_of(ctx.conn, call_id)?).finish(),
     };
-    if idle {
-        rec.infer_end();
-    }
-    let digest = rec.digest();
-    let mut made = 0;
-    let mut revision = revision;
-    if emitted.as_deref() != Some(digest.as_str()) {
-        revision += 1;
-        let said = CallSaid::new(call_id, revision, &rec)?;
-        let mut rows = vec![derived(
-            account,
-            call_id,
-            &said,
-            &rec,
-            EventKind::CallLog,
-            now,
-        )?];
-        if rec.missed && !missed_emitted {
-            rows.push(derived(
-                account,
-                call_id,
+    Ok(Some(DueCall {
+        id: call_id.to_string(),
+        account: AccountId(account),
+        rec,
+        revision,
+        emitted,
+        missed_emitted,
+        listed,
+        idle,
+    }))
+}
+
+/// What finalizing one call writes, made off the writer's thread.
+struct Finalization {
+    call: DueCall,
+    /// The `call.log` (and `call.missed`) events, when the call log changed.
+    events: Vec<(Event, String)>,
+    digest: String,
+    /// The finalized record's JSON, for the row.
+    record: String,
+}
+
+impl Finalization {
+    fn of(mut call: DueCall, now: Timestamp) -> Result<Finalization> {
+        if call.idle {
+            call.rec.infer_end();
+        }
+        let digest = call.rec.digest();
+        let mut events = Vec::new();
+        if call.emitted.as_deref() != Some(digest.as_str()) {
+            call.revision += 1;
+            let said = CallSaid::new(&call.id, call.revision, &call.rec)?;
+            events.push(derived(
+                call.account,
+                &call.id,
                 &said,
-                &rec,
-                EventKind::CallMissed,
+                &call.rec,
+                EventKind::CallLog,
                 now,
             )?);
+            if call.rec.missed && !call.missed_emitted {
+                events.push(derived(
+                    call.account,
+                    &call.id,
+                    &said,
+                    &call.rec,
+                    EventKind::CallMissed,
+                    now,
+                )?);
+            }
         }
-        made = rows.len();
-        insert_events(ctx, account, &rows, now, 0)?;
+        call.rec.state = CallState::Finalized;
+        let record = serde_json::to_string(&call.rec)?;
+        Ok(Finalization {
+            call,
+            events,
+            digest,
+            record,
+        })
     }
-    rec.state = CallState::Finalized;
-    let row = CallRow {
-        state: "finalized".into(),
-        started_at: ms(rec.started_at),
-        finalize_at: None,
-        emitted: Some(digest),
-    };
-    let logged = Logged {
-        revision,
-        missed: rec.missed,
-    };
-    save(ctx.conn, call_id, &rec, &row, None, None, Some(logged))?;
-    Ok(made)
+
+    /// Writes it, unless the call changed since it was read (an event joined it, or it was
+    /// finalized or merged meanwhile): then the call is left for a later round. Returns how
+    /// many events it emitted.
+    fn write(self, ctx: &mut WriteCtx<'_>, now: Timestamp) -> Result<usize> {
+        let Finalization {
+            call,
+            events,
+            digest,
+            record,
+        } = self;
+        let unchanged = ctx
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM calls WHERE id = ?1 AND event_seqs = ?2 AND state != 'finalized'",
+            )?
+            .query_row(params![call.id, call.listed], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !unchanged {
+            return Ok(0);
+        }
+        // A finalized call rarely hears more; a late event folds it again from its events.
+        ctx.folds.forget(&call.id);
+        if !events.is_empty() {
+            insert_events(ctx, call.account, &events, now, 0)?;
+        }
+        let row = CallRow {
+            state: "finalized".into(),
+            started_at: ms(call.rec.started_at),
+            finalize_at: None,
+            emitted: Some(digest),
+        };
+        let logged = Logged {
+            revision: call.revision,
+            missed: call.rec.missed,
+            record,
+        };
+        save(
+            ctx.conn,
+            &call.id,
+            &call.rec,
+            &row,
+            None,
+            None,
+            Some(logged),
+        )?;
+        Ok(events.len())
+    }
+}
+
+/// A round of finalization begun ([`Store::begin_finalizing`]): the due calls as the writer
+/// read them.
+pub struct FinalizeRound {
+    store: Store,
+    calls: Vec<DueCall>,
+    more: bool,
+    now: Timestamp,
+}
+
+impl FinalizeRound {
+    /// Makes the calls' digests, call logs and records off the writer's thread (they were most
+    /// of its work per finalized call, and ingest waits for the writer), then writes each call
+    /// that has not changed since it was read. A call that an event joined meanwhile is left
+    /// for a later round, which folds that event in.
+    pub async fn complete(self) -> Result<Finalized> {
+        let FinalizeRound {
+            store,
+            calls,
+            more,
+            now,
+        } = self;
+        if calls.is_empty() {
+            return Ok(Finalized { events: 0, more });
+        }
+        let done: Vec<Finalization> = tokio::task::spawn_blocking(move || {
+            calls
+                .into_iter()
+                .map(|call| Finalization::of(call, now))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| crate::StoreError::Commit(format!("finalizing task failed: {e}")))??;
+        let (events, latest) = store
+            .inner
+            .writer
+            .write(move |ctx| {
+                let mut made = 0;
+                for f in done {
+                    made += f.write(ctx, now)?;
+                }
+                let latest: i64 =
+                    ctx.conn
+                        .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+                Ok((made, latest))
+            })
+            .await?;
+        store.announce(latest);
+        Ok(Finalized { events, more })
+    }
 }
 
 impl Store {
     /// Finalizes calls whose grace window is over, and closes calls that went quiet, at most
-    /// 32 of each (`FINALIZE_CHUNK`) in one writer job; emits their `call.log` (and
-    /// `call.missed`) events. Returns how many events were emitted and whether more calls are
-    /// due. Small jobs keep ingest waiting for one of them at most (many calls ending at once
-    /// made one job of 30–50 ms, the worst of the ingest latency).
+    /// 32 of each (`FINALIZE_CHUNK`) a round; emits their `call.log` (and `call.missed`)
+    /// events. Returns how many events were emitted and whether more calls are due. A round
+    /// is two small writer jobs (read the calls; write the results) with the work between them
+    /// done off the writer's thread, so ingest waits for little of it (many calls ending at
+    /// once made one job of 30–50 ms, the worst of the ingest latency).
     pub async fn finalize_due(&self, now: Timestamp) -> Result<Finalized> {
+        self.begin_finalizing(now).await?.complete().await
+    }
+
+    /// The first half of [`finalize_due`](Self::finalize_due): the writer finds the due calls
+    /// and reads their records (from its folds), changing nothing.
+    pub async fn begin_finalizing(&self, now: Timestamp) -> Result<FinalizeRound> {
         let idle_ms = self.inner.calls.idle_timeout.as_millis() as i64;
-        let (n, latest, more) = self
+        let (calls, more) = self
             .inner
             .writer
             .write(move |ctx| {
@@ -606,19 +738,19 @@ impl Store {
                     .query_map(params![now_ms - idle_ms, chunk], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
                 let more = due.len() == FINALIZE_CHUNK || quiet.len() == FINALIZE_CHUNK;
-                let mut made = 0;
-                for id in due {
-                    made += finalize_one(ctx, &id, now, false)?;
+                let mut calls = Vec::with_capacity(due.len() + quiet.len());
+                for (id, idle) in due.iter().map(|id| (id, false)).chain(quiet.iter().map(|id| (id, true))) {
+                    calls.extend(read_due(ctx, id, idle)?);
                 }
-                for id in quiet {
-                    made += finalize_one(ctx, &id, now, true)?;
-                }
-                let latest: i64 = ctx.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
-                Ok((made, latest, more))
+                Ok((calls, more))
             })
             .await?;
-        self.announce(latest);
-        Ok(Finalized { events: n, more })
+        Ok(FinalizeRound {
+            store: self.clone(),
+            calls,
+            more,
+            now,
+        })
     }
 
     /// A call by the hub's id or by any external id it is known by.

@@ -66,6 +66,11 @@ impl FoldCache {
         self.folds.remove(call_id).map(|(call, _)| call)
     }
 
+    /// A call the cache holds, left in it as it is.
+    pub(crate) fn peek(&self, call_id: &str) -> Option<&ActiveCall> {
+        self.folds.get(call_id).map(|(call, _)| &**call)
+    }
+
     /// Keeps a call as the running job left it, if there is room.
     pub(crate) fn put(&mut self, call_id: &str, call: Box<ActiveCall>) {
         self.tick += 1;

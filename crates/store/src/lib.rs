@@ -18,7 +18,7 @@ mod schema;
 mod writer;
 
 pub use accounts::{Account, Scope, TokenInfo};
-pub use calls::{AgentRow, CallQuery, Finalized, StoredCall};
+pub use calls::{AgentRow, CallQuery, FinalizeRound, Finalized, StoredCall};
 pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
 pub use outbox::{

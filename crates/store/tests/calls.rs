@@ -590,3 +590,76 @@ fn a_database_from_before_calls_listed_their_events_keeps_every_calls_events() {
         );
     });
 }
+
+#[test]
+fn a_call_that_hears_more_while_it_is_finalized_is_logged_with_it() {
+    let all = phonecom_rollover();
+    // The second device's leg as created, held back until the call is being finalized.
+    let late = 2;
+    let first: Vec<Event> = (0..all.len())
+        .filter(|&i| i != late)
+        .map(|i| all[i].clone())
+        .collect();
+    block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let options = CallOptions {
+            finalize_grace: std::time::Duration::ZERO,
+            ..CallOptions::default()
+        };
+        let store = Store::open_with(dir.path(), options).unwrap();
+        store.create_account(Some(1), "t".into()).await.unwrap();
+        store
+            .ingest(AccountId(1), first, jiff::Timestamp::now())
+            .await
+            .unwrap();
+        let later = || jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+        let round = store.begin_finalizing(later()).await.unwrap();
+        // The late event joins the call between the round's read and its write.
+        store
+            .ingest(
+                AccountId(1),
+                vec![all[late].clone()],
+                jiff::Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        let first_round = round.complete().await.unwrap();
+        assert_eq!(
+            first_round.events, 0,
+            "the call changed: nothing is written"
+        );
+        let (call, _) = store.call(AccountId(1), "c".into()).await.unwrap().unwrap();
+        assert!(!call.finalized);
+
+        // The next round logs the call with the late event in it, once.
+        assert_eq!(store.finalize_due(later()).await.unwrap().events, 1);
+        assert_eq!(store.finalize_due(later()).await.unwrap().events, 0);
+        let (call, _) = store.call(AccountId(1), "c".into()).await.unwrap().unwrap();
+        assert!(call.finalized);
+        assert_eq!(call.revision, 1);
+        let created = |rec: &Value| {
+            rec["legs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["id"] == "l2")
+                .map(|l| l["created_at"].clone())
+        };
+        let stored = serde_json::to_value(&call.record).unwrap();
+        assert!(
+            created(&stored).is_some_and(|at| at.is_string()),
+            "{stored}"
+        );
+        let logs: Vec<Value> = store
+            .events_after(AccountId(1), 0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event.fact.kind.as_str() == "call.log")
+            .map(|e| e.event.fact.vendor["call"]["record"].clone())
+            .collect();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(created(&logs[0]), created(&stored));
+        store.close();
+    });
+}
