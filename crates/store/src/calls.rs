@@ -661,7 +661,8 @@ pub struct FinalizeRound {
 
 impl FinalizeRound {
     /// Makes the calls' digests, call logs and records off the writer's thread (they were most
-    /// of its work per finalized call, and ingest waits for the writer), then writes each call
+    /// of its work per finalized call, and ingest waits for the writer), on the caller's, then
+    /// writes each call
     /// that has not changed since it was read. A call that an event joined meanwhile is left
     /// for a later round, which folds that event in.
     pub async fn complete(self) -> Result<Finalized> {
@@ -674,14 +675,15 @@ impl FinalizeRound {
         if calls.is_empty() {
             return Ok(Finalized { events: 0, more });
         }
-        let done: Vec<Finalization> = tokio::task::spawn_blocking(move || {
-            calls
-                .into_iter()
-                .map(|call| Finalization::of(call, now))
-                .collect::<Result<Vec<_>>>()
-        })
-        .await
-        .map_err(|e| crate::StoreError::Commit(format!("finalizing task failed: {e}")))??;
+        // On this task's own thread, a call at a time (each is a fraction of a millisecond),
+        // letting the worker's other tasks run in between. (On a blocking-pool thread, the
+        // memory the writer then freed stayed with that thread's allocator: 60 MiB more RSS
+        // after 5 000 calls.)
+        let mut done = Vec::with_capacity(calls.len());
+        for call in calls {
+            done.push(Finalization::of(call, now)?);
+            tokio::task::yield_now().await;
+        }
         let (events, latest) = store
             .inner
             .writer
