@@ -220,12 +220,17 @@ fn events_of(conn: &Connection, call_id: &str) -> Result<Vec<Event>> {
 }
 
 /// A call's record as a reader finds it: the one written when the call was finalized, or,
-/// for a call still open (or reopened by a late event), folded from its `events`.
-fn record_of(state: &str, stored: &str, events: &[Event]) -> Result<CallRecord> {
+/// for a call still open (or reopened by a late event), folded from its events (asked for
+/// only then).
+fn record_of<E: std::borrow::Borrow<[Event]>>(
+    state: &str,
+    stored: &str,
+    events: impl FnOnce() -> Result<E>,
+) -> Result<CallRecord> {
     if state == "finalized" {
         Ok(serde_json::from_str(stored)?)
     } else {
-        Ok(CallFold::of(events).finish())
+        Ok(CallFold::of(events()?.borrow()).finish())
     }
 }
 
@@ -521,7 +526,7 @@ struct DueCall {
 
 /// Reads a due call: its record from the writer's fold when it holds the call, else folded
 /// from its events. The call is left as it is.
-fn read_due(ctx: &mut WriteCtx<'_>, call_id: &str, idle: bool) -> Result<Option<DueCall>> {
+fn read_due(ctx: &WriteCtx<'_>, call_id: &str, idle: bool) -> Result<Option<DueCall>> {
     let row: Option<(i64, i64, Option<String>, bool, String)> = ctx
         .conn
         .prepare_cached(
@@ -662,9 +667,8 @@ pub struct FinalizeRound {
 impl FinalizeRound {
     /// Makes the calls' digests, call logs and records off the writer's thread (they were most
     /// of its work per finalized call, and ingest waits for the writer), on the caller's, then
-    /// writes each call
-    /// that has not changed since it was read. A call that an event joined meanwhile is left
-    /// for a later round, which folds that event in.
+    /// writes each call that has not changed since it was read. A call that an event joined
+    /// meanwhile is left for a later round, which folds that event in.
     pub async fn complete(self) -> Result<Finalized> {
         let FinalizeRound {
             store,
@@ -785,7 +789,7 @@ impl Store {
                     .query_map([&call_id], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
                 let mut events = events_of(conn, &call_id)?;
-                let record = record_of(&state, &record, &events)?;
+                let record = record_of(&state, &record, || Ok(&events[..]))?;
                 events.sort_by(|a, b| (a.fact.occurred_at, &a.fact.source_key).cmp(&(b.fact.occurred_at, &b.fact.source_key)));
                 let call = StoredCall {
                     id: call_id,
@@ -856,9 +860,8 @@ impl Store {
                 let mut out = Vec::new();
                 for (id, record, revision, merged, state) in rows {
                     let aliases = alias_stmt.query_map([&id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
-                    let events = if state == "finalized" { Vec::new() } else { events_of(conn, &id)? };
                     out.push(StoredCall {
-                        record: record_of(&state, &record, &events)?,
+                        record: record_of(&state, &record, || events_of(conn, &id))?,
                         id,
                         revision,
                         aliases,
