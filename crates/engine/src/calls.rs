@@ -197,6 +197,9 @@ pub struct CallFold {
     source_missed: bool,
     log_parties: (Option<Party>, Option<Party>),
     last: Option<(Timestamp, u8, String)>,
+    /// For each of `legs`: when its first event and its latest event occurred.
+    #[serde(default)]
+    leg_times: Vec<(Timestamp, Timestamp)>,
 }
 
 fn sort_key(e: &Event) -> (Timestamp, u8, String) {
@@ -238,6 +241,7 @@ impl Default for CallFold {
             source_missed: false,
             log_parties: (None, None),
             last: None,
+            leg_times: Vec::new(),
         }
     }
 }
@@ -254,18 +258,66 @@ impl CallFold {
         fold
     }
 
-    /// True when `e` sorts after every event folded so far, so applying it gives the same
-    /// fold as starting over with it.
+    /// True when applying `e` gives the same fold as starting over with it: `e` sorts after
+    /// every event folded so far, or it occurred at the same time as the latest of them and
+    /// [commutes](Self::commutes) with those it sorts before.
     pub fn follows(&self, e: &Event) -> bool {
-        self.last.as_ref().is_none_or(|last| sort_key(e) > *last)
+        self.follows_last(e)
+            || (self
+                .last
+                .as_ref()
+                .is_some_and(|(at, ..)| e.fact.occurred_at == *at)
+                && self.commutes(e))
+    }
+
+    /// True when `e` sorts after the latest event folded (it becomes the latest).
+    fn follows_last(&self, e: &Event) -> bool {
+        let f = &e.fact;
+        self.last.as_ref().is_none_or(|(at, r, key)| {
+            (f.occurred_at, rank(f.kind), f.source_key.as_str()) > (*at, *r, key.as_str())
+        })
+    }
+
+    /// True when `e`, a leg's event occurring at the same time as the latest events folded,
+    /// changes the fold alone, whatever it sorts before: its leg has no event at that time
+    /// yet (or, a new leg, no leg first appeared at that time, so it takes the same place
+    /// among the legs), and it does not set the call's direction or agents differently than
+    /// they are. (Sources often send a moment's legs in their own order — one leg's end,
+    /// then another's start — which sorts the other way.)
+    fn commutes(&self, e: &Event) -> bool {
+        let f = &e.fact;
+        let Details::Leg(l) = &f.details else {
+            return false;
+        };
+        if l.direction.is_some() && self.rec.direction.is_some_and(|d| Some(d) != l.direction) {
+            return false;
+        }
+        if let Some(agent) = &f.agent_id {
+            if self.rec.agents.first().is_some_and(|a| a != agent) {
+                return false;
+            }
+        }
+        let Some(id) = l.leg.id.as_ref().or(f.leg_id.as_ref()) else {
+            return true;
+        };
+        match self.legs.iter().position(|x| &x.id == id) {
+            Some(i) => self.leg_times[i].1 < f.occurred_at,
+            None => self
+                .leg_times
+                .iter()
+                .all(|(appeared, _)| *appeared < f.occurred_at),
+        }
     }
 
     /// Folds one more event (the caller makes sure it [`follows`](Self::follows)).
     pub fn apply(&mut self, e: &Event) {
-        self.last = Some(sort_key(e));
+        if self.follows_last(e) {
+            self.last = Some(sort_key(e));
+        }
         let CallFold {
             rec,
             legs,
+            leg_times,
             source_end,
             source_missed,
             log_parties,
@@ -289,9 +341,16 @@ impl CallFold {
                 let Some(id) = l.leg.id.clone().or_else(|| f.leg_id.clone()) else {
                     return;
                 };
+                let at = f.occurred_at;
                 let idx = match legs.iter().position(|x| x.id == id) {
-                    Some(i) => i,
+                    Some(i) => {
+                        let (appeared, latest) = &mut leg_times[i];
+                        *appeared = (*appeared).min(at);
+                        *latest = (*latest).max(at);
+                        i
+                    }
                     None => {
+                        leg_times.push((at, at));
                         legs.push(LegRecord {
                             id,
                             is_first: None,
@@ -318,7 +377,6 @@ impl CallFold {
                 }
                 fill(&mut leg.from, &l.leg.from);
                 fill(&mut leg.to, &l.leg.to);
-                let at = f.occurred_at;
                 match f.kind {
                     EventKind::LegCreated => earliest(&mut leg.created_at, at),
                     EventKind::LegRinging => {

@@ -2,7 +2,7 @@
 //! call's events, finalization with `call.log` (and `call.missed`), agents, and the queries.
 
 use crate::events::insert_events;
-use crate::folds::{ActiveCall, CallRow, FoldCache};
+use crate::folds::{alias_key, ActiveCall, CallRow, FoldCache};
 use crate::writer::WriteCtx;
 use crate::{Result, Store};
 use jiff::Timestamp;
@@ -111,6 +111,7 @@ pub(crate) fn correlate(
     grace_ms: i64,
 ) -> Result<String> {
     let aliases = aliases_of(event);
+    let keys: Vec<String> = aliases.iter().map(|a| alias_key(account.0, a)).collect();
     let mut found: Vec<String> = Vec::new();
     // The aliases no call has yet: the only ones to add.
     let mut unknown: Vec<&String> = Vec::new();
@@ -118,11 +119,15 @@ pub(crate) fn correlate(
         let mut find = conn.prepare_cached(
             "SELECT call_id FROM call_aliases WHERE account_id = ?1 AND alias = ?2",
         )?;
-        for a in &aliases {
-            match find
-                .query_row(params![account.0, a], |r| r.get::<_, String>(0))
-                .optional()?
-            {
+        for (a, key) in aliases.iter().zip(&keys) {
+            // A call the writer holds answers for its aliases; any other is looked up.
+            let call = match folds.call_of(key) {
+                Some(id) => Some(id.to_string()),
+                None => find
+                    .query_row(params![account.0, a], |r| r.get::<_, String>(0))
+                    .optional()?,
+            };
+            match call {
                 Some(id) if !found.contains(&id) => found.push(id),
                 Some(_) => {}
                 None => unknown.push(a),
@@ -172,6 +177,7 @@ pub(crate) fn correlate(
         Arriving {
             event,
             seq,
+            aliases: keys,
             merged: found.len() > 1,
             created: found.is_empty(),
         },
@@ -185,6 +191,8 @@ pub(crate) fn correlate(
 struct Arriving<'a> {
     event: &'a Event,
     seq: i64,
+    /// Its aliases, as the fold cache keys them; all name the call now.
+    aliases: Vec<String>,
     /// It joined calls into one (so the call's fold in memory is not the whole call's).
     merged: bool,
     /// Its call was made for it (so the call has no other events).
@@ -373,12 +381,19 @@ fn rebuild(
                 state: "initiated".into(),
                 ..CallRow::default()
             },
+            aliases: Vec::new(),
         }),
         None => Box::new(ActiveCall {
             fold: refold()?,
             row: read_row(conn, call_id)?,
+            aliases: Vec::new(),
         }),
     };
+    for key in new.aliases {
+        if !call.aliases.contains(&key) {
+            call.aliases.push(key);
+        }
+    }
     let (fold, before) = (&call.fold, &call.row);
     let rec = fold.finish();
     let (state, finalize_at) = if rec.state >= CallState::Ended {

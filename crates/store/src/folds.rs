@@ -15,12 +15,20 @@
 use std::collections::HashMap;
 use switchboard_engine::calls::CallFold;
 
-/// An active call as the writer keeps it: its fold, and the columns of its row that an
-/// event's update compares against, so that update needs no read of the row first.
+/// An active call as the writer keeps it: its fold, the columns of its row that an
+/// event's update compares against, so that update needs no read of the row first, and the
+/// external ids its events used (as [`alias_key`]s), so the next event with one of them
+/// finds the call without a look in `call_aliases`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ActiveCall {
     pub(crate) fold: CallFold,
     pub(crate) row: CallRow,
+    pub(crate) aliases: Vec<String>,
+}
+
+/// An external id of a call as the cache knows it: the account's and the alias.
+pub(crate) fn alias_key(account: i64, alias: &str) -> String {
+    format!("{account}:{alias}")
 }
 
 /// The columns of a call's row that the call's indexes cover, and the digest of the record
@@ -41,6 +49,10 @@ pub const DEFAULT_CAPACITY: usize = 16_384;
 
 pub(crate) struct FoldCache {
     folds: HashMap<String, (Box<ActiveCall>, u64)>,
+    /// The aliases of the calls in `folds` (each call's `aliases`), to the call: exactly what
+    /// `call_aliases` says of them, since an alias never moves to another call except by a
+    /// merge, which forgets the merged call.
+    calls_by_alias: HashMap<String, String>,
     capacity: usize,
     /// Counts every `put`, kept or not: a fold's age is how many puts ago it was touched.
     tick: u64,
@@ -54,6 +66,7 @@ impl FoldCache {
     pub(crate) fn new(capacity: usize) -> Self {
         FoldCache {
             folds: HashMap::new(),
+            calls_by_alias: HashMap::new(),
             capacity,
             tick: 0,
             next_look: 0,
@@ -63,7 +76,20 @@ impl FoldCache {
 
     /// Takes a call out of the cache (to update it and put it back).
     pub(crate) fn take(&mut self, call_id: &str) -> Option<Box<ActiveCall>> {
-        self.folds.remove(call_id).map(|(call, _)| call)
+        let (call, _) = self.folds.remove(call_id)?;
+        self.unlist(&call);
+        Some(call)
+    }
+
+    /// The call a held call's alias ([`alias_key`]) names.
+    pub(crate) fn call_of(&self, key: &str) -> Option<&str> {
+        self.calls_by_alias.get(key).map(String::as_str)
+    }
+
+    fn unlist(&mut self, call: &ActiveCall) {
+        for key in &call.aliases {
+            self.calls_by_alias.remove(key);
+        }
     }
 
     /// A call the cache holds, left in it as it is.
@@ -78,12 +104,15 @@ impl FoldCache {
             return;
         }
         self.touched.push(call_id.to_string());
+        for key in &call.aliases {
+            self.calls_by_alias.insert(key.clone(), call_id.to_string());
+        }
         self.folds.insert(call_id.to_string(), (call, self.tick));
     }
 
     /// Forgets a call (it was finalized, or merged into another).
     pub(crate) fn forget(&mut self, call_id: &str) {
-        self.folds.remove(call_id);
+        self.take(call_id);
     }
 
     /// Drops the folds not touched for twice the capacity; says whether there is room now.
@@ -95,7 +124,16 @@ impl FoldCache {
         }
         if self.tick >= self.next_look {
             let oldest_kept = self.tick.saturating_sub(2 * self.capacity as u64);
-            self.folds.retain(|_, (_, t)| *t > oldest_kept);
+            let by_alias = &mut self.calls_by_alias;
+            self.folds.retain(|_, (call, t)| {
+                let kept = *t > oldest_kept;
+                if !kept {
+                    for key in &call.aliases {
+                        by_alias.remove(key);
+                    }
+                }
+                kept
+            });
             self.next_look = self.tick + (self.capacity as u64 / 8).max(1);
         }
         self.folds.len() < self.capacity
@@ -109,13 +147,14 @@ impl FoldCache {
     /// The running job was rolled back: what it folded is forgotten.
     pub(crate) fn job_undone(&mut self) {
         for id in std::mem::take(&mut self.touched) {
-            self.folds.remove(&id);
+            self.take(&id);
         }
     }
 
     /// The transaction did not commit: nothing in the cache can be trusted.
     pub(crate) fn clear(&mut self) {
         self.folds.clear();
+        self.calls_by_alias.clear();
         self.touched.clear();
     }
 
@@ -198,5 +237,57 @@ mod tests {
         cache.job_undone();
         assert!(cache.take("kept").is_some());
         assert!(cache.take("undone").is_none());
+    }
+
+    fn known_by(aliases: &[&str]) -> Box<ActiveCall> {
+        Box::new(ActiveCall {
+            aliases: aliases.iter().map(|a| alias_key(1, a)).collect(),
+            ..ActiveCall::default()
+        })
+    }
+
+    #[test]
+    fn a_held_call_answers_for_its_aliases_and_only_while_held() {
+        let mut cache = FoldCache::new(2);
+        cache.put("c1", known_by(&["x:1", "x:2"]));
+        cache.put("c2", known_by(&["x:3"]));
+        assert_eq!(cache.call_of(&alias_key(1, "x:2")), Some("c1"));
+        assert_eq!(
+            cache.call_of(&alias_key(2, "x:2")),
+            None,
+            "another account's"
+        );
+        // Taken out to be updated: not answered for until it is put back.
+        let c1 = cache.take("c1").unwrap();
+        assert_eq!(cache.call_of(&alias_key(1, "x:1")), None);
+        cache.put("c1", c1);
+        assert_eq!(cache.call_of(&alias_key(1, "x:1")), Some("c1"));
+        // Forgotten (finalized or merged): its aliases go with it.
+        cache.forget("c1");
+        assert_eq!(cache.call_of(&alias_key(1, "x:1")), None);
+        assert_eq!(cache.call_of(&alias_key(1, "x:3")), Some("c2"));
+        // Not kept (the cache is full of recent calls): not answered for.
+        cache.put("c3", known_by(&["x:4"]));
+        cache.put("c4", known_by(&["x:5"]));
+        assert_eq!(cache.call_of(&alias_key(1, "x:5")), None);
+        // Dropped as old, rolled back, or the cache cleared: not answered for.
+        cache.job_done();
+        for _ in 0..4 {
+            let c3 = cache.take("c3").unwrap();
+            cache.put("c3", c3);
+        }
+        cache.put("c5", known_by(&["x:6"]));
+        assert_eq!(cache.call_of(&alias_key(1, "x:3")), None, "c2 grew old");
+        assert_eq!(cache.call_of(&alias_key(1, "x:6")), Some("c5"));
+        cache.job_undone();
+        assert_eq!(cache.call_of(&alias_key(1, "x:6")), None);
+        assert_eq!(
+            cache.call_of(&alias_key(1, "x:4")),
+            None,
+            "c3 was touched too"
+        );
+        cache.put("c6", known_by(&["x:7"]));
+        cache.clear();
+        assert_eq!(cache.call_of(&alias_key(1, "x:7")), None);
     }
 }
