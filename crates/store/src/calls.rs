@@ -221,8 +221,8 @@ fn events_of(conn: &Connection, call_id: &str) -> Result<Vec<Event>> {
     let mut body_of = conn.prepare_cached("SELECT body FROM events WHERE seq = ?1")?;
     seqs.into_iter()
         .map(|seq| {
-            let body: String = body_of.query_row([seq], |r| r.get(0))?;
-            Ok(serde_json::from_str(&body)?)
+            let body: SqlValue = body_of.query_row([seq], |r| r.get(0))?;
+            crate::body::event_of((&body).into())
         })
         .collect()
 }
@@ -474,7 +474,7 @@ fn derived(
     rec: &CallRecord,
     kind: EventKind,
     now: Timestamp,
-) -> Result<(Event, String)> {
+) -> Result<(Event, Vec<u8>)> {
     let revision = said.revision;
     let raw = said.raw.clone();
     let mut vendor = serde_json::Map::new();
@@ -507,7 +507,7 @@ fn derived(
     };
     let mut events = switchboard_engine::stamp(account, &source, now, vec![fact], Uuid::now_v7);
     let event = events.remove(0);
-    let body = serde_json::to_string(&event)?;
+    let body = crate::body::pack_event(&event)?;
     Ok((event, body))
 }
 
@@ -575,7 +575,7 @@ fn read_due(ctx: &WriteCtx<'_>, call_id: &str, idle: bool) -> Result<Option<DueC
 struct Finalization {
     call: DueCall,
     /// The `call.log` (and `call.missed`) events, when the call log changed.
-    events: Vec<(Event, String)>,
+    events: Vec<(Event, Vec<u8>)>,
     digest: String,
     /// The finalized record's JSON, for the row.
     record: String,

@@ -5,7 +5,7 @@ use crate::resources::{all_in, Kind, Resource};
 use crate::writer::WriteCtx;
 use crate::{Result, Store};
 use jiff::Timestamp;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, types::Value as SqlValue, OptionalExtension};
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_engine::{FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule};
@@ -179,7 +179,7 @@ impl Store {
         let rows = events
             .into_iter()
             .map(|e| {
-                let body = serde_json::to_string(&e)?;
+                let body = crate::body::pack_event(&e)?;
                 Ok((e, body))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -206,11 +206,11 @@ impl Store {
                 )?;
                 let rows = stmt
                     .query_map(params![account.0, after_seq, limit], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, SqlValue>(1)?))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 rows.into_iter()
-                    .map(|(seq, body)| Ok(StoredEvent { seq, event: serde_json::from_str(&body)? }))
+                    .map(|(seq, body)| Ok(StoredEvent { seq, event: crate::body::event_of((&body).into())? }))
                     .collect()
             })
             .await
@@ -235,7 +235,7 @@ impl Store {
 pub(crate) fn insert_events(
     ctx: &mut WriteCtx<'_>,
     account: AccountId,
-    rows: &[(Event, String)],
+    rows: &[(Event, Vec<u8>)],
     now: Timestamp,
     grace_ms: i64,
 ) -> Result<IngestOutcome> {

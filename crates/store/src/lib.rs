@@ -7,6 +7,7 @@
 //! separate connections (WAL lets them run beside the writer).
 
 mod accounts;
+mod body;
 mod calls;
 mod checkpoint;
 mod events;

@@ -117,7 +117,7 @@ impl ParsedEvents {
 /// stored body, parsed after the read.
 enum StoredEvent {
     Parsed(Arc<Event>),
-    Body(String),
+    Body(rusqlite::types::Value),
 }
 
 /// A delivery handed to a worker. (Inside the store, `E` is first the stored event's log
@@ -394,7 +394,7 @@ impl Store {
             .map(|(seq, stored)| {
                 let event = match stored {
                     StoredEvent::Parsed(event) => return (seq, Ok(event)),
-                    StoredEvent::Body(body) => serde_json::from_str::<Event>(&body)
+                    StoredEvent::Body(body) => crate::body::event_of((&body).into())
                         .map(Arc::new)
                         .map_err(|e| e.to_string()),
                 };

@@ -663,3 +663,70 @@ fn a_call_that_hears_more_while_it_is_finalized_is_logged_with_it() {
         store.close();
     });
 }
+
+#[test]
+fn events_an_earlier_version_stored_as_text_are_still_read_and_folded() {
+    let all = phonecom_rollover();
+    let (earlier, late) = all.split_at(all.len() - 2);
+    let whole = record_after(&all, &in_order(&all), "c");
+    block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_account(Some(1), "t".into()).await.unwrap();
+        store
+            .ingest(AccountId(1), earlier.to_vec(), jiff::Timestamp::now())
+            .await
+            .unwrap();
+        let stored = store.events_after(AccountId(1), 0, 100).await.unwrap();
+        store.close();
+        assert_eq!(stored.len(), earlier.len());
+
+        // Written as compressed blobs now; an earlier version wrote each body as JSON text.
+        let db = rusqlite::Connection::open(dir.path().join("switchboard.db")).unwrap();
+        let blobs: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM events WHERE typeof(body) = 'blob'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(blobs as usize, earlier.len());
+        for e in &stored {
+            let json = serde_json::to_string(&e.event).unwrap();
+            db.execute(
+                "UPDATE events SET body = ?1 WHERE seq = ?2",
+                rusqlite::params![json, e.seq],
+            )
+            .unwrap();
+        }
+        drop(db);
+
+        // Reopened (no fold in memory), the text bodies are read, and folded with the late
+        // events into the whole call's record.
+        let store = Store::open(dir.path()).unwrap();
+        let again = store.events_after(AccountId(1), 0, 100).await.unwrap();
+        assert_eq!(
+            again.iter().map(|e| e.event.id).collect::<Vec<_>>(),
+            stored.iter().map(|e| e.event.id).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            serde_json::to_value(again.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap(),
+            serde_json::to_value(stored.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap()
+        );
+        store
+            .ingest(AccountId(1), late.to_vec(), jiff::Timestamp::now())
+            .await
+            .unwrap();
+        let (call, events) = store.call(AccountId(1), "c".into()).await.unwrap().unwrap();
+        store.close();
+        assert_eq!(
+            events.len(),
+            all.len() - 1,
+            "the scenario repeats one event"
+        );
+        assert_eq!(
+            serde_json::to_value(&call.record).unwrap(),
+            serde_json::to_value(&whole).unwrap()
+        );
+    });
+}
