@@ -12,7 +12,7 @@ use crate::schedule::RetrySchedule;
 use crate::signing;
 use crate::target::TargetGuard;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_dialects::Recipient;
@@ -47,7 +47,7 @@ impl Default for DeliverySettings {
         DeliverySettings {
             schedule: RetrySchedule::default(),
             default_timeout: Duration::from_secs(10),
-            per_callback: 16,
+            per_callback: 32,
             max_in_flight: 512,
             guard: TargetGuard::default(),
             disable_after: Duration::from_secs(5 * 86_400),
@@ -75,6 +75,12 @@ struct State {
     /// Requests open in all (`max_in_flight`).
     sending: Arc<Semaphore>,
     per_callback: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    /// Claimed deliveries waiting for one of their callback's senders (up to `per_callback`
+    /// of them per callback), each with its place in flight: a send that finishes takes the
+    /// next of its callback at once, with no claim in between. (Between a finished send and
+    /// the next claim, a callback's senders sat idle: one listener got ~6 500 webhooks/s from
+    /// 16 senders whose requests took a tenth of the time.)
+    waiting: Mutex<HashMap<i64, VecDeque<(ClaimedDelivery, OwnedSemaphorePermit)>>>,
     /// Outbox rows claimed and not yet recorded: left out of further claims. Kept in memory
     /// only; after a crash, what was in flight is simply due again.
     claimed: Mutex<InFlight>,
@@ -160,6 +166,7 @@ pub fn spawn(
         store,
         wake: Notify::new(),
         per_callback: Mutex::new(HashMap::new()),
+        waiting: Mutex::new(HashMap::new()),
         claimed: Mutex::new(InFlight::default()),
     });
     tracker.spawn(dispatch(state.clone(), cancel.clone(), tracker.clone()));
@@ -181,18 +188,66 @@ impl State {
             .clone()
     }
 
+    /// How many more deliveries each callback may be given: its free senders, and room in
+    /// its queue of waiting deliveries.
     fn free_slots(&self) -> CallbackSlots {
+        let per_callback = self.settings.per_callback.max(1);
+        let waiting = self.waiting.lock().expect("waiting deliveries");
         let free = self
             .per_callback
             .lock()
             .expect("callback slots")
             .iter()
-            .map(|(id, s)| (*id, s.available_permits()))
+            .map(|(id, s)| {
+                let queued = waiting.get(id).map_or(0, VecDeque::len);
+                (
+                    *id,
+                    s.available_permits() + per_callback.saturating_sub(queued),
+                )
+            })
             .collect();
         CallbackSlots {
             free,
-            default: self.settings.per_callback.max(1),
+            default: 2 * per_callback,
         }
+    }
+
+    /// The next delivery waiting for `callback`'s senders.
+    fn next_waiting(&self, callback: i64) -> Option<(ClaimedDelivery, OwnedSemaphorePermit)> {
+        let mut waiting = self.waiting.lock().expect("waiting deliveries");
+        let queue = waiting.get_mut(&callback)?;
+        let next = queue.pop_front();
+        if queue.is_empty() {
+            waiting.remove(&callback);
+        }
+        next
+    }
+
+    /// Starts what waits for callbacks whose senders are free again (a send that found no
+    /// next delivery waiting may have let its sender go just as one was queued).
+    fn start_waiting(self: &Arc<Self>, tracker: &TaskTracker) {
+        let callbacks: Vec<i64> = self
+            .waiting
+            .lock()
+            .expect("waiting deliveries")
+            .keys()
+            .copied()
+            .collect();
+        for callback in callbacks {
+            while let Some(senders) = self.senders_for(callback) {
+                let Some((delivery, place)) = self.next_waiting(callback) else {
+                    break;
+                };
+                spawn_sender(self, delivery, place, senders, tracker);
+            }
+        }
+    }
+
+    /// A sender of `callback`'s and one of the hub's, if both are free.
+    fn senders_for(&self, callback: i64) -> Option<Senders> {
+        let slot = self.callback_slots(callback).try_acquire_owned().ok()?;
+        let sender = self.sending.clone().try_acquire_owned().ok()?;
+        Some((slot, sender))
     }
 
     /// The rows in flight now, for a claim to leave out.
@@ -362,11 +417,8 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
             }
             next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
         }
-        let free = state
-            .in_flight
-            .available_permits()
-            .min(state.sending.available_permits())
-            .min(CLAIM_BATCH);
+        state.start_waiting(&tracker);
+        let free = state.in_flight.available_permits().min(CLAIM_BATCH);
         let mut full = false;
         // With no place free, only a recorded outcome (which wakes this loop) frees one.
         let mut next_due_ms = None;
@@ -418,6 +470,8 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
             _ = tokio::time::sleep(wait) => {}
         }
     }
+    // What waits for a sender is not sent: it is due again at the next start.
+    state.waiting.lock().expect("waiting deliveries").clear();
     tracing::debug!("delivery dispatcher stopped");
 }
 
@@ -437,39 +491,63 @@ fn outcome(d: &ClaimedDelivery, next: Next, error: Option<String>) -> AttemptOut
 
 /// Starts sending a claimed delivery, or hands it back (returned) when its callback or the hub
 /// is at its concurrency limit.
+/// A request open to a callback: its callback's sender and the hub's.
+type Senders = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+
+/// Sends a claimed delivery now if its callback has a sender free, or queues it for the
+/// callback's next free sender. Returns the outcome of a delivery that cannot be held (the
+/// hub has no place in flight left): handed back untouched.
 fn start_send(
     state: &Arc<State>,
     delivery: ClaimedDelivery,
     tracker: &TaskTracker,
 ) -> Option<AttemptOutcome> {
-    let callback_id = delivery.callback.as_ref().map(|c| c.id).unwrap_or(0);
-    let slot = state.callback_slots(callback_id).try_acquire_owned();
-    let sender = state.sending.clone().try_acquire_owned();
-    let overall = state.in_flight.clone().try_acquire_owned();
-    let (Ok(slot), Ok(sender), Ok(overall)) = (slot, sender, overall) else {
-        // This callback (or the hub) is at its limit: hand the row back untouched.
+    let Ok(place) = state.in_flight.clone().try_acquire_owned() else {
         return Some(outcome(&delivery, Next::HoldUntil(now_ms()), None));
     };
+    let callback_id = delivery.callback_id;
+    match state.senders_for(callback_id) {
+        Some(senders) => spawn_sender(state, delivery, place, senders, tracker),
+        None => state
+            .waiting
+            .lock()
+            .expect("waiting deliveries")
+            .entry(callback_id)
+            .or_default()
+            .push_back((delivery, place)),
+    }
+    None
+}
+
+/// Sends `delivery`, then whatever waits for the same callback, on the same senders.
+fn spawn_sender(
+    state: &Arc<State>,
+    delivery: ClaimedDelivery,
+    place: OwnedSemaphorePermit,
+    senders: Senders,
+    tracker: &TaskTracker,
+) {
     let state = state.clone();
     tracker.spawn(async move {
-        let result = deliver(&state, delivery, (slot, sender)).await;
-        // The senders are free again (other calls' deliveries need not wait for the
-        // recording); the place in flight goes with the outcome until it is recorded.
-        let _ = state.outcomes.send((result, overall));
+        let callback_id = delivery.callback_id;
+        let mut next = Some((delivery, place));
+        while let Some((delivery, place)) = next {
+            let result = deliver(&state, delivery).await;
+            // The place in flight goes with the outcome until it is recorded.
+            let _ = state.outcomes.send((result, place));
+            next = state.next_waiting(callback_id);
+        }
+        // The senders are free again.
+        drop(senders);
         state.wake.notify_one();
     });
-    None
 }
 
 fn is_on(callback: &switchboard_store::Resource) -> bool {
     callback.body.get("enabled").and_then(Value::as_bool) != Some(false)
 }
 
-async fn deliver(
-    state: &State,
-    d: ClaimedDelivery,
-    _senders: (OwnedSemaphorePermit, OwnedSemaphorePermit),
-) -> AttemptOutcome {
+async fn deliver(state: &State, d: ClaimedDelivery) -> AttemptOutcome {
     let (Some(dialect), Some(callback)) = (d.dialect, d.callback.as_ref()) else {
         return outcome(
             &d,

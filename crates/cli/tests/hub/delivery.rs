@@ -164,6 +164,48 @@ async fn deliveries_pending_at_a_crash_are_made_after_restart() {
 }
 
 #[tokio::test]
+async fn a_callback_has_at_most_its_share_of_requests_open_and_gets_every_delivery() {
+    let hub = Hub::start_with(&[("SWITCHBOARD_DELIVERY_PER_CALLBACK", "3")]).await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    rx.behave(Behaviour {
+        delay: Duration::from_millis(300),
+        ..Behaviour::default()
+    });
+    // Twelve calls: nothing orders them, so only the callback's limit holds them back.
+    let events: Vec<Value> = (0..12)
+        .map(|i| {
+            event(
+                &format!("share{i}"),
+                &format!("call-{i}"),
+                "new",
+                1_700_000_000,
+            )
+        })
+        .collect();
+    hub.ingest(&acct.token, &events).await;
+    let got = rx.wait_events(12, 20).await;
+    let mut calls: Vec<String> = got
+        .iter()
+        .map(|r| {
+            r.body["data"]["uuid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    calls.sort();
+    calls.dedup();
+    assert_eq!(
+        calls.len(),
+        12,
+        "every call's event arrived once: {calls:?}"
+    );
+    assert_eq!(rx.most_open(), 3, "requests open at once");
+}
+
+#[tokio::test]
 async fn events_of_one_call_reach_a_listener_in_order() {
     let hub = Hub::start_with(&[("SWITCHBOARD_RETRY_SCHEDULE", "0s,1s,1s,1s")]).await;
     let acct = hub.account().await;

@@ -298,6 +298,29 @@ impl Default for Behaviour {
 struct ReceiverState {
     got: Mutex<Vec<Received>>,
     behaviour: Mutex<Option<Behaviour>>,
+    /// Requests being answered now, and the most there ever were at once.
+    open: std::sync::atomic::AtomicUsize,
+    most_open: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request open while it is answered.
+struct Open<'a>(&'a ReceiverState);
+
+impl<'a> Open<'a> {
+    fn new(state: &'a ReceiverState) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = state.open.fetch_add(1, SeqCst) + 1;
+        state.most_open.fetch_max(now, SeqCst);
+        Open(state)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A real HTTP receiver on loopback that records what it gets.
@@ -308,6 +331,7 @@ pub struct Receiver {
 }
 
 async fn record(State(state): State<Arc<ReceiverState>>, req: Request) -> axum::response::Response {
+    let _open = Open::new(&state);
     let (parts, body) = req.into_parts();
     let bytes: Bytes = axum::body::to_bytes(body, 10 << 20)
         .await
@@ -393,6 +417,13 @@ impl Receiver {
 
     pub fn all(&self) -> Vec<Received> {
         self.state.got.lock().unwrap().clone()
+    }
+
+    /// The most requests it was answering at once.
+    pub fn most_open(&self) -> usize {
+        self.state
+            .most_open
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits until at least `n` events arrived (or panics after `secs`).
