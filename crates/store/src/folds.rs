@@ -49,10 +49,14 @@ pub const DEFAULT_CAPACITY: usize = 16_384;
 
 pub(crate) struct FoldCache {
     folds: HashMap<String, (Box<ActiveCall>, u64)>,
-    /// The aliases of the calls in `folds` (each call's `aliases`), to the call: exactly what
-    /// `call_aliases` says of them, since an alias never moves to another call except by a
-    /// merge, which forgets the merged call.
+    /// The aliases of the calls in `folds` (each call's `aliases`), to the call, as
+    /// `call_aliases` says (an alias never moves to another call except by a merge, which
+    /// forgets the merged call). An entry counts only while its call is held: a call taken
+    /// out to be updated keeps its entries (no churn of strings per event), and one that a
+    /// failed job never put back leaves entries that are ignored.
     calls_by_alias: HashMap<String, String>,
+    /// Entries the running job added: dropped if it is rolled back.
+    job_aliases: Vec<String>,
     capacity: usize,
     /// Counts every `put`, kept or not: a fold's age is how many puts ago it was touched.
     tick: u64,
@@ -67,6 +71,7 @@ impl FoldCache {
         FoldCache {
             folds: HashMap::new(),
             calls_by_alias: HashMap::new(),
+            job_aliases: Vec::new(),
             capacity,
             tick: 0,
             next_look: 0,
@@ -76,14 +81,15 @@ impl FoldCache {
 
     /// Takes a call out of the cache (to update it and put it back).
     pub(crate) fn take(&mut self, call_id: &str) -> Option<Box<ActiveCall>> {
-        let (call, _) = self.folds.remove(call_id)?;
-        self.unlist(&call);
-        Some(call)
+        self.folds.remove(call_id).map(|(call, _)| call)
     }
 
     /// The call a held call's alias ([`alias_key`]) names.
     pub(crate) fn call_of(&self, key: &str) -> Option<&str> {
-        self.calls_by_alias.get(key).map(String::as_str)
+        self.calls_by_alias
+            .get(key)
+            .filter(|call| self.folds.contains_key(call.as_str()))
+            .map(String::as_str)
     }
 
     fn unlist(&mut self, call: &ActiveCall) {
@@ -105,14 +111,19 @@ impl FoldCache {
         }
         self.touched.push(call_id.to_string());
         for key in &call.aliases {
-            self.calls_by_alias.insert(key.clone(), call_id.to_string());
+            if self.calls_by_alias.get(key).map(String::as_str) != Some(call_id) {
+                self.calls_by_alias.insert(key.clone(), call_id.to_string());
+                self.job_aliases.push(key.clone());
+            }
         }
         self.folds.insert(call_id.to_string(), (call, self.tick));
     }
 
     /// Forgets a call (it was finalized, or merged into another).
     pub(crate) fn forget(&mut self, call_id: &str) {
-        self.take(call_id);
+        if let Some(call) = self.take(call_id) {
+            self.unlist(&call);
+        }
     }
 
     /// Drops the folds not touched for twice the capacity; says whether there is room now.
@@ -142,12 +153,16 @@ impl FoldCache {
     /// The running job committed to its savepoint: its folds stand.
     pub(crate) fn job_done(&mut self) {
         self.touched.clear();
+        self.job_aliases.clear();
     }
 
     /// The running job was rolled back: what it folded is forgotten.
     pub(crate) fn job_undone(&mut self) {
+        for key in std::mem::take(&mut self.job_aliases) {
+            self.calls_by_alias.remove(&key);
+        }
         for id in std::mem::take(&mut self.touched) {
-            self.take(&id);
+            self.forget(&id);
         }
     }
 
@@ -155,6 +170,7 @@ impl FoldCache {
     pub(crate) fn clear(&mut self) {
         self.folds.clear();
         self.calls_by_alias.clear();
+        self.job_aliases.clear();
         self.touched.clear();
     }
 
@@ -289,5 +305,23 @@ mod tests {
         cache.put("c6", known_by(&["x:7"]));
         cache.clear();
         assert_eq!(cache.call_of(&alias_key(1, "x:7")), None);
+    }
+
+    #[test]
+    fn an_alias_a_rolled_back_job_added_is_not_answered_for_later() {
+        let mut cache = FoldCache::new(8);
+        cache.put("c1", known_by(&["x:1"]));
+        cache.job_done();
+        // A job adds an alias to the call, takes the call out again and fails.
+        let mut c1 = cache.take("c1").unwrap();
+        c1.aliases.push(alias_key(1, "x:2"));
+        cache.put("c1", c1);
+        let c1 = cache.take("c1").unwrap();
+        cache.job_undone();
+        // The call comes back (folded again) as the committed tables have it.
+        drop(c1);
+        cache.put("c1", known_by(&["x:1"]));
+        assert_eq!(cache.call_of(&alias_key(1, "x:1")), Some("c1"));
+        assert_eq!(cache.call_of(&alias_key(1, "x:2")), None);
     }
 }
