@@ -489,8 +489,6 @@ fn outcome(d: &ClaimedDelivery, next: Next, error: Option<String>) -> AttemptOut
     }
 }
 
-/// Starts sending a claimed delivery, or hands it back (returned) when its callback or the hub
-/// is at its concurrency limit.
 /// A request open to a callback: its callback's sender and the hub's.
 type Senders = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 

@@ -768,3 +768,36 @@ async fn many_calls_ending_at_once_are_all_finalized_once() {
     logged.dedup();
     assert_eq!(logged.len(), calls.len(), "one call log per call");
 }
+
+#[tokio::test]
+async fn an_open_call_is_found_by_a_party_that_joined_it_later() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let t = |id: &str, ext: &str, state: &str| json!({"call_id": id, "sip_call_id": "sip-88", "direction": "inbound", "from_number": "0987654321", "to_number": ext, "state": state});
+    let send = |event: Value| {
+        let hub = &hub;
+        let token = acct.token.clone();
+        async move {
+            let (status, out) = hub
+                .ingest_raw("tel4vn", &token, "application/json", event.to_string())
+                .await;
+            assert_eq!(status, 202, "{out}");
+        }
+    };
+    send(t("y1", "201", "ringing")).await;
+    assert_eq!(get(&hub, &acct, "/calls?extension=201").await["total"], 1);
+    assert_eq!(get(&hub, &acct, "/calls?extension=202").await["total"], 0);
+    // A second extension rings in the same call, then answers: the call is found by it too.
+    send(t("y2", "202", "ringing")).await;
+    assert_eq!(get(&hub, &acct, "/calls?extension=202").await["total"], 1);
+    send(t("y2", "202", "answered")).await;
+    for ext in ["201", "202"] {
+        let found = get(&hub, &acct, &format!("/calls?extension={ext}")).await;
+        assert_eq!(found["total"], 1, "extension {ext}");
+        assert_eq!(found["items"][0]["state"], "active", "{found}");
+    }
+    assert_eq!(
+        get(&hub, &acct, "/calls?number=0987654321").await["total"],
+        1
+    );
+}
