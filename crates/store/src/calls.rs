@@ -135,12 +135,14 @@ pub(crate) fn correlate(
         }
     }
     found.sort();
+    let mut created = None;
     let target = match found.first() {
         Some(id) => id.clone(),
         None => {
             let id = Uuid::now_v7().to_string();
             conn.prepare_cached("INSERT INTO calls (id, account_id, created_at, record, state) VALUES (?1, ?2, ?3, '{}', 'initiated')")?
                 .execute(params![id, account.0, now_ms])?;
+            created = Some(conn.last_insert_rowid());
             id
         }
     };
@@ -179,7 +181,7 @@ pub(crate) fn correlate(
             seq,
             aliases: keys,
             merged: found.len() > 1,
-            created: found.is_empty(),
+            created,
         },
         now_ms,
         grace_ms,
@@ -195,8 +197,8 @@ struct Arriving<'a> {
     aliases: Vec<String>,
     /// It joined calls into one (so the call's fold in memory is not the whole call's).
     merged: bool,
-    /// Its call was made for it (so the call has no other events).
-    created: bool,
+    /// Its call was made for it (so the call has no other events): the new row's rowid.
+    created: Option<i64>,
 }
 
 /// A call's events in log order: the ones its row lists (`event_seqs`, the positions in
@@ -242,14 +244,15 @@ fn record_of<E: std::borrow::Borrow<[Event]>>(
     }
 }
 
-/// The update of a call's row, with `extra` columns set after the ones every update sets.
+/// The update of a call's row, with `extra` columns set after the ones every update sets,
+/// found by `at` (its id, or its rowid where the writer knows it, the id checked too).
 macro_rules! update_call {
-    ($extra:literal) => {
+    ($extra:literal, $at:literal) => {
         concat!(
             "UPDATE calls SET ended_at = ?2, last_event_at = ?3, direction = ?4,
                 disposition = ?5, missed = ?6, search = ?7, event_seqs = event_seqs || ?8",
             $extra,
-            " WHERE id = ?1"
+            $at
         )
     };
 }
@@ -296,8 +299,14 @@ fn save(
     });
     let (ended, last, search) = (ms(rec.ended_at), ms(rec.last_event_at), search_text(rec));
     let listed = joined.map(|seq| format!(",{seq}")).unwrap_or_default();
+    // The row by its rowid when the writer knows it (a step less than by the text id).
+    let key: &dyn rusqlite::ToSql = match &row.rowid {
+        Some(rowid) => rowid,
+        None => &call_id,
+    };
+    let by_rowid = row.rowid.is_some();
     let common: [&dyn rusqlite::ToSql; 8] = [
-        &call_id,
+        key,
         &ended,
         &last,
         &direction,
@@ -311,22 +320,47 @@ fn save(
         [&log.revision, &row.emitted, &log.missed, &log.record]
     });
     // One statement per set of columns, each prepared once.
-    let (sql, named): (&str, Vec<&dyn rusqlite::ToSql>) = match (&marks, unchanged) {
-        (Some(marks), _) => (
+    let (sql, named): (&str, Vec<&dyn rusqlite::ToSql>) = match (&marks, unchanged, by_rowid) {
+        (Some(marks), _, _) => (
             update_call!(
                 ", state = ?9, started_at = ?10, finalize_at = ?11, revision = ?12,
-                   emitted_digest = ?13, missed_emitted = missed_emitted OR ?14, record = ?15"
+                   emitted_digest = ?13, missed_emitted = missed_emitted OR ?14, record = ?15",
+                " WHERE id = ?1"
             ),
             indexed.iter().chain(marks).copied().collect(),
         ),
-        (None, true) => (update_call!(""), Vec::new()),
-        (None, false) => (
-            update_call!(", state = ?9, started_at = ?10, finalize_at = ?11"),
+        (None, true, true) => (
+            update_call!("", " WHERE rowid = ?1 AND id = ?9"),
+            vec![&call_id as &dyn rusqlite::ToSql],
+        ),
+        (None, true, false) => (update_call!("", " WHERE id = ?1"), Vec::new()),
+        (None, false, true) => (
+            update_call!(
+                ", state = ?9, started_at = ?10, finalize_at = ?11",
+                " WHERE rowid = ?1 AND id = ?12"
+            ),
+            indexed
+                .iter()
+                .copied()
+                .chain([&call_id as &dyn rusqlite::ToSql])
+                .collect(),
+        ),
+        (None, false, false) => (
+            update_call!(
+                ", state = ?9, started_at = ?10, finalize_at = ?11",
+                " WHERE id = ?1"
+            ),
             indexed.to_vec(),
         ),
     };
-    conn.prepare_cached(sql)?
+    let updated = conn
+        .prepare_cached(sql)?
         .execute(params_from_iter(common.iter().chain(&named)))?;
+    if by_rowid && updated == 0 {
+        return Err(crate::StoreError::Corrupt(format!(
+            "call {call_id} is not at the row the writer holds for it"
+        )));
+    }
     Ok(())
 }
 
@@ -334,7 +368,7 @@ fn save(
 fn read_row(conn: &Connection, call_id: &str) -> Result<CallRow> {
     Ok(conn
         .prepare_cached(
-            "SELECT emitted_digest, state, started_at, finalize_at FROM calls WHERE id = ?1",
+            "SELECT emitted_digest, state, started_at, finalize_at, rowid FROM calls WHERE id = ?1",
         )?
         .query_row([call_id], |r| {
             Ok(CallRow {
@@ -342,6 +376,7 @@ fn read_row(conn: &Connection, call_id: &str) -> Result<CallRow> {
                 state: r.get(1)?,
                 started_at: r.get(2)?,
                 finalize_at: r.get(3)?,
+                rowid: Some(r.get(4)?),
             })
         })?)
 }
@@ -375,10 +410,11 @@ fn rebuild(
             call
         }
         // A call made for this event: its row is as `correlate` wrote it, listing no events.
-        None if new.created => Box::new(ActiveCall {
+        None if new.created.is_some() => Box::new(ActiveCall {
             fold: CallFold::of(std::slice::from_ref(new.event)),
             row: CallRow {
                 state: "initiated".into(),
+                rowid: new.created,
                 ..CallRow::default()
             },
             aliases: Vec::new(),
@@ -418,6 +454,7 @@ fn rebuild(
         started_at: ms(rec.started_at),
         finalize_at,
         emitted: before.emitted.clone(),
+        rowid: before.rowid,
     };
     save(conn, call_id, &rec, &row, Some(before), Some(new.seq), None)?;
     call.row = row;
@@ -651,6 +688,7 @@ impl Finalization {
             started_at: ms(call.rec.started_at),
             finalize_at: None,
             emitted: Some(digest),
+            rowid: None,
         };
         let logged = Logged {
             revision: call.revision,

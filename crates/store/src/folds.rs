@@ -39,6 +39,8 @@ pub(crate) struct CallRow {
     pub(crate) started_at: Option<i64>,
     pub(crate) finalize_at: Option<i64>,
     pub(crate) emitted: Option<String>,
+    /// The row's rowid, when known: an update finds the row by it.
+    pub(crate) rowid: Option<i64>,
 }
 
 /// How many calls' folds are kept by default. A fold takes about 6 KiB of memory, so the
