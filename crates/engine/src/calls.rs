@@ -189,7 +189,7 @@ pub fn is_call_event(event: &Event) -> bool {
 /// A call's events folded in sort order: what [`build`] derives the record from. Kept between
 /// events, it lets a new event that sorts after all the others be applied without reading the
 /// call's other events again; the result is the same as folding them all.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct CallFold {
     rec: CallRecord,
     legs: Vec<LegRecord>,
@@ -197,8 +197,8 @@ pub struct CallFold {
     source_missed: bool,
     log_parties: (Option<Party>, Option<Party>),
     last: Option<(Timestamp, u8, String)>,
-    /// For each of `legs`: when its first event and its latest event occurred.
-    #[serde(default)]
+    /// For each of `legs` (at the same index): when its first event and its latest event
+    /// occurred.
     leg_times: Vec<(Timestamp, Timestamp)>,
 }
 
