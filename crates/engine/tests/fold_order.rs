@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use switchboard_engine::calls::CallFold;
 use switchboard_model::{
-    tags, AccountId, Details, Dialect, Direction, Event, EventKind, Fact, LegFacts, LegResult,
+    AccountId, Details, Dialect, Direction, Event, EventKind, Fact, LegFacts, LegResult,
     LegSnapshot, Party, PartyKind, Source,
 };
 
@@ -45,17 +45,12 @@ fn leg_event(
         vendor: Default::default(),
         raw: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
     };
-    Event {
-        id: uuid::Uuid::now_v7(),
-        account: AccountId(1),
-        source: Source {
-            dialect: Dialect::Canonical,
-            name: None,
-        },
-        received_at: fact.occurred_at,
-        tags: tags::derive(&fact),
-        fact,
-    }
+    let source = Source {
+        dialect: Dialect::Canonical,
+        name: None,
+    };
+    let at = fact.occurred_at;
+    switchboard_engine::stamp(AccountId(1), &source, at, vec![fact], uuid::Uuid::now_v7).remove(0)
 }
 
 /// A ring group whose moment of answer is sent as one leg's answer, another's end, then the

@@ -755,17 +755,7 @@ async fn many_calls_ending_at_once_are_all_finalized_once() {
         assert_eq!(call["revision"], 1, "{id}: {call}");
     }
     let got = logs.settle(calls.len()).await;
-    let mut logged: Vec<String> = got
-        .iter()
-        .map(|r| {
-            r.body["data"]["uuid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
-    logged.sort();
-    logged.dedup();
+    let logged = distinct_uuids(&got);
     assert_eq!(logged.len(), calls.len(), "one call log per call");
 }
 

@@ -186,17 +186,7 @@ async fn a_callback_has_at_most_its_share_of_requests_open_and_gets_every_delive
         .collect();
     hub.ingest(&acct.token, &events).await;
     let got = rx.wait_events(12, 20).await;
-    let mut calls: Vec<String> = got
-        .iter()
-        .map(|r| {
-            r.body["data"]["uuid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
-    calls.sort();
-    calls.dedup();
+    let calls = distinct_uuids(&got);
     assert_eq!(
         calls.len(),
         12,

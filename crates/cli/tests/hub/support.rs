@@ -272,6 +272,22 @@ impl Received {
     }
 }
 
+/// The distinct `data.uuid`s of what was received (a call's id in Phone.com webhooks), sorted.
+pub fn distinct_uuids(got: &[Received]) -> Vec<String> {
+    let mut uuids: Vec<String> = got
+        .iter()
+        .map(|r| {
+            r.body["data"]["uuid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    uuids.sort();
+    uuids.dedup();
+    uuids
+}
+
 /// How a receiver answers.
 #[derive(Debug, Clone)]
 pub struct Behaviour {
