@@ -43,11 +43,12 @@ pub(crate) struct CallRow {
     pub(crate) rowid: Option<i64>,
 }
 
-/// How many calls' folds are kept by default. A fold takes about 6 KiB of memory, so the
-/// default stays near 100 MiB at most; calls beyond it are folded from their events again.
-/// (Each is boxed: 1.5 KiB of it is inline, and a table of them inline would hold as much
-/// again in its empty slots, twice that while it grows.)
-pub const DEFAULT_CAPACITY: usize = 16_384;
+/// How many calls' folds are kept by default. A fold of a call in progress takes about
+/// 4 KiB of memory (its legs are most of it), so the default stays near 100 MiB at most;
+/// calls beyond it are folded from their events again. (Each is boxed: 1.5 KiB of it is
+/// inline, and a table of them inline would hold as much again in its empty slots, twice that
+/// while it grows.)
+pub const DEFAULT_CAPACITY: usize = 24_576;
 
 pub(crate) struct FoldCache {
     folds: HashMap<String, (Box<ActiveCall>, u64)>,
