@@ -493,22 +493,23 @@ impl CallFold {
         let mut legs = self.legs.clone();
         let source_end = self.source_end;
         let source_missed = self.source_missed;
-        let log_parties = self.log_parties.clone();
         // Who answered: the earliest connected leg that is not the first (the first leg is the
         // caller's, answered by the PBX itself), or the first leg when the call has no other.
+        // (By its place among the legs: the writer finishes a call's fold for every event.)
         let has_other = legs.iter().any(|l| l.is_first != Some(true));
-        let answered = legs
+        let answered_at = legs
             .iter()
-            .filter(|l| l.answered_at.is_some() && (l.is_first != Some(true) || !has_other))
-            .min_by_key(|l| (l.answered_at, l.id.clone()))
-            .cloned();
+            .enumerate()
+            .filter(|(_, l)| l.answered_at.is_some() && (l.is_first != Some(true) || !has_other))
+            .min_by(|(_, a), (_, b)| (a.answered_at, &a.id).cmp(&(b.answered_at, &b.id)))
+            .map(|(i, _)| i);
         let all_ended = !legs.is_empty() && legs.iter().all(|l| l.state == LegState::Ended);
         let ended = source_end.is_some() || all_ended;
         let ended_at = [source_end, legs.iter().filter_map(|l| l.ended_at).max()]
             .into_iter()
             .flatten()
             .max();
-        for leg in &mut legs {
+        for (i, leg) in legs.iter_mut().enumerate() {
             if leg.state == LegState::Ended && leg.result.is_none() {
                 leg.result = Some(if leg.answered_at.is_some() {
                     LegResult::Answered
@@ -523,19 +524,25 @@ impl CallFold {
                 );
             if lost
                 && leg.is_first != Some(true)
-                && answered.as_ref().is_some_and(|a| a.id != leg.id)
+                && answered_at.is_some_and(|a| a != i)
                 && leg.state == LegState::Ended
             {
                 leg.result = Some(LegResult::AnsweredElsewhere);
             }
         }
+        let answered = answered_at.map(|i| &legs[i]);
         let first = legs.iter().find(|l| l.is_first == Some(true)).or_else(|| {
-            legs.iter()
-                .min_by_key(|l| (l.created_at.or(l.ringing_at), l.id.clone()))
+            legs.iter().min_by(|a, b| {
+                (a.created_at.or(a.ringing_at), &a.id).cmp(&(b.created_at.or(b.ringing_at), &b.id))
+            })
         });
-        rec.from = first.and_then(|l| l.from.clone()).or(log_parties.0);
-        rec.to = first.and_then(|l| l.to.clone()).or(log_parties.1);
-        if let Some(a) = &answered {
+        rec.from = first
+            .and_then(|l| l.from.clone())
+            .or_else(|| self.log_parties.0.clone());
+        rec.to = first
+            .and_then(|l| l.to.clone())
+            .or_else(|| self.log_parties.1.clone());
+        if let Some(a) = answered {
             rec.answered_by = a.to.clone();
             rec.answered_at = a.answered_at;
         }
