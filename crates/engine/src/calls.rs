@@ -354,7 +354,7 @@ impl CallFold {
                     None => {
                         // Room for one more leg, not the four a first push makes room for:
                         // most calls have one to three legs, and the writer keeps the folds
-                        // of thousands of calls at once (a leg takes 700 bytes).
+                        // of thousands of calls at once (a leg takes 512 bytes).
                         legs.reserve_exact(1);
                         leg_times.reserve_exact(1);
                         leg_times.push((at, at));
