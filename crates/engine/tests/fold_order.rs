@@ -2,18 +2,11 @@
 //! arrive in: an event is applied to it when `follows` says so, and otherwise the fold is made
 //! again from all the events, as the store does.
 
-use jiff::Timestamp;
-use switchboard_engine::calls::CallFold;
-use switchboard_model::{
-    AccountId, Details, Dialect, Direction, Event, EventKind, Fact, LegFacts, LegResult,
-    LegSnapshot, Party, PartyKind, Source,
-};
+mod support;
 
-fn party(number: &str) -> Party {
-    let mut p = Party::new(PartyKind::Number);
-    p.number = Some(number.into());
-    p
-}
+use support::number;
+use switchboard_engine::calls::CallFold;
+use switchboard_model::{Direction, Event, EventKind, LegFacts, LegResult, LegSnapshot};
 
 fn leg_event(
     leg: &str,
@@ -22,35 +15,20 @@ fn leg_event(
     direction: Option<Direction>,
     result: Option<LegResult>,
 ) -> Event {
-    let fact = Fact {
-        source_key: format!("call-1:{leg}:{}", kind.as_str()),
-        kind,
-        occurred_at: Timestamp::from_second(1_700_000_000 + at_s).unwrap(),
-        call_id: Some("call-1".into()),
-        leg_id: Some(leg.into()),
-        agent_id: None,
-        details: Details::Leg(Box::new(LegFacts {
-            direction,
-            leg: LegSnapshot {
-                id: Some(leg.into()),
-                is_first: Some(leg == "call-1"),
-                from: Some(party("+15550001")),
-                to: Some(party(&format!("+1555{}", leg.len()))),
-                result,
-            },
-            first_leg: None,
-            parent_leg: None,
-            hangup: None,
-        })),
-        vendor: Default::default(),
-        raw: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
+    let facts = LegFacts {
+        direction,
+        leg: LegSnapshot {
+            id: Some(leg.into()),
+            is_first: Some(leg == "call-1"),
+            from: Some(number("+15550001")),
+            to: Some(number(&format!("+1555{}", leg.len()))),
+            result,
+        },
+        first_leg: None,
+        parent_leg: None,
+        hangup: None,
     };
-    let source = Source {
-        dialect: Dialect::Canonical,
-        name: None,
-    };
-    let at = fact.occurred_at;
-    switchboard_engine::stamp(AccountId(1), &source, at, vec![fact], uuid::Uuid::now_v7).remove(0)
+    support::leg_event("call-1", kind, at_s, facts)
 }
 
 /// A ring group whose moment of answer is sent as one leg's answer, another's end, then the

@@ -1,50 +1,28 @@
 //! How a call's record says who hung up and why: each leg keeps what its ending events said
 //! (the first word on each point stands), and the call takes its first leg's.
 
-use jiff::Timestamp;
-use switchboard_engine::calls::{build, CallState};
-use switchboard_model::{
-    AccountId, Details, Dialect, Direction, Event, EventKind, Fact, Hangup, LegFacts, LegSnapshot,
-    Party, PartyKind, Source,
-};
+mod support;
 
-fn number(n: &str) -> Party {
-    let mut p = Party::new(PartyKind::Number);
-    p.number = Some(n.into());
-    p
-}
+use support::number;
+use switchboard_engine::calls::{build, CallState};
+use switchboard_model::{Direction, Event, EventKind, Hangup, LegFacts, LegSnapshot};
 
 /// An event of `leg` of call `c-1`, `at_s` seconds in, ending it with `hangup` if given.
 fn leg(leg: &str, kind: EventKind, at_s: i64, hangup: Option<Hangup>) -> Event {
-    let fact = Fact {
-        source_key: format!("c-1:{leg}:{}:{at_s}", kind.as_str()),
-        kind,
-        occurred_at: Timestamp::from_second(1_700_000_000 + at_s).unwrap(),
-        call_id: Some("c-1".into()),
-        leg_id: Some(leg.into()),
-        agent_id: None,
-        details: Details::Leg(Box::new(LegFacts {
-            direction: Some(Direction::Inbound),
-            leg: LegSnapshot {
-                id: Some(leg.into()),
-                is_first: Some(leg == "caller"),
-                from: Some(number("+15550001")),
-                to: Some(number(if leg == "caller" { "+15550100" } else { "101" })),
-                result: None,
-            },
-            first_leg: None,
-            parent_leg: None,
-            hangup,
-        })),
-        vendor: Default::default(),
-        raw: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
+    let facts = LegFacts {
+        direction: Some(Direction::Inbound),
+        leg: LegSnapshot {
+            id: Some(leg.into()),
+            is_first: Some(leg == "caller"),
+            from: Some(number("+15550001")),
+            to: Some(number(if leg == "caller" { "+15550100" } else { "101" })),
+            result: None,
+        },
+        first_leg: None,
+        parent_leg: None,
+        hangup,
     };
-    let source = Source {
-        dialect: Dialect::Canonical,
-        name: None,
-    };
-    let at = fact.occurred_at;
-    switchboard_engine::stamp(AccountId(1), &source, at, vec![fact], uuid::Uuid::now_v7).remove(0)
+    support::leg_event("c-1", kind, at_s, facts)
 }
 
 fn hangup(by: Option<&str>, q850: Option<u16>, sip: Option<u16>, text: Option<&str>) -> Hangup {

@@ -13,12 +13,12 @@
 //! calls than the cache holds take turns, as calls in progress at once do.
 
 use std::collections::HashMap;
+use switchboard_engine::calls::CallFold;
 
 /// The cache's tables hash with foldhash (seeded per process) rather than std's SipHash: a
 /// few lookups by call id and alias are made for every event, and SipHash made them a
 /// twentieth of the writer's time.
 type Table<V> = HashMap<String, V, foldhash::fast::RandomState>;
-use switchboard_engine::calls::CallFold;
 
 /// An active call as the writer keeps it: its fold, the columns of its row that an
 /// event's update compares against, so that update needs no read of the row first, and the
