@@ -245,7 +245,7 @@ fn record_of<E: std::borrow::Borrow<[Event]>>(
 }
 
 /// The update of a call's row, with `extra` columns set after the ones every update sets,
-/// found by `at` (its id, or its rowid where the writer knows it, the id checked too).
+/// found by `at` (its id, or its rowid with the id checked too).
 macro_rules! update_call {
     ($extra:literal, $at:literal) => {
         concat!(
@@ -299,12 +299,17 @@ fn save(
     });
     let (ended, last, search) = (ms(rec.ended_at), ms(rec.last_event_at), search_text(rec));
     let listed = joined.map(|seq| format!(",{seq}")).unwrap_or_default();
-    // The row by its rowid when the writer knows it (a step less than by the text id).
-    let key: &dyn rusqlite::ToSql = match &row.rowid {
-        Some(rowid) => rowid,
-        None => &call_id,
+    // A finalized call's row is found by its id; a held call's by its rowid (a step less than
+    // by the text id), the id compared on the row.
+    let key: &dyn rusqlite::ToSql = match (&logged, &row.rowid) {
+        (Some(_), _) => &call_id,
+        (None, Some(rowid)) => rowid,
+        (None, None) => {
+            return Err(crate::StoreError::Corrupt(format!(
+                "call {call_id} is held without its row's rowid"
+            )))
+        }
     };
-    let by_rowid = row.rowid.is_some();
     let common: [&dyn rusqlite::ToSql; 8] = [
         key,
         &ended,
@@ -320,8 +325,8 @@ fn save(
         [&log.revision, &row.emitted, &log.missed, &log.record]
     });
     // One statement per set of columns, each prepared once.
-    let (sql, named): (&str, Vec<&dyn rusqlite::ToSql>) = match (&marks, unchanged, by_rowid) {
-        (Some(marks), _, _) => (
+    let (sql, named): (&str, Vec<&dyn rusqlite::ToSql>) = match (&marks, unchanged) {
+        (Some(marks), _) => (
             update_call!(
                 ", state = ?9, started_at = ?10, finalize_at = ?11, revision = ?12,
                    emitted_digest = ?13, missed_emitted = missed_emitted OR ?14, record = ?15",
@@ -329,12 +334,11 @@ fn save(
             ),
             indexed.iter().chain(marks).copied().collect(),
         ),
-        (None, true, true) => (
+        (None, true) => (
             update_call!("", " WHERE rowid = ?1 AND id = ?9"),
             vec![&call_id as &dyn rusqlite::ToSql],
         ),
-        (None, true, false) => (update_call!("", " WHERE id = ?1"), Vec::new()),
-        (None, false, true) => (
+        (None, false) => (
             update_call!(
                 ", state = ?9, started_at = ?10, finalize_at = ?11",
                 " WHERE rowid = ?1 AND id = ?12"
@@ -345,18 +349,11 @@ fn save(
                 .chain([&call_id as &dyn rusqlite::ToSql])
                 .collect(),
         ),
-        (None, false, false) => (
-            update_call!(
-                ", state = ?9, started_at = ?10, finalize_at = ?11",
-                " WHERE id = ?1"
-            ),
-            indexed.to_vec(),
-        ),
     };
     let updated = conn
         .prepare_cached(sql)?
         .execute(params_from_iter(common.iter().chain(&named)))?;
-    if by_rowid && updated == 0 {
+    if marks.is_none() && updated == 0 {
         return Err(crate::StoreError::Corrupt(format!(
             "call {call_id} is not at the row the writer holds for it"
         )));

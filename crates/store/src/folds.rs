@@ -44,7 +44,8 @@ pub(crate) struct CallRow {
     pub(crate) started_at: Option<i64>,
     pub(crate) finalize_at: Option<i64>,
     pub(crate) emitted: Option<String>,
-    /// The row's rowid, when known: an update finds the row by it.
+    /// The row's rowid, by which an event's update finds a held call's row (`None` only in
+    /// the row a finalization writes, which finds it by its id).
     pub(crate) rowid: Option<i64>,
 }
 
