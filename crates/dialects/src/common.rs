@@ -71,7 +71,7 @@ pub(crate) fn non_empty(v: Option<Text>) -> Option<String> {
 
 /// Deserializes a JSON document into `T`, naming the path of any field at fault.
 pub(crate) fn parse<'de, T: Deserialize<'de>>(
-    raw: &'de RawValue,
+    raw: &'de str,
     prefix: &str,
 ) -> Result<T, DecodeError> {
     parse_seed(raw, prefix, std::marker::PhantomData::<T>)
@@ -82,11 +82,11 @@ pub(crate) fn parse<'de, T: Deserialize<'de>>(
 /// Tracking the path costs a fifth of a decode, so a document is read plainly first and only
 /// one that fails is read again to say where.
 pub(crate) fn parse_seed<'de, S: DeserializeSeed<'de> + Copy>(
-    raw: &'de RawValue,
+    raw: &'de str,
     prefix: &str,
     seed: S,
 ) -> Result<S::Value, DecodeError> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut de = serde_json::Deserializer::from_str(raw);
     let first = seed.deserialize(&mut de).and_then(|value| {
         de.end()?;
         Ok(value)
@@ -94,7 +94,7 @@ pub(crate) fn parse_seed<'de, S: DeserializeSeed<'de> + Copy>(
     match first {
         Ok(value) => Ok(value),
         Err(_) => {
-            let mut de = serde_json::Deserializer::from_str(raw.get());
+            let mut de = serde_json::Deserializer::from_str(raw);
             let mut track = serde_path_to_error::Track::new();
             let tracked = serde_path_to_error::Deserializer::new(&mut de, &mut track);
             let result = seed.deserialize(tracked).and_then(|value| {
@@ -108,9 +108,26 @@ pub(crate) fn parse_seed<'de, S: DeserializeSeed<'de> + Copy>(
     }
 }
 
+/// The raw JSON of an element a decoder has read whole, kept as the fact's `raw`.
+///
+/// `RawValue`'s public constructor checks the text again (as long as reading it took); a
+/// `RawValue` a deserializer hands over is taken as it is, so the text is handed over through
+/// serde_json's protocol for that (a one-entry map under its `RawValue` token). Should that
+/// protocol ever change, the text is checked after all (a test notices).
+pub(crate) fn raw_json(item: &str) -> Box<RawValue> {
+    const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+    let handed = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(std::iter::once((
+        RAW_VALUE_TOKEN,
+        item,
+    )));
+    Box::<RawValue>::deserialize(handed).unwrap_or_else(|_| {
+        RawValue::from_string(item.to_owned()).expect("a decoded element is JSON")
+    })
+}
+
 /// A stable key from a payload's content, for sources that send no event id.
-pub(crate) fn content_key(dialect: &str, raw: &RawValue) -> String {
-    let digest = Sha256::digest(raw.get().as_bytes());
+pub(crate) fn content_key(dialect: &str, raw: &str) -> String {
+    let digest = Sha256::digest(raw.as_bytes());
     format!("{dialect}:{}", hex::encode(&digest[..16]))
 }
 
@@ -216,4 +233,18 @@ pub(crate) fn loose_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>
             _ => return Err(serde::de::Error::custom("expected true or false")),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raw_json;
+
+    #[test]
+    fn raw_json_keeps_the_text_as_it_came() {
+        let item = r#"{ "a" : [1, 2.50, "\u00e9"] }"#;
+        assert_eq!(raw_json(item).get(), item);
+        // Text that is not JSON passes unchanged too, which shows it was not read again:
+        // the public constructor would have refused it.
+        assert_eq!(raw_json("{").get(), "{");
+    }
 }

@@ -17,11 +17,11 @@ mod testkit;
 pub mod welljoint;
 pub mod workonflow;
 
-pub use batch::{split_batch, Batch};
+pub use batch::{split_batch, split_validating, Batch};
 pub use error::DecodeError;
 
 use jiff::Timestamp;
-use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::time::Duration;
 use switchboard_model::{AccountId, Dialect, Event, Fact};
 
@@ -69,15 +69,16 @@ pub fn encodable() -> &'static [Dialect] {
     &Dialect::ALL
 }
 
-/// The elements of a request body, owned.
+/// The elements of a request body: the body's own text, or text made from it (a JSON5 body
+/// read as JSON).
 #[derive(Debug)]
-pub struct Body {
-    pub items: Vec<Box<RawValue>>,
+pub struct Body<'a> {
+    pub items: Vec<Cow<'a, str>>,
     /// True when the body was one bare object: its error paths start at the object itself.
     pub single: bool,
 }
 
-impl Body {
+impl Body<'_> {
     /// The JSON path prefix of the `index`th element.
     pub fn prefix(&self, index: usize) -> String {
         if self.single {
@@ -88,16 +89,16 @@ impl Body {
     }
 }
 
-impl<'a> IntoIterator for &'a Body {
-    type Item = &'a Box<RawValue>;
-    type IntoIter = std::slice::Iter<'a, Box<RawValue>>;
+impl<'b, 'a> IntoIterator for &'b Body<'a> {
+    type Item = &'b Cow<'a, str>;
+    type IntoIter = std::slice::Iter<'b, Cow<'a, str>>;
     fn into_iter(self) -> Self::IntoIter {
         self.items.iter()
     }
 }
 
-impl std::ops::Deref for Body {
-    type Target = [Box<RawValue>];
+impl<'a> std::ops::Deref for Body<'a> {
+    type Target = [Cow<'a, str>];
     fn deref(&self) -> &Self::Target {
         &self.items
     }
@@ -105,23 +106,25 @@ impl std::ops::Deref for Body {
 
 /// Splits a request body into its elements. Workonflow's documented examples are JavaScript
 /// object literals, so for that dialect a body that is not JSON is read as JSON5.
-pub fn parse_body(dialect: Dialect, body: &[u8]) -> Result<Body, DecodeError> {
-    match split_batch(body) {
+pub fn parse_body(dialect: Dialect, body: &[u8]) -> Result<Body<'_>, DecodeError> {
+    let split = if dialect == Dialect::Workonflow {
+        split_validating(body)
+    } else {
+        split_batch(body)
+    };
+    match split {
         Ok(batch) => Ok(Body {
             single: batch.single,
-            items: batch.items.into_iter().map(|i| i.to_owned()).collect(),
+            items: batch.items.into_iter().map(Cow::Borrowed).collect(),
         }),
         Err(e) if dialect == Dialect::Workonflow && e.syntax => workonflow::relaxed(body),
         Err(e) => Err(e),
     }
 }
 
-/// Decodes one vendor event (one element of a batch) into facts.
-pub fn decode(
-    dialect: Dialect,
-    item: &RawValue,
-    ctx: &DecodeContext,
-) -> Result<Vec<Fact>, DecodeError> {
+/// Decodes one vendor event (one element of a batch) into facts. The element is read whole,
+/// and one that is not JSON is refused with a syntax error.
+pub fn decode(dialect: Dialect, item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
     match dialect {
         Dialect::Phonecom => phonecom::decode(item, ctx),
         Dialect::Tel4vn => tel4vn::decode(item, ctx),

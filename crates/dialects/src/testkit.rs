@@ -236,13 +236,13 @@ pub fn round_trips(dialect: Dialect, event: &Event) -> Result<(), TestCaseError>
     let Some(first) = encode(dialect, event, &to) else {
         return Ok(());
     };
-    let item: Box<serde_json::value::RawValue> = serde_json::from_slice(&first).unwrap();
+    let item = std::str::from_utf8(&first).unwrap();
     let ctx = DecodeContext {
         received_at: event.fact.occurred_at,
         tz: jiff::tz::TimeZone::UTC,
         max_skew: None,
     };
-    let facts = decode(dialect, &item, &ctx)
+    let facts = decode(dialect, item, &ctx)
         .map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&first))))?;
     let fact = facts.into_iter().next().unwrap();
     prop_assert_eq!(

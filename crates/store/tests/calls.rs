@@ -23,7 +23,7 @@ fn events(dialect: Dialect, payloads: &[Value]) -> Vec<Event> {
     payloads
         .iter()
         .flat_map(|p| {
-            let raw = serde_json::value::to_raw_value(p).unwrap();
+            let raw = p.to_string();
             let facts = decode(dialect, &raw, &ctx).unwrap_or_else(|e| panic!("{e}: {p}"));
             switchboard_engine::stamp(
                 AccountId(1),

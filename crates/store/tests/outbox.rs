@@ -24,7 +24,7 @@ fn two_events_of_one_call() -> Vec<Event> {
             let payload = json!({"uuid": format!("e{i}"), "timestamp": now.as_second() + i as i64,
                 "data_type": "call", "data": {"uuid": "c1", "direction": "inbound",
                 "event_leg": {"uuid": "c1", "state": state, "from": {"type": "did", "id": "+15550000001"}}}});
-            let raw = serde_json::value::to_raw_value(&payload).unwrap();
+            let raw = payload.to_string();
             let facts = decode(Dialect::Phonecom, &raw, &ctx).unwrap();
             switchboard_engine::stamp(AccountId(1), &source, now, facts, uuid::Uuid::now_v7)
         })
@@ -44,7 +44,7 @@ fn first_events_of_calls(calls: usize) -> Vec<Event> {
             let payload = json!({"uuid": format!("f{i}"), "timestamp": now.as_second(),
                 "data_type": "call", "data": {"uuid": format!("call{i}"), "direction": "inbound",
                 "event_leg": {"uuid": format!("call{i}"), "state": "new", "from": {"type": "did", "id": "+15550000001"}}}});
-            let raw = serde_json::value::to_raw_value(&payload).unwrap();
+            let raw = payload.to_string();
             let facts = decode(Dialect::Phonecom, &raw, &ctx).unwrap();
             switchboard_engine::stamp(AccountId(1), &source, now, facts, uuid::Uuid::now_v7)
         })

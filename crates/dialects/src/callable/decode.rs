@@ -1,10 +1,9 @@
 //! Callable JSON → canonical facts.
 
-use crate::common::{from_millis, non_empty, parse, party_from, Text};
+use crate::common::{from_millis, non_empty, parse, party_from, raw_json, Text};
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use switchboard_model::{
     Details, EventKind, Fact, LegFacts, LegResult, LegSnapshot, Party, PartyKind, RecordingFacts,
@@ -50,7 +49,7 @@ fn bad_status(allowed: &str) -> DecodeError {
 }
 
 /// Decodes one Callable generic event.
-pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
+pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
     let g: Generic = parse(item, "")?;
     if g.parent_call_sid.trim().is_empty() {
         return Err(DecodeError::new("parentCallSid", "must not be empty"));
@@ -194,6 +193,6 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         agent_id: None,
         details,
         vendor,
-        raw: item.to_owned(),
+        raw: raw_json(item),
     }])
 }

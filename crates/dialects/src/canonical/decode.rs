@@ -1,6 +1,6 @@
 //! CloudEvents → canonical facts.
 
-use crate::common::{parse, plausible};
+use crate::common::{parse, plausible, raw_json};
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use serde::Deserialize;
@@ -27,7 +27,7 @@ struct Data<'a> {
 }
 
 /// Decodes one canonical CloudEvent.
-pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
+pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
     let ce: CloudEvent<'_> = parse(item, "")?;
     if ce.specversion != "1.0" {
         return Err(DecodeError::new("specversion", "expected \"1.0\""));
@@ -49,8 +49,8 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
             "expected switchboard.<kind>, e.g. switchboard.call.leg.created",
         ));
     };
-    let data: Data<'_> = parse(ce.data, "data")?;
-    let event: Event = parse(data.event, "data.event")?;
+    let data: Data<'_> = parse(ce.data.get(), "data")?;
+    let event: Event = parse(data.event.get(), "data.event")?;
     if event.fact.kind.as_str() != kind {
         return Err(DecodeError::new(
             "type",
@@ -63,6 +63,6 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
     let mut fact = event.fact;
     fact.occurred_at = plausible(fact.occurred_at, ctx, "data.event.fact.occurred_at")?;
     fact.source_key = format!("ce:{}:{}", ce.source, ce.id);
-    fact.raw = item.to_owned();
+    fact.raw = raw_json(item);
     Ok(vec![fact])
 }

@@ -1,6 +1,6 @@
 //! Phone.com JSON → canonical facts.
 
-use crate::common::{from_seconds, parse, parse_seed, plausible, text, Text};
+use crate::common::{from_seconds, parse, parse_seed, plausible, raw_json, text, Text};
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use jiff::Timestamp;
@@ -399,7 +399,7 @@ fn occurred_at(env: &Envelope, ctx: &DecodeContext) -> Result<Timestamp, DecodeE
 }
 
 /// Decodes one Phone.com event.
-pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
+pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
     let env: Envelope = parse(item, "")?;
     if let Some(v) = &env.version {
         if !v.starts_with("2.") {
@@ -413,7 +413,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         return Err(DecodeError::new("uuid", "must not be empty"));
     }
     let occurred_at = occurred_at(&env, ctx)?;
-    let raw = item.to_owned();
+    let raw = raw_json(item);
     let mut fact = Fact {
         source_key: env.uuid,
         kind: EventKind::Message,
@@ -427,7 +427,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
     };
     let data = match env.data {
         Ok(data) => data,
-        Err(raw) => parse_seed(&raw, "data", env.data_type)?,
+        Err(raw) => parse_seed(raw.get(), "data", env.data_type)?,
     };
     match data {
         Data::Call(data) => {

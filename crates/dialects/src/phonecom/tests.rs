@@ -144,13 +144,8 @@ fn wrong_fields_are_named_by_path() {
         (r#"[1]"#, ""),
     ];
     for (json, path) in cases {
-        let item = serde_json::value::RawValue::from_string(if json.starts_with('[') {
-            "1".into()
-        } else {
-            json.into()
-        })
-        .unwrap();
-        let err = decode(&item, &ctx()).unwrap_err();
+        let item = if json.starts_with('[') { "1" } else { json };
+        let err = decode(item, &ctx()).unwrap_err();
         assert_eq!(err.path, path, "{json}: {err}");
         assert!(!err.message.is_empty());
     }
@@ -182,8 +177,7 @@ fn a_repeated_envelope_field_is_an_error_naming_it() {
         ),
     ];
     for (json, field) in cases {
-        let item = serde_json::value::RawValue::from_string(json.into()).unwrap();
-        let err = decode(&item, &ctx()).unwrap_err();
+        let err = decode(json, &ctx()).unwrap_err();
         assert!(
             err.message.contains("duplicate") && err.message.contains(field),
             "{json}: {err}"

@@ -1,11 +1,10 @@
 //! tel4vn JSON → canonical facts.
 
-use crate::common::{content_key, non_empty, parse, party_from, plausible, Text};
+use crate::common::{content_key, non_empty, parse, party_from, plausible, raw_json, Text};
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use switchboard_model::{
     CallLogFacts, Details, Direction, EventKind, Fact, LegFacts, LegResult, LegSnapshot, Party,
@@ -99,7 +98,7 @@ fn result_of(status: Option<&str>, billsec: Option<f64>) -> Option<LegResult> {
 }
 
 /// Decodes one tel4vn hook payload.
-pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
+pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
     let hook: Hook = parse(item, "")?;
     let call_id = hook.call_id.into_string();
     if call_id.trim().is_empty() {
@@ -229,7 +228,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         agent_id: None,
         details,
         vendor,
-        raw: item.to_owned(),
+        raw: raw_json(item),
     }];
     if let (State::Cdr | State::CdrAutocall, Some(url)) = (hook.state, hook.recording_url) {
         facts.push(Fact {
@@ -247,7 +246,7 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
                 url: Some(url),
             }),
             vendor: Map::new(),
-            raw: item.to_owned(),
+            raw: raw_json(item),
         });
     }
     Ok(facts)

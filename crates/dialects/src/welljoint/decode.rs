@@ -1,10 +1,9 @@
 //! Welljoint JSON → canonical facts.
 
-use crate::common::{content_key, loose_bool, parse, party_from, plausible, Text};
+use crate::common::{content_key, loose_bool, parse, party_from, plausible, raw_json, Text};
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use switchboard_model::{
     AgentFacts, AgentState, Details, EventKind, Fact, Hangup, LegFacts, LegResult, LegSnapshot,
@@ -127,7 +126,7 @@ fn failed_result(code: Option<&str>) -> LegResult {
 }
 
 /// Decodes one Welljoint CTI event.
-pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
+pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
     let e: Cti = parse(item, "")?;
     let local = jiff::civil::DateTime::strptime("%Y.%m.%d %H:%M:%S", e.event_time.trim())
         .map_err(|_| DecodeError::new("eventTime", "expected local time as YYYY.MM.DD HH:MM:SS"))?;
@@ -354,6 +353,6 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         agent_id,
         details,
         vendor,
-        raw: item.to_owned(),
+        raw: raw_json(item),
     }])
 }

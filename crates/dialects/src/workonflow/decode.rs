@@ -1,10 +1,9 @@
 //! Workonflow JSON (or JavaScript object literals) → canonical facts.
 
-use crate::common::{content_key, from_millis, loose_bool, non_empty, parse, Text};
+use crate::common::{content_key, from_millis, loose_bool, non_empty, parse, raw_json, Text};
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use switchboard_model::{
     Details, DtmfFacts, EventKind, Fact, LegFacts, LegResult, LegSnapshot, Party, PartyKind,
@@ -39,7 +38,7 @@ struct Call {
 }
 
 /// Reads a body of JavaScript object literals (one, or an array) as JSON items.
-pub fn relaxed(body: &[u8]) -> Result<crate::Body, DecodeError> {
+pub fn relaxed(body: &[u8]) -> Result<crate::Body<'static>, DecodeError> {
     let text =
         std::str::from_utf8(body).map_err(|_| DecodeError::syntax("", "the body is not UTF-8"))?;
     let value: Value = json5::from_str(text).map_err(|e| {
@@ -54,7 +53,7 @@ pub fn relaxed(body: &[u8]) -> Result<crate::Body, DecodeError> {
     };
     let items = items
         .into_iter()
-        .map(|v| serde_json::value::to_raw_value(&v).expect("JSON"))
+        .map(|v| std::borrow::Cow::Owned(v.to_string()))
         .collect();
     Ok(crate::Body { items, single })
 }
@@ -92,7 +91,7 @@ fn leg(
 }
 
 /// Decodes one Workonflow call event.
-pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
+pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
     let c: Call = parse(item, "")?;
     let call_id = match c.place.as_deref() {
         Some("thread") => c.thread_id.clone().ok_or_else(|| {
@@ -230,6 +229,6 @@ pub fn decode(item: &RawValue, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeE
         agent_id: None,
         details,
         vendor,
-        raw: item.to_owned(),
+        raw: raw_json(item),
     }])
 }
