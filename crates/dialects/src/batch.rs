@@ -182,6 +182,25 @@ mod tests {
     }
 
     #[test]
+    fn a_quote_or_escape_is_found_wherever_it_falls_in_a_string() {
+        // Strings of every length up to twenty (short, as most of an event's are, and longer
+        // than a word), with an escaped quote, an escaped backslash, a closing bracket or an
+        // escaped quote as a code point at every place in them.
+        for len in 0..20 {
+            for at in 0..=len {
+                for inner in [r#"\""#, r"\\", "}", r"\u0022"] {
+                    let mut text = "x".repeat(len);
+                    text.insert_str(at, inner);
+                    let body = format!(r#"{{"s":"{text}","t":1}} {{"u":"{text}"}}"#);
+                    let items = split_batch(body.as_bytes()).unwrap().items;
+                    assert_eq!(items, split_validating(body.as_bytes()).unwrap().items);
+                    assert_eq!(items.len(), 2, "{body}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_split_agrees_with_the_parser_on_json() {
         let bodies: [&[u8]; 5] = [
             b"{\"a\":{\"b\":[1,2,{\"c\":\"x\"}]}}\r\n\t{\"d\":null}",
