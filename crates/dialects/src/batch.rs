@@ -5,8 +5,8 @@
 //!
 //! The split finds where each object ends by its brackets and strings alone: it does not
 //! check the JSON, because every decoder reads its whole element with a parser that does (a
-//! decoder rejects an element that is not JSON with a syntax error at its path). Checking it
-//! here too cost as much as a third of decoding an event. A body that is anything else —
+//! decoder rejects an element that is not JSON with a syntax error at its path), so checking
+//! it here too only read every body twice. A body that is anything else —
 //! empty, not UTF-8, an element that is not an object, text between elements, an object
 //! that never closes — is split by a validating parser instead, which says where it stops
 //! being JSON.

@@ -17,8 +17,10 @@ mod testkit;
 pub mod welljoint;
 pub mod workonflow;
 
-pub use batch::{split_batch, split_validating, Batch};
+pub use batch::{split_batch, Batch};
 pub use error::DecodeError;
+
+use batch::split_validating;
 
 use jiff::Timestamp;
 use std::borrow::Cow;
