@@ -25,7 +25,7 @@ fn ctx() -> DecodeContext {
     DecodeContext {
         received_at: jiff::Timestamp::from_second(1_600_000_000).unwrap(),
         tz: jiff::tz::TimeZone::UTC,
-        max_skew: None,
+        max_ahead: None,
     }
 }
 

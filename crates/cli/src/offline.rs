@@ -36,7 +36,7 @@ fn events(from: Dialect, tz: &str, file: Option<&Path>) -> Result<Vec<Event>> {
     let ctx = DecodeContext {
         received_at,
         tz,
-        max_skew: None,
+        max_ahead: None,
     };
     let items = switchboard_dialects::parse_body(from, &body).map_err(|e| anyhow!("{e}"))?;
     let mut facts = Vec::new();

@@ -286,6 +286,7 @@ impl State {
         let raw =
             json!({ "callback_id": d.callback_id, "reason": d.reason, "at": now.to_string() });
         let fact = Fact {
+            time_estimated: false,
             source_key: format!(
                 "callback-deactivated:{}:{}",
                 d.callback_id,

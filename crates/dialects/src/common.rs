@@ -131,21 +131,35 @@ pub(crate) fn content_key(dialect: &str, raw: &str) -> String {
     format!("{dialect}:{}", hex::encode(&digest[..16]))
 }
 
-/// Checks a source time against the receipt time: a time that parses but is off by more than
-/// the allowed skew (milliseconds read as seconds, say) is refused.
+/// The earliest time a source can mean: 1990-01-01T00:00:00Z. Before it, a time is a unit
+/// mistake (seconds read as milliseconds land in January 1970) or a placeholder, never a call.
+pub const EARLIEST_TIME: Timestamp = Timestamp::constant(631_152_000, 0);
+
+/// Checks a source time: history is history (a queue replayed after an outage, last month's
+/// CDRs imported), so any past time since [`EARLIEST_TIME`] is taken; a time further ahead of
+/// the receipt than the allowed skew is refused (milliseconds read as seconds, a clock or
+/// time zone that is wrong).
 pub(crate) fn plausible(
     at: Timestamp,
     ctx: &DecodeContext,
     path: &str,
 ) -> Result<Timestamp, DecodeError> {
-    if let Some(max) = ctx.max_skew {
-        let off = (at.as_millisecond() - ctx.received_at.as_millisecond()).unsigned_abs();
-        if off > max.as_millis() as u64 {
+    if at < EARLIEST_TIME {
+        return Err(DecodeError::new(
+            path,
+            format!(
+                "the time {at} is before 1990, which no phone system means; is the unit wrong (seconds vs milliseconds)?"
+            ),
+        ));
+    }
+    if let Some(max) = ctx.max_ahead {
+        let ahead = at.as_millisecond() - ctx.received_at.as_millisecond();
+        if ahead > max.as_millis() as i64 {
             return Err(DecodeError::new(
                 path,
                 format!(
-                    "the time {at} is {} hours away from the time of receipt {}; is the unit wrong (seconds vs milliseconds) or the clock?",
-                    off / 3_600_000,
+                    "the time {at} is {} hours ahead of the time of receipt {}; is the unit wrong (seconds vs milliseconds) or the clock?",
+                    ahead / 3_600_000,
                     ctx.received_at
                 ),
             ));

@@ -18,6 +18,7 @@ pub mod welljoint;
 pub mod workonflow;
 
 pub use batch::{split_batch, Batch};
+pub use common::EARLIEST_TIME;
 pub use error::DecodeError;
 
 use batch::split_validating;
@@ -34,18 +35,19 @@ pub struct DecodeContext {
     pub received_at: Timestamp,
     /// The time zone of sources that send local times without a zone.
     pub tz: jiff::tz::TimeZone,
-    /// A source time further than this from `received_at` is refused as absurd; `None`
-    /// accepts any time (offline decoding of old files).
-    pub max_skew: Option<Duration>,
+    /// A source time further than this ahead of `received_at` is refused as absurd; `None`
+    /// accepts any future time (offline decoding). Past times are history and always taken
+    /// (back to [`EARLIEST_TIME`]).
+    pub max_ahead: Option<Duration>,
 }
 
 impl DecodeContext {
-    /// A context for events received now in UTC, refusing times more than a day off.
+    /// A context for events received now in UTC, refusing times more than a day ahead.
     pub fn at(received_at: Timestamp) -> DecodeContext {
         DecodeContext {
             received_at,
             tz: jiff::tz::TimeZone::UTC,
-            max_skew: Some(Duration::from_secs(86_400)),
+            max_ahead: Some(Duration::from_secs(86_400)),
         }
     }
 }

@@ -17,7 +17,7 @@ pub fn seed_ctx(tz: &str) -> DecodeContext {
     DecodeContext {
         received_at: Timestamp::from_second(1_600_000_000).unwrap(),
         tz: jiff::tz::TimeZone::get(tz).unwrap(),
-        max_skew: None,
+        max_ahead: None,
     }
 }
 
@@ -190,6 +190,7 @@ pub fn arb_event(kinds: Vec<EventKind>) -> impl Strategy<Value = Event> {
                     })),
                 };
                 let fact = Fact {
+                    time_estimated: false,
                     source_key: format!("k-{call}-{leg}"),
                     kind,
                     occurred_at: Timestamp::from_millisecond(1_700_000_000_000 + ms).unwrap(),
@@ -211,6 +212,7 @@ pub fn arb_event(kinds: Vec<EventKind>) -> impl Strategy<Value = Event> {
                     raw: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
                 };
                 Event {
+                    silent: false,
                     id: uuid::Uuid::now_v7(),
                     account: AccountId(7),
                     source: Source {
@@ -240,11 +242,17 @@ pub fn round_trips(dialect: Dialect, event: &Event) -> Result<(), TestCaseError>
     let ctx = DecodeContext {
         received_at: event.fact.occurred_at,
         tz: jiff::tz::TimeZone::UTC,
-        max_skew: None,
+        max_ahead: None,
     };
     let facts = decode(dialect, item, &ctx)
         .map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&first))))?;
     let fact = facts.into_iter().next().unwrap();
+    if matches!(event.fact.kind, EventKind::CallLog | EventKind::CallMissed) {
+        // A call log sent in is its source's own record of the call, a fact the hub folds
+        // into its record (and says in its own call log, not again as this one).
+        prop_assert_eq!(fact.kind, EventKind::SourceCdr);
+        return Ok(());
+    }
     prop_assert_eq!(
         fact.kind,
         event.fact.kind,
@@ -252,6 +260,7 @@ pub fn round_trips(dialect: Dialect, event: &Event) -> Result<(), TestCaseError>
         String::from_utf8_lossy(&first)
     );
     let again = Event {
+        silent: false,
         tags: tags::derive(&fact),
         fact,
         ..event.clone()

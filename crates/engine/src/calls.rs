@@ -9,7 +9,10 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use switchboard_model::{Details, Dialect, Direction, Event, EventKind, Hangup, LegResult, Party};
+use switchboard_model::{
+    Details, Dialect, Direction, Event, EventKind, Hangup, LegResult, Party, PartyKind,
+    RecordingFacts,
+};
 
 /// A call's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -71,6 +74,10 @@ pub struct LegRecord {
     /// would take 200 bytes in each of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hangup: Option<Box<Hangup>>,
+    /// What the source said of this leg in figures (a tel4vn hangup's `duration`, `billsec`,
+    /// `status`), beside the hub's times. Boxed for the same reason as `hangup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_figures: Option<Box<Map<String, Value>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +90,11 @@ pub struct RecordingRecord {
     pub url: Option<String>,
     /// `started`, `stopped` or `ready`.
     pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<Timestamp>,
+    /// The source's figure, else the time from its start to its stop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
 }
@@ -92,6 +104,10 @@ pub struct RecordingRecord {
 pub struct CallRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// True when no source stated the direction and the hub inferred it (from which devices
+    /// are the contact centre's own, or which parties are extensions).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direction_inferred: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<Party>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,9 +135,17 @@ pub struct CallRecord {
     pub legs: Vec<LegRecord>,
     pub recordings: Vec<RecordingRecord>,
     pub agents: Vec<String>,
-    /// The sources' own figures (a tel4vn `duration`/`billsec`), beside the hub's.
+    /// The sources' own figures and ids of the whole call: a source's CDR (a tel4vn `cdr`:
+    /// `call_id`, `sip_call_id`, `duration`, `billsec`, `recording_url`, …), else the figures
+    /// of the leg that answered (or ended last). `duration_ms` and `talk_ms` are taken from
+    /// them where they are given: a PBX's figures beat times the hub had to guess.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub source_figures: Map<String, Value>,
+    /// The record's fields that are the hub's estimates (`started_at`, `answered_at`,
+    /// `ended_at`, `duration_ms`, `talk_ms`): times of events that carried none of their own,
+    /// which are when the hub received them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub estimated: Vec<String>,
     /// When the last event of the call occurred.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_event_at: Option<Timestamp>,
@@ -134,9 +158,62 @@ fn rank(kind: EventKind) -> u8 {
         EventKind::LegAnswered => 2,
         EventKind::LegHeld => 3,
         EventKind::LegRetrieved => 4,
-        EventKind::LegEnded => 6,
-        EventKind::CallEnded | EventKind::CallLog | EventKind::CallMissed => 7,
-        _ => 5,
+        // A recording's events at the same second (sources with second precision) fold in
+        // their own order: started, stopped, ready.
+        EventKind::RecordingStarted => 5,
+        EventKind::RecordingStopped => 7,
+        EventKind::RecordingReady => 8,
+        EventKind::LegEnded => 9,
+        EventKind::CallEnded
+        | EventKind::CallLog
+        | EventKind::CallMissed
+        | EventKind::SourceCdr => 10,
+        _ => 6,
+    }
+}
+
+/// How far apart a source may stamp what happened at one moment (one leg's answer, another's
+/// cancel): a leg that stopped ringing this close to the call's answer was answered elsewhere.
+const SAME_MOMENT_MS: i64 = 1_000;
+
+/// The figures a source states about a leg or a call, kept under its own names.
+const LEG_FIGURES: [&str; 3] = ["duration", "billsec", "status"];
+const CALL_FIGURES: [&str; 14] = [
+    "sip_call_id",
+    "domain",
+    "hotline",
+    "duration",
+    "billsec",
+    "status",
+    "recording_url",
+    "press_key",
+    "customer_id",
+    "autocall",
+    "missed",
+    "time_started",
+    "time_answered",
+    "time_ended",
+];
+
+/// Seconds a source states (a number, or a number in a string).
+fn seconds(figures: &Map<String, Value>, key: &str) -> Option<f64> {
+    match figures.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+}
+
+/// True when a source's figures say the call (or leg) was answered: its status says so, or,
+/// with no status, it billed time.
+fn figures_say_answered(figures: &Map<String, Value>) -> bool {
+    match figures.get("status").and_then(Value::as_str) {
+        Some(status) => {
+            let status = status.trim().to_ascii_uppercase();
+            status == "ANSWERED" || status == "ANSWER"
+        }
+        None => seconds(figures, "billsec").is_some_and(|b| b > 0.0),
     }
 }
 
@@ -149,6 +226,77 @@ fn earliest(slot: &mut Option<Timestamp>, at: Timestamp) {
 fn fill(slot: &mut Option<Party>, p: &Option<Party>) {
     if slot.is_none() {
         slot.clone_from(p);
+    }
+}
+
+/// How far a recording has got: started, stopped, then ready (a file to fetch).
+fn recording_step(state: &str) -> u8 {
+    match state {
+        "started" => 0,
+        "stopped" => 1,
+        _ => 2,
+    }
+}
+
+/// Folds a recording's event into the call's recordings. A recording is one object from its
+/// start to its file: its events join by the source's recording id (or its URL); an event
+/// with neither (Callable's `record` events) joins the latest recording of its leg that has
+/// not got as far, and a start with neither begins a new one. Two recordings are two objects.
+fn fold_recording(recordings: &mut Vec<RecordingRecord>, e: &Event, r: &RecordingFacts) {
+    let f = &e.fact;
+    let (state, step) = match f.kind {
+        EventKind::RecordingStarted => ("started", 0),
+        EventKind::RecordingStopped => ("stopped", 1),
+        _ => ("ready", 2),
+    };
+    let keyed = r.recording_id.is_some() || r.url.is_some();
+    let by_key = recordings.iter().position(|x| {
+        (r.recording_id.is_some() && x.id == r.recording_id) || (r.url.is_some() && x.url == r.url)
+    });
+    let by_order = || {
+        recordings.iter().rposition(|x| {
+            x.leg_id == f.leg_id
+                && recording_step(&x.state) < step
+                && (!keyed || (x.id.is_none() && x.url.is_none()))
+        })
+    };
+    let found = match by_key {
+        Some(i) => Some(i),
+        None if step > 0 => by_order(),
+        None => None,
+    };
+    let at = f.occurred_at;
+    match found {
+        Some(i) => {
+            let x = &mut recordings[i];
+            if recording_step(&x.state) < step {
+                x.state = state.into();
+            }
+            if x.id.is_none() {
+                x.id.clone_from(&r.recording_id);
+            }
+            if x.url.is_none() {
+                x.url.clone_from(&r.url);
+            }
+            if x.leg_id.is_none() {
+                x.leg_id.clone_from(&f.leg_id);
+            }
+            x.duration_ms = x.duration_ms.or(r.duration_ms);
+            match step {
+                0 => earliest(&mut x.started_at, at),
+                1 => earliest(&mut x.stopped_at, at),
+                _ => {}
+            }
+        }
+        None => recordings.push(RecordingRecord {
+            id: r.recording_id.clone(),
+            leg_id: f.leg_id.clone(),
+            url: r.url.clone(),
+            state: state.into(),
+            started_at: (step == 0).then_some(at),
+            stopped_at: (step == 1).then_some(at),
+            duration_ms: r.duration_ms,
+        }),
     }
 }
 
@@ -167,13 +315,22 @@ pub fn aliases_of(event: &Event) -> Vec<String> {
                 out.push(format!("tel4vn-sip:{sip}"));
             }
         }
-        Dialect::Welljoint => {
+        Dialect::Welljoint => match &fact.details {
             // A consult call is merged into the call it was made from.
-            if let Details::Transfer(t) = &fact.details {
+            Details::Transfer(t) => {
                 out.extend(t.old_calls.iter().map(|c| format!("{d}:{c}")));
                 out.extend(t.new_call.iter().map(|c| format!("{d}:{c}")));
             }
-        }
+            // `recordStopped` names only the recording: it joins the call its start named.
+            Details::Recording(r) => {
+                out.extend(
+                    r.recording_id
+                        .iter()
+                        .map(|id| format!("welljoint-rec:{id}")),
+                );
+            }
+            _ => {}
+        },
         _ => {}
     }
     out.sort();
@@ -183,7 +340,10 @@ pub fn aliases_of(event: &Event) -> Vec<String> {
 
 /// True for events that belong to a call.
 pub fn is_call_event(event: &Event) -> bool {
-    event.fact.call_id.is_some() && !matches!(event.fact.kind, EventKind::AgentState | EventKind::Message | EventKind::ApiError | EventKind::CallbackDeactivated)
+    let joinable = event.fact.call_id.is_some()
+        || (event.source.dialect == Dialect::Welljoint
+            && matches!(&event.fact.details, Details::Recording(r) if r.recording_id.is_some()));
+    joinable && !matches!(event.fact.kind, EventKind::AgentState | EventKind::Message | EventKind::ApiError | EventKind::CallbackDeactivated)
         // The hub's own call records are about calls, not facts of them.
         && !(event.source.dialect == Dialect::Canonical && event.source.name.as_deref() == Some("switchboard"))
 }
@@ -198,6 +358,18 @@ pub struct CallFold {
     source_end: Option<Timestamp>,
     source_missed: bool,
     log_parties: (Option<Party>, Option<Party>),
+    /// When a source's own CDR of the call came (the earliest), and what it said: it ends the
+    /// call, but its own time (usually when the PBX got round to it) stretches nothing.
+    cdr_at: Option<Timestamp>,
+    cdr_figures: Map<String, Value>,
+    /// The times of events that carried none of their own (sorted): a record time among them
+    /// is the hub's estimate.
+    guessed: Vec<Timestamp>,
+    /// Devices some event was seen from (a Welljoint `srcDeviceId`/`eventSrc`): the contact
+    /// centre's own.
+    monitored: Vec<String>,
+    /// Some event of the call is to be delivered (not only imported history).
+    audible: bool,
     last: Option<(Timestamp, u8, String)>,
     /// For each of `legs` (at the same index): when its first event and its latest event
     /// occurred.
@@ -217,6 +389,7 @@ impl Default for CallFold {
         CallFold {
             rec: CallRecord {
                 direction: None,
+                direction_inferred: false,
                 from: None,
                 to: None,
                 answered_by: None,
@@ -236,12 +409,18 @@ impl Default for CallFold {
                 recordings: Vec::new(),
                 agents: Vec::new(),
                 source_figures: Map::new(),
+                estimated: Vec::new(),
                 last_event_at: None,
             },
             legs: Vec::new(),
             source_end: None,
             source_missed: false,
             log_parties: (None, None),
+            cdr_at: None,
+            cdr_figures: Map::new(),
+            guessed: Vec::new(),
+            monitored: Vec::new(),
+            audible: false,
             last: None,
             leg_times: Vec::new(),
         }
@@ -323,12 +502,33 @@ impl CallFold {
             source_end,
             source_missed,
             log_parties,
+            cdr_at,
+            cdr_figures,
+            guessed,
+            monitored,
+            audible,
             ..
         } = self;
         let f = &e.fact;
-        earliest(&mut rec.started_at, f.occurred_at);
-        if rec.last_event_at.is_none_or(|l| f.occurred_at > l) {
-            rec.last_event_at = Some(f.occurred_at);
+        *audible |= !e.silent;
+        if f.time_estimated {
+            if let Err(i) = guessed.binary_search(&f.occurred_at) {
+                guessed.insert(i, f.occurred_at);
+            }
+        }
+        for key in ["srcDeviceId", "eventSrc"] {
+            if let Some(device) = f.vendor.get(key).and_then(Value::as_str) {
+                if !monitored.iter().any(|m| m == device) {
+                    monitored.push(device.to_string());
+                }
+            }
+        }
+        // A source's CDR says when the PBX wrote it, not when anything happened on the call.
+        if f.kind != EventKind::SourceCdr {
+            earliest(&mut rec.started_at, f.occurred_at);
+            if rec.last_event_at.is_none_or(|l| f.occurred_at > l) {
+                rec.last_event_at = Some(f.occurred_at);
+            }
         }
         if let Some(agent) = &f.agent_id {
             if !rec.agents.contains(agent) {
@@ -371,6 +571,7 @@ impl CallFold {
                             answered_at: None,
                             ended_at: None,
                             hangup: None,
+                            source_figures: None,
                         });
                         legs.len() - 1
                     }
@@ -424,6 +625,14 @@ impl CallFold {
                                 mine.text.clone_from(&h.text);
                             }
                         }
+                        for key in LEG_FIGURES {
+                            if let Some(v) = f.vendor.get(key) {
+                                leg.source_figures
+                                    .get_or_insert_with(Box::default)
+                                    .entry(key)
+                                    .or_insert_with(|| v.clone());
+                            }
+                        }
                     }
                     _ => {}
                 }
@@ -434,13 +643,29 @@ impl CallFold {
                 }
                 fill(&mut log_parties.0, &c.from);
                 fill(&mut log_parties.1, &c.to);
-                earliest(source_end, f.occurred_at);
-                if f.kind == EventKind::CallMissed {
-                    *source_missed = true;
-                }
-                for key in ["duration", "billsec", "status"] {
-                    if let Some(v) = f.vendor.get(key) {
-                        rec.source_figures.insert(key.into(), v.clone());
+                match f.kind {
+                    EventKind::SourceCdr => {
+                        earliest(cdr_at, f.occurred_at);
+                        if let Some(id) = &f.call_id {
+                            cdr_figures
+                                .entry("call_id")
+                                .or_insert_with(|| Value::from(id.as_str()));
+                        }
+                        for key in CALL_FIGURES {
+                            if let Some(v) = f.vendor.get(key) {
+                                cdr_figures.entry(key).or_insert_with(|| v.clone());
+                            }
+                        }
+                        if f.vendor.get("missed") == Some(&Value::Bool(true)) {
+                            *source_missed = true;
+                        }
+                    }
+                    // The hub's own records, when a canonical source sends them back in.
+                    _ => {
+                        earliest(source_end, f.occurred_at);
+                        if f.kind == EventKind::CallMissed {
+                            *source_missed = true;
+                        }
                     }
                 }
             }
@@ -451,34 +676,7 @@ impl CallFold {
                     rec.transferred = true;
                 }
             }
-            Details::Recording(r) => {
-                let state = match f.kind {
-                    EventKind::RecordingStarted => "started",
-                    EventKind::RecordingStopped => "stopped",
-                    _ => "ready",
-                };
-                let key = r.recording_id.clone().or_else(|| r.url.clone());
-                let existing = rec
-                    .recordings
-                    .iter_mut()
-                    .find(|x| key.is_some() && (x.id.as_ref().or(x.url.as_ref()) == key.as_ref()));
-                match existing {
-                    Some(x) => {
-                        x.state = state.into();
-                        if x.url.is_none() {
-                            x.url.clone_from(&r.url);
-                        }
-                        x.duration_ms = x.duration_ms.or(r.duration_ms);
-                    }
-                    None => rec.recordings.push(RecordingRecord {
-                        id: r.recording_id.clone(),
-                        leg_id: f.leg_id.clone(),
-                        url: r.url.clone(),
-                        state: state.into(),
-                        duration_ms: r.duration_ms,
-                    }),
-                }
-            }
+            Details::Recording(r) => fold_recording(&mut rec.recordings, e, r),
             _ => {
                 if f.kind == EventKind::CallEnded {
                     earliest(source_end, f.occurred_at);
@@ -487,12 +685,39 @@ impl CallFold {
         }
     }
 
+    /// True when some event of the call is to be delivered; a call only imported history
+    /// made (`?deliver=false`) has its call log stored, not delivered.
+    pub fn audible(&self) -> bool {
+        self.audible
+    }
+
     /// The record the folded events describe.
     pub fn finish(&self) -> CallRecord {
         let mut rec = self.rec.clone();
         let mut legs = self.legs.clone();
         let source_end = self.source_end;
-        let source_missed = self.source_missed;
+        let guessed =
+            |t: Option<Timestamp>| t.is_some_and(|t| self.guessed.binary_search(&t).is_ok());
+        let mut estimated: Vec<&'static str> = Vec::new();
+        // A leg whose source says it was answered (a hangup that billed time) without saying
+        // when: answered its billed seconds before it ended, as an estimate.
+        let mut answer_guessed = vec![false; legs.len()];
+        for (i, leg) in legs.iter_mut().enumerate() {
+            if leg.answered_at.is_none() && leg.result == Some(LegResult::Answered) {
+                if let Some(end) = leg.ended_at {
+                    let billed = leg
+                        .source_figures
+                        .as_deref()
+                        .and_then(|f| seconds(f, "billsec"))
+                        .unwrap_or(0.0);
+                    let at = end
+                        .checked_sub(jiff::SignedDuration::from_millis((billed * 1000.0) as i64))
+                        .unwrap_or(end);
+                    leg.answered_at = Some(at);
+                    answer_guessed[i] = true;
+                }
+            }
+        }
         // Who answered: the earliest connected leg that is not the first (the first leg is the
         // caller's, answered by the PBX itself), or the first leg when the call has no other.
         // (By its place among the legs: the writer finishes a call's fold for every event.)
@@ -504,11 +729,13 @@ impl CallFold {
             .min_by(|(_, a), (_, b)| (a.answered_at, &a.id).cmp(&(b.answered_at, &b.id)))
             .map(|(i, _)| i);
         let all_ended = !legs.is_empty() && legs.iter().all(|l| l.state == LegState::Ended);
-        let ended = source_end.is_some() || all_ended;
+        let ended = source_end.is_some() || all_ended || self.cdr_at.is_some();
         let ended_at = [source_end, legs.iter().filter_map(|l| l.ended_at).max()]
             .into_iter()
             .flatten()
-            .max();
+            .max()
+            .or(self.cdr_at);
+        let call_answered_at = answered_at.and_then(|i| legs[i].answered_at);
         for (i, leg) in legs.iter_mut().enumerate() {
             if leg.state == LegState::Ended && leg.result.is_none() {
                 leg.result = Some(if leg.answered_at.is_some() {
@@ -522,12 +749,26 @@ impl CallFold {
                     leg.result,
                     Some(LegResult::NoAnswer | LegResult::Cancelled) | None
                 );
+            // Answered elsewhere only if it was still ringing when another leg answered (a
+            // ring-all group); a leg that gave up before (a sequential hunt) was not answered.
+            let rang_on = match (leg.ended_at, call_answered_at) {
+                (Some(end), Some(answer)) => {
+                    end.as_millisecond() >= answer.as_millisecond() - SAME_MOMENT_MS
+                }
+                _ => false,
+            };
             if lost
                 && leg.is_first != Some(true)
                 && answered_at.is_some_and(|a| a != i)
                 && leg.state == LegState::Ended
             {
-                leg.result = Some(LegResult::AnsweredElsewhere);
+                leg.result = Some(if rang_on {
+                    LegResult::AnsweredElsewhere
+                } else {
+                    // Its ringing was stopped (a PBX "cancels" the leg it gives up on): nobody
+                    // answered it.
+                    LegResult::NoAnswer
+                });
             }
         }
         let answered = answered_at.map(|i| &legs[i]);
@@ -542,11 +783,42 @@ impl CallFold {
         rec.to = first
             .and_then(|l| l.to.clone())
             .or_else(|| self.log_parties.1.clone());
+        // The call's own figures: its source's CDR, else those of the leg that answered, else
+        // of the leg that ended last.
+        rec.source_figures = if !self.cdr_figures.is_empty() {
+            self.cdr_figures.clone()
+        } else {
+            answered
+                .and_then(|l| l.source_figures.as_deref())
+                .or_else(|| {
+                    legs.iter()
+                        .filter(|l| l.source_figures.is_some())
+                        .max_by(|a, b| (a.ended_at, &a.id).cmp(&(b.ended_at, &b.id)))
+                        .and_then(|l| l.source_figures.as_deref())
+                })
+                .cloned()
+                .unwrap_or_default()
+        };
+        // A CDR that billed time says the call was answered, even when no answer was heard.
+        let cdr_answered = answered.is_none()
+            && !self.cdr_figures.is_empty()
+            && figures_say_answered(&self.cdr_figures);
         if let Some(a) = answered {
             rec.answered_by = a.to.clone();
             rec.answered_at = a.answered_at;
+            if answered_at.is_some_and(|i| answer_guessed[i]) || guessed(a.answered_at) {
+                estimated.push("answered_at");
+            }
+        } else if cdr_answered {
+            rec.answered_by = self.log_parties.1.clone();
+            if let (Some(end), Some(billed)) = (ended_at, seconds(&self.cdr_figures, "billsec")) {
+                rec.answered_at = end
+                    .checked_sub(jiff::SignedDuration::from_millis((billed * 1000.0) as i64))
+                    .ok();
+                estimated.push("answered_at");
+            }
         }
-        rec.disposition = if answered.is_some() {
+        rec.disposition = if answered.is_some() || cdr_answered {
             Disposition::Answered
         } else if !ended {
             Disposition::Unknown
@@ -568,16 +840,49 @@ impl CallFold {
         if ended {
             rec.ended_at = ended_at;
         }
-        rec.duration_ms = match (rec.started_at, rec.ended_at) {
+        if rec.started_at.is_none() {
+            rec.started_at = self.cdr_at;
+        }
+        if rec.last_event_at.is_none() {
+            rec.last_event_at = self.cdr_at;
+        }
+        for (field, at) in [("started_at", rec.started_at), ("ended_at", rec.ended_at)] {
+            if guessed(at) {
+                estimated.push(field);
+            }
+        }
+        let span = |from: Option<Timestamp>, to: Option<Timestamp>| match (from, to) {
             (Some(s), Some(e)) => Some((e.as_millisecond() - s.as_millisecond()).max(0)),
             _ => None,
         };
-        rec.talk_ms = match (rec.answered_at, rec.ended_at) {
-            (Some(a), Some(e)) => Some((e.as_millisecond() - a.as_millisecond()).max(0)),
-            _ => None,
+        let stated =
+            |key: &str| seconds(&rec.source_figures, key).map(|s| (s * 1000.0).round() as i64);
+        rec.duration_ms = match stated("duration") {
+            Some(ms) if ended => Some(ms),
+            _ => {
+                if estimated.contains(&"started_at") || estimated.contains(&"ended_at") {
+                    estimated.push("duration_ms");
+                }
+                span(rec.started_at, rec.ended_at)
+            }
         };
-        rec.missed = source_missed
-            || (ended && answered.is_none() && rec.direction == Some(Direction::Inbound));
+        rec.talk_ms = match stated("billsec") {
+            Some(ms) if ended => Some(ms),
+            _ => {
+                if rec.answered_at.is_some()
+                    && (estimated.contains(&"answered_at") || estimated.contains(&"ended_at"))
+                {
+                    estimated.push("talk_ms");
+                }
+                span(rec.answered_at, rec.ended_at)
+            }
+        };
+        rec.estimated = estimated.into_iter().map(str::to_owned).collect();
+        rec.missed = self.source_missed
+            || (ended
+                && answered.is_none()
+                && !cdr_answered
+                && rec.direction == Some(Direction::Inbound));
         rec.hangup = first
             .and_then(|l| l.hangup.as_deref().cloned())
             .or_else(|| {
@@ -595,12 +900,59 @@ impl CallFold {
         } else {
             CallState::Initiated
         };
+        for r in &mut rec.recordings {
+            if r.duration_ms.is_none() {
+                if let (Some(s), Some(e)) = (r.started_at, r.stopped_at) {
+                    r.duration_ms = u64::try_from(e.as_millisecond() - s.as_millisecond()).ok();
+                }
+            }
+        }
+        if rec.direction.is_none() {
+            rec.direction = self.inferred_direction(rec.from.as_ref(), rec.to.as_ref());
+            rec.direction_inferred = rec.direction.is_some();
+            if rec.direction_inferred {
+                rec.missed = self.source_missed
+                    || (ended
+                        && answered.is_none()
+                        && !cdr_answered
+                        && rec.direction == Some(Direction::Inbound));
+            }
+        }
         legs.sort_by(|a, b| {
             (a.created_at.or(a.ringing_at).or(a.answered_at), &a.id)
                 .cmp(&(b.created_at.or(b.ringing_at).or(b.answered_at), &b.id))
         });
         rec.legs = legs;
         rec
+    }
+
+    /// The direction no source stated, from which parties are the account's own: a device
+    /// some event was seen from (a contact centre's monitored device), or an extension. An
+    /// outside number calling one of them is inbound, one of them calling out is outbound,
+    /// two of them make an internal call; anything else stays unknown.
+    fn inferred_direction(&self, from: Option<&Party>, to: Option<&Party>) -> Option<Direction> {
+        let own = |p: &Party| -> Option<bool> {
+            let monitored = [p.id.as_deref(), p.extension.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|id| self.monitored.iter().any(|m| m == id));
+            if monitored
+                || p.kind == PartyKind::Extension
+                || (p.extension.is_some() && p.number.is_none())
+            {
+                Some(true)
+            } else if p.number.is_some() {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        match (own(from?)?, own(to?)?) {
+            (true, true) => Some(Direction::Internal),
+            (true, false) => Some(Direction::Outbound),
+            (false, true) => Some(Direction::Inbound),
+            (false, false) => None,
+        }
     }
 }
 
@@ -624,14 +976,17 @@ impl CallRecord {
                 };
             }
             self.missed = self.answered_at.is_none() && self.direction == Some(Direction::Inbound);
-            self.duration_ms = match (self.started_at, self.ended_at) {
+            let span = |from: Option<Timestamp>, to: Option<Timestamp>| match (from, to) {
                 (Some(s), Some(e)) => Some(e.as_millisecond() - s.as_millisecond()),
                 _ => None,
             };
-            self.talk_ms = match (self.answered_at, self.ended_at) {
-                (Some(a), Some(e)) => Some(e.as_millisecond() - a.as_millisecond()),
-                _ => None,
-            };
+            // A source's own figures stand; the rest runs to the last event heard.
+            if seconds(&self.source_figures, "duration").is_none() {
+                self.duration_ms = span(self.started_at, self.ended_at);
+            }
+            if seconds(&self.source_figures, "billsec").is_none() {
+                self.talk_ms = span(self.answered_at, self.ended_at);
+            }
         }
     }
 

@@ -25,6 +25,7 @@ pub fn stamp(
     facts
         .into_iter()
         .map(|fact| Event {
+            silent: false,
             id: next_id(),
             account,
             source: source.clone(),

@@ -99,6 +99,11 @@ pub enum EventKind {
     CallLog,
     #[serde(rename = "call.missed")]
     CallMissed,
+    /// A source's own call detail record (a tel4vn `cdr` or `missed` hook, a Phone.com
+    /// `call-log` sent in): a fact about the call whose figures, ids and recording fold into
+    /// the hub's record. It is never delivered as a call log: the hub's `call.log` is the one.
+    #[serde(rename = "call.cdr")]
+    SourceCdr,
     #[serde(rename = "recording.started")]
     RecordingStarted,
     #[serde(rename = "recording.stopped")]
@@ -132,6 +137,7 @@ impl EventKind {
             EventKind::CallEnded => "call.ended",
             EventKind::CallLog => "call.log",
             EventKind::CallMissed => "call.missed",
+            EventKind::SourceCdr => "call.cdr",
             EventKind::RecordingStarted => "recording.started",
             EventKind::RecordingStopped => "recording.stopped",
             EventKind::RecordingReady => "recording.ready",
@@ -255,7 +261,8 @@ pub struct MessageFacts {
     pub media: Vec<MessageMedia>,
 }
 
-/// Details of a `call.log` event a source sent (the hub's own records come later).
+/// Details of a `call.log`/`call.missed` event (the hub's own records) and of a `call.cdr`
+/// (a source's own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallLogFacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -376,6 +383,10 @@ pub struct Fact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
     pub details: Details,
+    /// True when the source gave no time for the fact, so `occurred_at` is when the hub
+    /// received it: an estimate, which the source's own figures beat.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_estimated: bool,
     /// What the source said that the canonical model has no field for (a tel4vn `hotline`,
     /// a Callable `meta`, a Welljoint `userData`, …), kept under the source's own names.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -393,6 +404,7 @@ impl PartialEq for Fact {
             && self.leg_id == other.leg_id
             && self.agent_id == other.agent_id
             && self.details == other.details
+            && self.time_estimated == other.time_estimated
             && self.vendor == other.vendor
             && self.raw.get() == other.raw.get()
     }
@@ -407,6 +419,10 @@ pub struct Event {
     pub source: Source,
     pub received_at: Timestamp,
     pub tags: Vec<String>,
+    /// Stored and correlated but never delivered: an import of history (`?deliver=false`).
+    /// The call log of a call that only such events made is not delivered either.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
     /// What the source said (kept nested: `raw` cannot be flattened by serde).
     pub fact: Fact,
 }

@@ -114,10 +114,12 @@ pub fn derive(fact: &Fact) -> Vec<String> {
             direction_tag(msg.direction, &mut tags);
         }
         Details::CallLog(log) => {
-            if fact.kind == EventKind::CallMissed {
-                tags.extend(["call", "missed-call"]);
-            } else {
-                tags.push("call-log");
+            match fact.kind {
+                EventKind::CallMissed => tags.extend(["call", "missed-call"]),
+                // A source's own record is a fact of the call; the hub's call log is the one
+                // a `call-log` subscriber gets.
+                EventKind::SourceCdr => tags.push("call"),
+                _ => tags.push("call-log"),
             }
             direction_tag(log.direction, &mut tags);
             tags.extend(party_tag(log.from.as_ref(), "from-did", "from-extension"));
@@ -167,6 +169,7 @@ mod tests {
 
     fn leg_fact(kind: EventKind, is_first: bool, from: PartyKind, to: PartyKind) -> Fact {
         Fact {
+            time_estimated: false,
             source_key: "k".into(),
             kind,
             occurred_at: jiff::Timestamp::UNIX_EPOCH,

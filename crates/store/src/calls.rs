@@ -140,7 +140,7 @@ pub(crate) fn correlate(
         Some(id) => id.clone(),
         None => {
             let id = Uuid::now_v7().to_string();
-            conn.prepare_cached("INSERT INTO calls (id, account_id, created_at, record, state) VALUES (?1, ?2, ?3, '{}', 'initiated')")?
+            conn.prepare_cached("INSERT INTO calls (id, account_id, created_at, heard_at, record, state) VALUES (?1, ?2, ?3, ?3, '{}', 'initiated')")?
                 .execute(params![id, account.0, now_ms])?;
             created = Some(conn.last_insert_rowid());
             id
@@ -250,7 +250,8 @@ macro_rules! update_call {
     ($extra:literal, $at:literal) => {
         concat!(
             "UPDATE calls SET ended_at = ?2, last_event_at = ?3, direction = ?4,
-                disposition = ?5, missed = ?6, search = ?7, event_seqs = event_seqs || ?8",
+                disposition = ?5, missed = ?6, search = ?7, event_seqs = event_seqs || ?8,
+                heard_at = COALESCE(?9, heard_at)",
             $extra,
             $at
         )
@@ -267,8 +268,16 @@ struct Logged {
     record: String,
 }
 
+/// An event that joined a call: its position in the log, and when the hub received it (ms).
+/// A call goes quiet by when its events arrived, not by the times they carry (a replayed
+/// queue or an import is history arriving now).
+struct Joined {
+    seq: i64,
+    heard_ms: i64,
+}
+
 /// Writes the columns of a call's row that queries filter on and the indexed ones `row` says,
-/// and lists the event `joined` (its log position) as the call's. When the indexed columns
+/// and lists the event `joined` as the call's. When the indexed columns
 /// are as `before` (most events of a call), the update names none of them, so SQLite leaves
 /// the call's index entries alone.
 ///
@@ -283,7 +292,7 @@ fn save(
     rec: &CallRecord,
     row: &CallRow,
     before: Option<&CallRow>,
-    joined: Option<i64>,
+    joined: Option<Joined>,
     logged: Option<Logged>,
 ) -> Result<()> {
     let direction = rec
@@ -298,7 +307,11 @@ fn save(
         b.state == row.state && b.started_at == row.started_at && b.finalize_at == row.finalize_at
     });
     let (ended, last, search) = (ms(rec.ended_at), ms(rec.last_event_at), search_text(rec));
-    let listed = joined.map(|seq| format!(",{seq}")).unwrap_or_default();
+    let listed = joined
+        .as_ref()
+        .map(|j| format!(",{}", j.seq))
+        .unwrap_or_default();
+    let heard = joined.as_ref().map(|j| j.heard_ms);
     // A finalized call's row is found by its id; a held call's by its rowid (a step less than
     // by the text id), the id compared on the row.
     let key: &dyn rusqlite::ToSql = match (&logged, &row.rowid) {
@@ -310,7 +323,7 @@ fn save(
             )))
         }
     };
-    let common: [&dyn rusqlite::ToSql; 8] = [
+    let common: [&dyn rusqlite::ToSql; 9] = [
         key,
         &ended,
         &last,
@@ -319,6 +332,7 @@ fn save(
         &rec.missed,
         &search,
         &listed,
+        &heard,
     ];
     let indexed: [&dyn rusqlite::ToSql; 3] = [&row.state, &row.started_at, &row.finalize_at];
     let marks = logged.as_ref().map(|log| -> [&dyn rusqlite::ToSql; 4] {
@@ -328,20 +342,20 @@ fn save(
     let (sql, named): (&str, Vec<&dyn rusqlite::ToSql>) = match (&marks, unchanged) {
         (Some(marks), _) => (
             update_call!(
-                ", state = ?9, started_at = ?10, finalize_at = ?11, revision = ?12,
-                   emitted_digest = ?13, missed_emitted = missed_emitted OR ?14, record = ?15",
+                ", state = ?10, started_at = ?11, finalize_at = ?12, revision = ?13,
+                   emitted_digest = ?14, missed_emitted = missed_emitted OR ?15, record = ?16",
                 " WHERE id = ?1"
             ),
             indexed.iter().chain(marks).copied().collect(),
         ),
         (None, true) => (
-            update_call!("", " WHERE rowid = ?1 AND id = ?9"),
+            update_call!("", " WHERE rowid = ?1 AND id = ?10"),
             vec![&call_id as &dyn rusqlite::ToSql],
         ),
         (None, false) => (
             update_call!(
-                ", state = ?9, started_at = ?10, finalize_at = ?11",
-                " WHERE rowid = ?1 AND id = ?12"
+                ", state = ?10, started_at = ?11, finalize_at = ?12",
+                " WHERE rowid = ?1 AND id = ?13"
             ),
             indexed
                 .iter()
@@ -453,7 +467,18 @@ fn rebuild(
         emitted: before.emitted.clone(),
         rowid: before.rowid,
     };
-    save(conn, call_id, &rec, &row, Some(before), Some(new.seq), None)?;
+    save(
+        conn,
+        call_id,
+        &rec,
+        &row,
+        Some(before),
+        Some(Joined {
+            seq: new.seq,
+            heard_ms: now_ms,
+        }),
+        None,
+    )?;
     call.row = row;
     folds.put(call_id, call);
     Ok(())
@@ -508,16 +533,24 @@ fn derived(
     rec: &CallRecord,
     kind: EventKind,
     now: Timestamp,
+    audible: bool,
 ) -> Result<(Event, Vec<u8>)> {
     let revision = said.revision;
     let raw = said.raw.clone();
-    let mut vendor = serde_json::Map::new();
+    // The source's own ids and figures first (a tel4vn PBX's `call_id`, `sip_call_id`,
+    // `recording_url`), so a dialect that has fields for them says the PBX's, not the hub's;
+    // the call's figures are the record's, which are the source's wherever it gave them.
+    let mut vendor = rec.source_figures.clone();
     vendor.insert("call".into(), said.call.clone());
     if let Some(d) = rec.duration_ms {
         vendor.insert("duration".into(), json!(d / 1000));
     }
     vendor.insert("billsec".into(), json!(rec.talk_ms.unwrap_or(0) / 1000));
+    if let Some(url) = rec.recordings.iter().find_map(|r| r.url.as_ref()) {
+        vendor.entry("recording_url").or_insert_with(|| json!(url));
+    }
     let fact = Fact {
+        time_estimated: false,
         source_key: match kind {
             EventKind::CallMissed => format!("call-missed:{call_id}"),
             _ => format!("call-log:{call_id}:{revision}"),
@@ -540,7 +573,8 @@ fn derived(
         name: Some("switchboard".into()),
     };
     let mut events = switchboard_engine::stamp(account, &source, now, vec![fact], Uuid::now_v7);
-    let event = events.remove(0);
+    let mut event = events.remove(0);
+    event.silent = !audible;
     let body = crate::body::pack_event(&event)?;
     Ok((event, body))
 }
@@ -571,6 +605,9 @@ struct DueCall {
     listed: String,
     /// It went quiet rather than ended: its end is inferred.
     idle: bool,
+    /// Some event of it was to be delivered; a call only imported history made has its call
+    /// log stored, not delivered.
+    audible: bool,
 }
 
 /// Reads a due call: its record from the writer's fold when it holds the call, else folded
@@ -589,9 +626,12 @@ fn read_due(ctx: &WriteCtx<'_>, call_id: &str, idle: bool) -> Result<Option<DueC
     let Some((account, revision, emitted, missed_emitted, listed)) = row else {
         return Ok(None);
     };
-    let rec = match ctx.folds.peek(call_id) {
-        Some(call) => call.fold.finish(),
-        None => CallFold::of(&events_of(ctx.conn, call_id)?).finish(),
+    let (rec, audible) = match ctx.folds.peek(call_id) {
+        Some(call) => (call.fold.finish(), call.fold.audible()),
+        None => {
+            let fold = CallFold::of(&events_of(ctx.conn, call_id)?);
+            (fold.finish(), fold.audible())
+        }
     };
     Ok(Some(DueCall {
         id: call_id.to_string(),
@@ -602,6 +642,7 @@ fn read_due(ctx: &WriteCtx<'_>, call_id: &str, idle: bool) -> Result<Option<DueC
         missed_emitted,
         listed,
         idle,
+        audible,
     }))
 }
 
@@ -632,6 +673,7 @@ impl Finalization {
                 &call.rec,
                 EventKind::CallLog,
                 now,
+                call.audible,
             )?);
             if call.rec.missed && !call.missed_emitted {
                 events.push(derived(
@@ -641,6 +683,7 @@ impl Finalization {
                     &call.rec,
                     EventKind::CallMissed,
                     now,
+                    call.audible,
                 )?);
             }
         }
@@ -787,9 +830,10 @@ impl Store {
                     .conn
                     .prepare_cached(
                         // The open states as the index `calls_open` names them, so it is used.
+                        // Quiet by the hub's clock: made and last heard before the cut-off.
                         "SELECT id FROM calls
                           WHERE (state = 'initiated' OR state = 'ringing' OR state = 'active')
-                            AND started_at < ?1 AND last_event_at < ?1 LIMIT ?2",
+                            AND created_at < ?1 AND heard_at < ?1 LIMIT ?2",
                     )?
                     .query_map(params![now_ms - idle_ms, chunk], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;

@@ -301,7 +301,13 @@ pub(crate) fn insert_events(
             crate::calls::record_agent(conn, account, agent, fact.occurred_at)?;
         }
         let order_key = call.or_else(|| fact.call_id.clone());
-        for listener in index.matching(event, now) {
+        // History imported with `?deliver=false`: stored and correlated, sent to no one.
+        let listeners = if event.silent {
+            Vec::new()
+        } else {
+            index.matching(event, now)
+        };
+        for listener in listeners {
             // Over the callback's rate limit: recorded as suppressed, never sent.
             let status = match listener.rate_limit {
                 Some((number, period)) => {

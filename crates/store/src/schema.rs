@@ -188,6 +188,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX calls_open ON calls(started_at)
      WHERE state = 'initiated' OR state = 'ringing' OR state = 'active';
     "#,
+    // 12: a call goes quiet by when the hub last heard of it (`heard_at`, the receipt time of
+    // its latest event), not by the times its events carry: history replayed or imported
+    // today is not idle. Open calls are indexed by when the hub made them (which never
+    // changes; a call quiet for a time was made before it).
+    r#"
+    ALTER TABLE calls ADD COLUMN heard_at INTEGER;
+    UPDATE calls SET heard_at = MAX(created_at, COALESCE(last_event_at, 0));
+    DROP INDEX calls_open;
+    CREATE INDEX calls_open ON calls(created_at)
+     WHERE state = 'initiated' OR state = 'ringing' OR state = 'active';
+    "#,
 ];
 
 /// Brings the schema up to date.

@@ -65,6 +65,7 @@ impl CallBuilder {
     ) {
         let is_first = leg == self.call;
         let fact = Fact {
+            time_estimated: false,
             source_key: format!("{}:{}:{}", self.call, leg, kind.as_str()),
             kind,
             occurred_at: self
@@ -91,6 +92,7 @@ impl CallBuilder {
             raw: serde_json::value::to_raw_value(&serde_json::json!({})).expect("JSON"),
         };
         self.events.push(Event {
+            silent: false,
             id: uuid::Uuid::now_v7(),
             account: AccountId(0),
             source: Source {

@@ -330,7 +330,7 @@ async fn the_cli_decodes_and_translates_files() {
                 .to_string()
         })
         .collect();
-    assert_eq!(kinds, ["call.leg.answered", "call.log", "recording.ready"]);
+    assert_eq!(kinds, ["call.leg.answered", "call.cdr", "recording.ready"]);
     let out = run(&[
         "translate",
         "--from",

@@ -180,6 +180,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         Level::Extension => "extension",
     };
     Ok(vec![Fact {
+        time_estimated: false,
         source_key: format!(
             "callable:{}:{}:{level}:{status}:{}",
             g.call_sid,

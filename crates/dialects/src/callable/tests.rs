@@ -60,7 +60,7 @@ fn seconds_where_milliseconds_belong_are_refused_as_absurd() {
     let body = r#"{"parentCallSid": "p", "callSid": "p", "event": "call", "status": "ringing", "timestamp": 1600000000}"#;
     let items = parse_body(Dialect::Callable, body.as_bytes()).unwrap();
     let ctx = crate::DecodeContext {
-        max_skew: Some(std::time::Duration::from_secs(86_400)),
+        max_ahead: Some(std::time::Duration::from_secs(86_400)),
         ..seed_ctx("UTC")
     };
     let err = decode(Dialect::Callable, &items[0], &ctx).unwrap_err();

@@ -413,8 +413,10 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         return Err(DecodeError::new("uuid", "must not be empty"));
     }
     let occurred_at = occurred_at(&env, ctx)?;
+    let time_estimated = env.timestamp_ns.is_none() && env.timestamp.is_none();
     let raw = raw_json(item);
     let mut fact = Fact {
+        time_estimated,
         source_key: env.uuid,
         kind: EventKind::Message,
         occurred_at,
@@ -501,12 +503,13 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         }
         Data::CallLog(data) => {
             let data = *data;
-            // The hub's own logs of missed calls say so.
-            fact.kind = if data.missed.as_ref().and_then(|m| m.as_bool()) == Some(true) {
-                EventKind::CallMissed
-            } else {
-                EventKind::CallLog
-            };
+            // A call log a source sends is its own record of the call: a fact folded into the
+            // hub's record (whose call log is the one delivered), missed when it says so.
+            fact.kind = EventKind::SourceCdr;
+            if data.missed.as_ref().and_then(|m| m.as_bool()) == Some(true) {
+                fact.vendor
+                    .insert("missed".into(), serde_json::Value::Bool(true));
+            }
             fact.call_id = text(data.uuid);
             let direction = match data.direction.as_ref().and_then(|d| d.as_str()) {
                 Some("inbound") => Some(Direction::Inbound),

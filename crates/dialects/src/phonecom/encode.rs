@@ -146,11 +146,16 @@ fn build_data(event: &Event) -> Value {
                     data[key] = party(p);
                 }
             }
-            // The hub's own call logs carry the call record and its revision.
+            // The hub's own call logs carry the call record and its revision; a missed call's
+            // log and its missed-call event say the same, as the record does.
             if let Some(call) = fact.vendor.get("call") {
+                let record = call.get("record").cloned().unwrap_or(Value::Null);
                 data["revision"] = call.get("revision").cloned().unwrap_or(Value::Null);
-                data["missed"] = json!(fact.kind == EventKind::CallMissed);
-                data["call"] = call.get("record").cloned().unwrap_or(Value::Null);
+                data["missed"] = json!(
+                    fact.kind == EventKind::CallMissed
+                        || record.get("missed") == Some(&json!(true))
+                );
+                data["call"] = record;
             }
             data
         }
@@ -175,6 +180,8 @@ pub fn expresses(kind: EventKind) -> bool {
             | EventKind::Conferenced
             | EventKind::CallEnded
             | EventKind::AgentState
+            // A source's own call record: the hub's call log says it, once.
+            | EventKind::SourceCdr
     )
 }
 

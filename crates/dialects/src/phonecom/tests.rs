@@ -203,7 +203,9 @@ fn recordings_and_messages_get_their_tags() {
         r#"{"uuid":"l1","data_type":"call-log","data":{"uuid":"c9","direction":"inbound"}}"#,
     );
     assert_eq!(log.call_id.as_deref(), Some("c9"));
-    assert_eq!(tags::derive(&log), ["call-log", "inbound"]);
+    // A source's own call log is a fact of the call, not a second call log.
+    assert_eq!(log.kind, switchboard_model::EventKind::SourceCdr);
+    assert_eq!(tags::derive(&log), ["call", "inbound"]);
     let err = decode_one(r#"{"uuid":"a1","data_type":"api-error","data":{"status":401}}"#);
     assert_eq!(tags::derive(&err), ["api-error"]);
 }
@@ -212,6 +214,7 @@ fn recordings_and_messages_get_their_tags() {
 fn encoding_keeps_the_senders_data_and_uses_the_hubs_envelope() {
     let fact = decode_one(include_str!("fixtures/reference-call-completed.json"));
     let event = Event {
+        silent: false,
         id: uuid::Uuid::now_v7(),
         account: AccountId(42),
         source: Source {

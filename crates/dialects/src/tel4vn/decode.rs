@@ -173,12 +173,13 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
             vendor.insert(key.into(), json!(at.to_string()));
         }
     }
-    let occurred_at = match hook.state {
+    // Live hooks carry no time of their own; the PBX's optional time fields are used when sent.
+    let stated = match hook.state {
         State::Ringing => started,
         State::Answered => answered,
         _ => ended,
-    }
-    .unwrap_or(ctx.received_at);
+    };
+    let occurred_at = stated.unwrap_or(ctx.received_at);
     let leg = LegSnapshot {
         id: Some(call_id.clone()),
         is_first: None,
@@ -196,20 +197,19 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
                 leg_details(direction, LegSnapshot { result, ..leg }),
             )
         }
-        State::Missed => (
-            EventKind::CallMissed,
-            Details::CallLog(CallLogFacts {
-                direction,
-                from,
-                to,
-            }),
-        ),
-        State::Cdr | State::CdrAutocall => {
-            if hook.state == State::CdrAutocall {
-                vendor.insert("autocall".into(), Value::Bool(true));
+        // The PBX's own records of the call: facts about it, folded into the hub's record.
+        State::Missed | State::Cdr | State::CdrAutocall => {
+            match hook.state {
+                State::CdrAutocall => {
+                    vendor.insert("autocall".into(), Value::Bool(true));
+                }
+                State::Missed => {
+                    vendor.insert("missed".into(), Value::Bool(true));
+                }
+                _ => {}
             }
             (
-                EventKind::CallLog,
+                EventKind::SourceCdr,
                 Details::CallLog(CallLogFacts {
                     direction,
                     from,
@@ -220,6 +220,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
     };
     let source_key = content_key("tel4vn", item);
     let mut facts = vec![Fact {
+        time_estimated: false,
         source_key: source_key.clone(),
         kind,
         occurred_at,
@@ -230,13 +231,20 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         vendor,
         raw: raw_json(item),
     }];
-    if let (State::Cdr | State::CdrAutocall, Some(url)) = (hook.state, hook.recording_url) {
+    facts[0].time_estimated = stated.is_none();
+    // A recording URL is a recording, whichever hook carries it (documented on `cdr`, sent on
+    // `hangup` too).
+    if let (State::Cdr | State::CdrAutocall | State::Hangup, Some(url)) = (
+        hook.state,
+        hook.recording_url.filter(|u| !u.trim().is_empty()),
+    ) {
         facts.push(Fact {
+            time_estimated: stated.is_none(),
             source_key: format!("{source_key}:recording"),
             kind: EventKind::RecordingReady,
             occurred_at,
             call_id: Some(call_id.clone()),
-            leg_id: None,
+            leg_id: (hook.state == State::Hangup).then(|| call_id.clone()),
             agent_id: None,
             details: Details::Recording(RecordingFacts {
                 recording_id: None,

@@ -50,8 +50,13 @@ pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     };
     let v = &fact.vendor;
     let mut out = Map::new();
-    let call_id = fact.leg_id.clone().or_else(|| fact.call_id.clone());
-    out.insert("call_id".into(), json!(call_id));
+    // The hub's call logs carry the PBX's own id of the call when it sent one (its `cdr`'s
+    // `call_id`), which its code knows; else the leg's or the call's id.
+    let call_id = v
+        .get("call_id")
+        .cloned()
+        .unwrap_or_else(|| json!(fact.leg_id.clone().or_else(|| fact.call_id.clone())));
+    out.insert("call_id".into(), call_id);
     out.insert(
         "sip_call_id".into(),
         v.get("sip_call_id")

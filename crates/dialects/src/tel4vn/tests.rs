@@ -63,13 +63,13 @@ fn the_quirks_are_kept_as_sent() {
         seed_ctx("UTC").received_at,
         "no timestamp: the time of receipt"
     );
-    // A cdr with a recording gives the call log and the recording.
+    // A cdr with a recording gives the PBX's own record of the call and the recording.
     let cdr = r#"{"call_id": "flow", "sip_call_id": "s", "state": "cdr", "direction": "inbound", "recording_url": "https://r/x.wav"}"#;
     let items = parse_body(Dialect::Tel4vn, cdr.as_bytes()).unwrap();
     let facts = decode(Dialect::Tel4vn, &items[0], &seed_ctx("UTC")).unwrap();
     assert_eq!(
         facts.iter().map(|f| f.kind).collect::<Vec<_>>(),
-        [EventKind::CallLog, EventKind::RecordingReady]
+        [EventKind::SourceCdr, EventKind::RecordingReady]
     );
     assert_eq!(facts[0].vendor["sip_call_id"], "s");
 }

@@ -22,6 +22,8 @@ struct Cti {
     #[serde(default)]
     namespace: Option<String>,
     #[serde(default)]
+    event_src: Option<String>,
+    #[serde(default)]
     src_device_id: Option<String>,
     #[serde(default)]
     call_id: Option<Text>,
@@ -151,6 +153,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         ),
         ("namespace", e.namespace.clone().map(Value::from)),
         ("srcDeviceId", e.src_device_id.clone().map(Value::from)),
+        ("eventSrc", e.event_src.clone().map(Value::from)),
         ("deviceId", e.device_id.clone().map(Value::from)),
         ("cause", e.cause.clone().map(Value::from)),
         ("agentMode", e.agent_mode.clone().map(Value::from)),
@@ -345,6 +348,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         _ => content_key("welljoint", item),
     };
     Ok(vec![Fact {
+        time_estimated: false,
         source_key,
         kind,
         occurred_at,

@@ -221,6 +221,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         }
     };
     Ok(vec![Fact {
+        time_estimated: c.created_at.is_none(),
         source_key: content_key("workonflow", item),
         kind,
         occurred_at,

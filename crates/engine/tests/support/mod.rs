@@ -16,6 +16,7 @@ pub fn number(n: &str) -> Party {
 pub fn leg_event(call: &str, kind: EventKind, at_s: i64, facts: LegFacts) -> Event {
     let leg = facts.leg.id.clone().expect("the leg's id");
     let fact = Fact {
+        time_estimated: false,
         source_key: format!("{call}:{leg}:{}:{at_s}", kind.as_str()),
         kind,
         occurred_at: Timestamp::from_second(1_700_000_000 + at_s).unwrap(),

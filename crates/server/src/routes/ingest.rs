@@ -2,7 +2,8 @@
 //!
 //! The body is one JSON object, a JSON array or NDJSON. Every element is decoded before
 //! anything is stored; the first bad element rejects the batch with its path. The answer is
-//! sent only after the batch is committed.
+//! sent only after the batch is committed. `?deliver=false` imports history: the events are
+//! stored and joined into calls, and neither they nor those calls' logs are delivered.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{is_json_type, token_of, unsupported_type};
@@ -76,6 +77,20 @@ async fn ingest(
             format!("unknown time zone {zone:?}: use an IANA name such as Asia/Shanghai"),
         )
     })?;
+    // `?deliver=false`: an import of history, stored and correlated but sent to no listener.
+    let deliver = match query.get("deliver").map(|v| v.trim().to_ascii_lowercase()) {
+        None => true,
+        Some(v) => match v.as_str() {
+            "true" | "1" | "yes" | "" => true,
+            "false" | "0" | "no" => false,
+            _ => {
+                return Err(ApiError::invalid(
+                    "deliver",
+                    format!("{v:?} is not true or false"),
+                ))
+            }
+        },
+    };
     let source = Source {
         dialect,
         name: query.get("source").filter(|s| !s.is_empty()).cloned(),
@@ -84,7 +99,7 @@ async fn ingest(
     let ctx = DecodeContext {
         received_at,
         tz,
-        max_skew: Some(state.config.max_clock_skew),
+        max_ahead: Some(state.config.max_clock_skew),
     };
     let items = parse_body(dialect, &bytes)?;
     let mut facts = Vec::with_capacity(items.len());
@@ -94,13 +109,18 @@ async fn ingest(
             switchboard_dialects::decode(dialect, item, &ctx).map_err(|e| e.within(&prefix))?;
         facts.extend(decoded);
     }
-    let events = switchboard_engine::stamp(
+    let mut events = switchboard_engine::stamp(
         token.account,
         &source,
         received_at,
         facts,
         uuid::Uuid::now_v7,
     );
+    if !deliver {
+        for event in &mut events {
+            event.silent = true;
+        }
+    }
     let outcome = state
         .store
         .ingest(token.account, events, received_at)
