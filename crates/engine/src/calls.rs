@@ -696,6 +696,36 @@ impl CallFold {
         let mut rec = self.rec.clone();
         let mut legs = self.legs.clone();
         let source_end = self.source_end;
+        // Who called whom: the first leg's parties, else those of the earliest leg that names
+        // them, else the source's CDR's.
+        let parties = {
+            let first = first_of(&legs);
+            let named = |side: fn(&LegRecord) -> &Option<Party>| {
+                first
+                    .and_then(|l| side(l).clone())
+                    .or_else(|| in_start_order(&legs).find_map(|l| side(l).clone()))
+            };
+            (
+                named(|l| &l.from).or_else(|| self.log_parties.0.clone()),
+                named(|l| &l.to).or_else(|| self.log_parties.1.clone()),
+            )
+        };
+        // A source that keeps a leg per device (Welljoint: `device|call`) marks no first leg;
+        // the caller's device's leg is the first.
+        if !legs.iter().any(|l| l.is_first == Some(true)) {
+            if let Some(caller) = parties.0.as_ref().and_then(|p| p.id.as_deref()) {
+                for leg in legs.iter_mut().filter(|l| l.is_first.is_none()) {
+                    if leg.id == caller
+                        || leg
+                            .id
+                            .strip_prefix(caller)
+                            .is_some_and(|rest| rest.starts_with('|'))
+                    {
+                        leg.is_first = Some(true);
+                    }
+                }
+            }
+        }
         let guessed =
             |t: Option<Timestamp>| t.is_some_and(|t| self.guessed.binary_search(&t).is_ok());
         let mut estimated: Vec<&'static str> = Vec::new();
@@ -728,6 +758,24 @@ impl CallFold {
             .filter(|(_, l)| l.answered_at.is_some() && (l.is_first != Some(true) || !has_other))
             .min_by(|(_, a), (_, b)| (a.answered_at, &a.id).cmp(&(b.answered_at, &b.id)))
             .map(|(i, _)| i);
+        // A leg answered through a sub-leg (a PBX's extension behind a trunk leg) was answered
+        // by whoever its sub-leg reached. (Bounded: a leg is not its own descendant.)
+        let answered_at = answered_at.map(|mut i| {
+            for _ in 0..legs.len() {
+                let child = legs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| {
+                        l.answered_at.is_some() && l.parent.as_deref() == Some(legs[i].id.as_str())
+                    })
+                    .min_by(|(_, a), (_, b)| (a.answered_at, &a.id).cmp(&(b.answered_at, &b.id)));
+                match child {
+                    Some((c, _)) => i = c,
+                    None => break,
+                }
+            }
+            i
+        });
         let all_ended = !legs.is_empty() && legs.iter().all(|l| l.state == LegState::Ended);
         let ended = source_end.is_some() || all_ended || self.cdr_at.is_some();
         let ended_at = [source_end, legs.iter().filter_map(|l| l.ended_at).max()]
@@ -736,6 +784,19 @@ impl CallFold {
             .max()
             .or(self.cdr_at);
         let call_answered_at = answered_at.and_then(|i| legs[i].answered_at);
+        // While the caller was still on: the first leg had not ended (or ended later).
+        let first_leg = legs.iter().find(|l| l.is_first == Some(true));
+        let caller_on_after = |end: Timestamp| {
+            first_leg.is_some_and(|f| {
+                f.ended_at.is_none_or(|fe| {
+                    fe.as_millisecond() > end.as_millisecond() + SAME_MOMENT_MS
+                })
+            })
+        };
+        let caller_on: Vec<bool> = legs
+            .iter()
+            .map(|l| l.ended_at.is_some_and(caller_on_after))
+            .collect();
         for (i, leg) in legs.iter_mut().enumerate() {
             if leg.state == LegState::Ended && leg.result.is_none() {
                 leg.result = Some(if leg.answered_at.is_some() {
@@ -769,20 +830,21 @@ impl CallFold {
                     // answered it.
                     LegResult::NoAnswer
                 });
+            } else if lost
+                && leg.is_first != Some(true)
+                && leg.result == Some(LegResult::Cancelled)
+                && caller_on[i]
+            {
+                // Nobody answered anywhere, and the caller stayed on after this leg stopped
+                // ringing (rolled over, or to voicemail): the PBX gave up on it, unanswered.
+                // (Cancelled stays for a leg stopped because the caller hung up.)
+                leg.result = Some(LegResult::NoAnswer);
             }
         }
         let answered = answered_at.map(|i| &legs[i]);
-        let first = legs.iter().find(|l| l.is_first == Some(true)).or_else(|| {
-            legs.iter().min_by(|a, b| {
-                (a.created_at.or(a.ringing_at), &a.id).cmp(&(b.created_at.or(b.ringing_at), &b.id))
-            })
-        });
-        rec.from = first
-            .and_then(|l| l.from.clone())
-            .or_else(|| self.log_parties.0.clone());
-        rec.to = first
-            .and_then(|l| l.to.clone())
-            .or_else(|| self.log_parties.1.clone());
+        let first = first_of(&legs);
+        rec.from = parties.0;
+        rec.to = parties.1;
         // The call's own figures: its source's CDR, else those of the leg that answered, else
         // of the leg that ended last.
         rec.source_figures = if !self.cdr_figures.is_empty() {
@@ -800,9 +862,16 @@ impl CallFold {
                 .unwrap_or_default()
         };
         // A CDR that billed time says the call was answered, even when no answer was heard.
+        // (Unless a leg ended with a cause of its own: a real PBX bills seconds on BUSY.)
         let cdr_answered = answered.is_none()
             && !self.cdr_figures.is_empty()
-            && figures_say_answered(&self.cdr_figures);
+            && figures_say_answered(&self.cdr_figures)
+            && !legs.iter().any(|l| {
+                matches!(
+                    l.result,
+                    Some(LegResult::Busy | LegResult::Rejected | LegResult::Failed)
+                )
+            });
         if let Some(a) = answered {
             rec.answered_by = a.to.clone();
             rec.answered_at = a.answered_at;
@@ -823,7 +892,13 @@ impl CallFold {
         } else if !ended {
             Disposition::Unknown
         } else {
-            let results: Vec<LegResult> = legs.iter().filter_map(|l| l.result).collect();
+            // How the legs that were called ended (the caller's own leg, beside them, says only
+            // that the caller gave up, or nothing of its own).
+            let results: Vec<LegResult> = legs
+                .iter()
+                .filter(|l| l.is_first != Some(true) || !has_other)
+                .filter_map(|l| l.result)
+                .collect();
             let any = |r: LegResult| results.contains(&r);
             if any(LegResult::Busy) {
                 Disposition::Busy
@@ -846,10 +921,11 @@ impl CallFold {
         if rec.last_event_at.is_none() {
             rec.last_event_at = self.cdr_at;
         }
-        for (field, at) in [("started_at", rec.started_at), ("ended_at", rec.ended_at)] {
-            if guessed(at) {
-                estimated.push(field);
-            }
+        if guessed(rec.started_at) {
+            estimated.insert(0, "started_at");
+        }
+        if guessed(rec.ended_at) {
+            estimated.push("ended_at");
         }
         let span = |from: Option<Timestamp>, to: Option<Timestamp>| match (from, to) {
             (Some(s), Some(e)) => Some((e.as_millisecond() - s.as_millisecond()).max(0)),
@@ -954,6 +1030,26 @@ impl CallFold {
             (false, false) => None,
         }
     }
+}
+
+/// Legs in the order they started; legs heard of only by their end come last.
+fn in_start_order(legs: &[LegRecord]) -> impl Iterator<Item = &LegRecord> {
+    let mut sorted: Vec<&LegRecord> = legs.iter().collect();
+    sorted.sort_by(|a, b| {
+        let key = |l: &LegRecord| {
+            let at = l.created_at.or(l.ringing_at).or(l.answered_at);
+            (at.is_none(), at)
+        };
+        (key(a), &a.id).cmp(&(key(b), &b.id))
+    });
+    sorted.into_iter()
+}
+
+/// The call's first leg: the one its source marks first, else the one that started first.
+fn first_of(legs: &[LegRecord]) -> Option<&LegRecord> {
+    legs.iter()
+        .find(|l| l.is_first == Some(true))
+        .or_else(|| in_start_order(legs).next())
 }
 
 /// Builds the record of a call from its events, in any order.
