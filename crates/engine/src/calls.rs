@@ -306,6 +306,23 @@ pub fn aliases_of(event: &Event) -> Vec<String> {
     let fact = &event.fact;
     let d = event.source.dialect.as_str();
     let mut out = Vec::new();
+    // A Workonflow call is its thread or its stream, as `Call.created`'s `type` says (its call
+    // id); the other events carry both ids and no type, so either may name their call: the
+    // thread first, the narrower. (Both are 24-character ids, unique across streams and
+    // threads.) In that order of preference, not sorted (see `names_its_call`).
+    if event.source.dialect == Dialect::Workonflow && fact.kind != EventKind::LegCreated {
+        for key in ["threadId", "streamId"] {
+            if let Some(id) = fact.vendor.get(key).and_then(Value::as_str) {
+                let alias = format!("{d}:{id}");
+                if !out.contains(&alias) {
+                    out.push(alias);
+                }
+            }
+        }
+        if !out.is_empty() {
+            return out;
+        }
+    }
     if let Some(call) = &fact.call_id {
         out.push(format!("{d}:{call}"));
     }
@@ -336,6 +353,15 @@ pub fn aliases_of(event: &Event) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// False for an event whose ids may name its call or only the place around it (a Workonflow
+/// member's or `Call.ended`'s thread and stream, in that order of preference): it joins the
+/// call its first id that names one names, merges no calls, and adds its ids to no call it
+/// found, lest a stream's next call join this one. (When they find none, they are the new
+/// call's ids: the call's own is among them.)
+pub fn names_its_call(event: &Event) -> bool {
+    !(event.source.dialect == Dialect::Workonflow && event.fact.kind != EventKind::LegCreated)
 }
 
 /// True for events that belong to a call.
@@ -788,9 +814,8 @@ impl CallFold {
         let first_leg = legs.iter().find(|l| l.is_first == Some(true));
         let caller_on_after = |end: Timestamp| {
             first_leg.is_some_and(|f| {
-                f.ended_at.is_none_or(|fe| {
-                    fe.as_millisecond() > end.as_millisecond() + SAME_MOMENT_MS
-                })
+                f.ended_at
+                    .is_none_or(|fe| fe.as_millisecond() > end.as_millisecond() + SAME_MOMENT_MS)
             })
         };
         let caller_on: Vec<bool> = legs

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
-use switchboard_engine::calls::{aliases_of, CallFold, CallRecord, CallState};
+use switchboard_engine::calls::{aliases_of, names_its_call, CallFold, CallRecord, CallState};
 use switchboard_model::{
     normalize_number, AccountId, AgentFacts, CallLogFacts, Details, Dialect, Event, EventKind,
     Fact, Party, Source,
@@ -115,6 +115,8 @@ pub(crate) fn correlate(
     let mut found: Vec<String> = Vec::new();
     // The aliases no call has yet: the only ones to add.
     let mut unknown: Vec<&String> = Vec::new();
+    // Each alias with the call it names, if any.
+    let mut named: Vec<(&String, Option<String>)> = Vec::with_capacity(aliases.len());
     {
         let mut find = conn.prepare_cached(
             "SELECT call_id FROM call_aliases WHERE account_id = ?1 AND alias = ?2",
@@ -127,12 +129,46 @@ pub(crate) fn correlate(
                     .query_row(params![account.0, a], |r| r.get::<_, String>(0))
                     .optional()?,
             };
-            match call {
-                Some(id) if !found.contains(&id) => found.push(id),
-                Some(_) => {}
-                None => unknown.push(a),
+            named.push((a, call));
+        }
+    }
+    // An event that happened after the call its ids name had ended (beyond what it may still
+    // say of that call) begins a new call, which takes the ids over; the ended call keeps its
+    // events. (Workonflow names calls by their stream or thread, which the next call uses.)
+    let mut taken_over: Vec<&String> = Vec::new();
+    if let Some(allowed) = joins_ended_call_within(event) {
+        let mut ended_before = conn.prepare_cached(
+            "SELECT 1 FROM calls WHERE id = ?1 AND state IN ('ended', 'finalized') AND ended_at < ?2",
+        )?;
+        let begins = event.fact.occurred_at.as_millisecond() - allowed;
+        let mut stale: Vec<String> = Vec::new();
+        for (_, call) in &named {
+            if let Some(id) = call {
+                if !stale.contains(id) && ended_before.exists(params![id, begins])? {
+                    stale.push(id.clone());
+                }
             }
         }
+        for (a, call) in &mut named {
+            if call.as_ref().is_some_and(|id| stale.contains(id)) {
+                *call = None;
+                taken_over.push(a);
+            }
+        }
+        for id in &stale {
+            folds.forget(id);
+        }
+    }
+    for (a, call) in named {
+        match call {
+            Some(id) if !found.contains(&id) => found.push(id),
+            Some(_) => {}
+            None => unknown.push(a),
+        }
+    }
+    if !found.is_empty() && !names_its_call(event) {
+        found.truncate(1);
+        unknown.clear();
     }
     found.sort();
     let mut created = None;
@@ -168,8 +204,15 @@ pub(crate) fn correlate(
         let mut add = conn.prepare_cached(
             "INSERT OR IGNORE INTO call_aliases (account_id, alias, call_id) VALUES (?1, ?2, ?3)",
         )?;
+        let mut take = conn.prepare_cached(
+            "UPDATE call_aliases SET call_id = ?3 WHERE account_id = ?1 AND alias = ?2",
+        )?;
         for a in unknown {
-            add.execute(params![account.0, a, target])?;
+            if taken_over.contains(&a) {
+                take.execute(params![account.0, a, target])?;
+            } else {
+                add.execute(params![account.0, a, target])?;
+            }
         }
     }
     rebuild(
@@ -187,6 +230,23 @@ pub(crate) fn correlate(
         grace_ms,
     )?;
     Ok(target)
+}
+
+/// How long (ms) after the call its ids name ended an event may still be of that call; `None`
+/// for ever. A first leg's creation begins a call, so it is of no call that had ended before
+/// it; a Workonflow event names its stream or thread, which the next call there names again,
+/// so one that comes more than a minute after the call ended is of the next call. (Any other
+/// late event — a recording made ready, a PBX's CDR — is of the call it names.)
+fn joins_ended_call_within(event: &Event) -> Option<i64> {
+    let opens = event.fact.kind == EventKind::LegCreated
+        && matches!(&event.fact.details, Details::Leg(l) if l.leg.is_first == Some(true));
+    if opens {
+        Some(0)
+    } else if event.source.dialect == Dialect::Workonflow {
+        Some(60_000)
+    } else {
+        None
+    }
 }
 
 /// The event a call's record is rebuilt for.

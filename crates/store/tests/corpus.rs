@@ -1,9 +1,11 @@
 //! The corpus of call scenarios (`corpus/<dialect>/<name>/` at the repository's root), run
-//! through the real store: each scenario's events, as its vendor sends them, are decoded,
-//! ingested in the order they arrived and in several shuffles (one event a request, random
-//! batches, one batch; with the writer's fold cache on, off, and shedding), the calls are
-//! finalized, and every run must conclude the same records, each matching the scenario's
-//! `expected.json`, with one call log per call.
+//! through the real store: each scenario's events, as its vendor sends them, are decoded at
+//! the time each arrived, ingested in arrival order, reversed and in several shuffles (one
+//! event a request, random batches, one batch; with the writer's fold cache on, off, and
+//! shedding), the calls are finalized, and every run must conclude the same records, each
+//! matching the scenario's `expected.json`, with one call log per call. The orders permute
+//! each burst of events (those that arrived within a minute of the one before): a source
+//! reorders what it sends close together, not a call that ended minutes ago behind the next.
 //!
 //! A scenario folder holds:
 //! - `events.json` (or `events.js` for Workonflow's JavaScript literals): the vendor's payloads
@@ -45,11 +47,7 @@ fn corpus_dir() -> PathBuf {
 }
 
 fn load(dialect: Dialect, dir: &Path) -> Scenario {
-    let name = format!(
-        "{}/{}",
-        dialect,
-        dir.file_name().unwrap().to_string_lossy()
-    );
+    let name = format!("{}/{}", dialect, dir.file_name().unwrap().to_string_lossy());
     let body = ["events.json", "events.js"]
         .iter()
         .find_map(|f| std::fs::read(dir.join(f)).ok())
@@ -79,13 +77,13 @@ fn load(dialect: Dialect, dir: &Path) -> Scenario {
             (item, at)
         })
         .collect();
-    let tz = jiff::tz::TimeZone::get(source.get("tz").and_then(Value::as_str).unwrap_or("UTC"))
-        .unwrap();
-    let expected: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap_or_else(|_| {
-            panic!("{name}: no expected.json")
-        }))
-        .unwrap_or_else(|e| panic!("{name}: expected.json: {e}"));
+    let tz =
+        jiff::tz::TimeZone::get(source.get("tz").and_then(Value::as_str).unwrap_or("UTC")).unwrap();
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("expected.json"))
+            .unwrap_or_else(|_| panic!("{name}: no expected.json")),
+    )
+    .unwrap_or_else(|e| panic!("{name}: expected.json: {e}"));
     Scenario {
         name,
         dialect,
@@ -161,35 +159,63 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-fn runs(n: usize) -> Vec<Run> {
+/// The scenario's bursts: runs of payloads each of which arrived within a minute of the one
+/// before. A source may deliver a burst's payloads in any order; it does not deliver a call
+/// that ended minutes ago after the next call's events (two calls in one Workonflow stream).
+fn bursts(s: &Scenario) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for (i, (_, at)) in s.items.iter().enumerate() {
+        let gap = i
+            .checked_sub(1)
+            .map(|p| at.as_millisecond() - s.items[p].1.as_millisecond());
+        match out.last_mut() {
+            Some(burst) if gap.is_some_and(|g| g <= 60_000) => burst.push(i),
+            _ => out.push(vec![i]),
+        }
+    }
+    out
+}
+
+/// Each burst's payloads in an order of its own.
+fn within_bursts(bursts: &[Vec<usize>], order: impl Fn(usize, usize) -> Vec<usize>) -> Vec<usize> {
+    bursts
+        .iter()
+        .enumerate()
+        .flat_map(|(b, burst)| order(b, burst.len()).into_iter().map(|i| burst[i]))
+        .collect()
+}
+
+fn runs(s: &Scenario) -> Vec<Run> {
+    let bursts = bursts(s);
+    let shuffle = |seed: u64| within_bursts(&bursts, |b, n| shuffled(n, seed ^ b as u64));
     vec![
         Run {
             label: "arrival order, one a request",
-            order: (0..n).collect(),
+            order: within_bursts(&bursts, |_, n| (0..n).collect()),
             batch: |_| 1,
             fold_capacity: CallOptions::default().fold_capacity,
         },
         Run {
             label: "reversed, no fold cache",
-            order: (0..n).rev().collect(),
+            order: within_bursts(&bursts, |_, n| (0..n).rev().collect()),
             batch: |_| 1,
             fold_capacity: 0,
         },
         Run {
             label: "shuffle 1, batches of one to three",
-            order: shuffled(n, 0x9e37_79b9_7f4a_7c15),
+            order: shuffle(0x9e37_79b9_7f4a_7c15),
             batch: |s| 1 + (next(s) % 3) as usize,
             fold_capacity: CallOptions::default().fold_capacity,
         },
         Run {
             label: "shuffle 2, a fold cache of one call",
-            order: shuffled(n, 0xd1b5_4a32_d192_ed03),
+            order: shuffle(0xd1b5_4a32_d192_ed03),
             batch: |_| 1,
             fold_capacity: 1,
         },
         Run {
             label: "shuffle 3, one batch",
-            order: shuffled(n, 0x2545_f491_4f6c_dd1d),
+            order: shuffle(0x2545_f491_4f6c_dd1d),
             batch: |_| usize::MAX,
             fold_capacity: CallOptions::default().fold_capacity,
         },
@@ -218,7 +244,10 @@ fn conclude(s: &Scenario, events: &[Vec<Event>], run: &Run) -> Concluded {
             ..CallOptions::default()
         };
         let store = Store::open_with(dir.path(), options).unwrap();
-        store.create_account(Some(1), "corpus".into()).await.unwrap();
+        store
+            .create_account(Some(1), "corpus".into())
+            .await
+            .unwrap();
         let mut state = 0x1234_5678_9abc_def1;
         let mut order = run.order.iter().peekable();
         while order.peek().is_some() {
@@ -264,8 +293,7 @@ fn conclude(s: &Scenario, events: &[Vec<Event>], run: &Run) -> Concluded {
             logged
                 .iter()
                 .filter(|e| {
-                    e.event.fact.kind == kind
-                        && e.event.source.dialect == Dialect::Canonical
+                    e.event.fact.kind == kind && e.event.source.dialect == Dialect::Canonical
                 })
                 .count()
         };
@@ -331,9 +359,10 @@ fn every_scenario_concludes_its_expected_record_in_every_arrival_order() {
 fn check(s: &Scenario) -> Vec<String> {
     let events = decoded(s);
     let mut failures = Vec::new();
-    let runs = runs(events.len());
+    let runs = runs(s);
     let first = conclude(s, &events, &runs[0]);
-    let expected_records: Vec<Value> = match (&s.expected.get("records"), &s.expected.get("record")) {
+    let expected_records: Vec<Value> = match (&s.expected.get("records"), &s.expected.get("record"))
+    {
         (Some(Value::Array(list)), _) => list.clone(),
         (_, Some(one)) => vec![(*one).clone()],
         _ => panic!("{}: expected.json names no record", s.name),
@@ -351,7 +380,10 @@ fn check(s: &Scenario) -> Vec<String> {
         .and_then(Value::as_u64)
         .unwrap_or(expected_records.len() as u64) as usize;
     if first.call_logs != logs {
-        wrong.push(format!("call logs: expected {logs}, got {}", first.call_logs));
+        wrong.push(format!(
+            "call logs: expected {logs}, got {}",
+            first.call_logs
+        ));
     }
     let missed = s
         .expected

@@ -220,9 +220,20 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
             ));
         }
     };
+    // Workonflow sends no event id, and no time but a call's creation: the same body again
+    // within the same minute is a resend, and later it is a new event (the next call in a
+    // stream ends with the very same `Call.ended`).
+    let source_key = match c.created_at {
+        Some(_) => content_key("workonflow", item),
+        None => format!(
+            "{}:{}",
+            content_key("workonflow", item),
+            ctx.received_at.as_second().div_euclid(60)
+        ),
+    };
     Ok(vec![Fact {
         time_estimated: c.created_at.is_none(),
-        source_key: content_key("workonflow", item),
+        source_key,
         kind,
         occurred_at,
         call_id: Some(call_id),

@@ -1,0 +1,35 @@
+[
+  {
+    teamId: '545b508981d3f8001497d03d',
+    eventType: 'Call.created',
+    streamId: '6a1f27c9e0ab3e001455d301',
+    threadId: '6a1f27c9e0ab3e001455d301',
+    originateUserId: '58f5ec3a32e3a300154b5e51',
+    destinationId: '58f5ec3a32e3a300154b5e52',
+    type: 'stream',
+    createdAt: 1793610000000,
+  },
+  {
+    teamId: '545b508981d3f8001497d03d',
+    eventType: 'Call.Member.invited',
+    streamId: '6a1f27c9e0ab3e001455d301',
+    threadId: '6a1f27c9e0ab3e001455d301',
+    userId: '58f5ec3a32e3a300154b5e52',
+    phone: '+79536050002',
+  },
+  {
+    teamId: '545b508981d3f8001497d03d',
+    eventType: 'Call.Member.Invite.ended',
+    streamId: '6a1f27c9e0ab3e001455d301',
+    threadId: '6a1f27c9e0ab3e001455d301',
+    userId: '58f5ec3a32e3a300154b5e52',
+    phone: '+79536050002',
+    answered: false,
+  },
+  {
+    teamId: '545b508981d3f8001497d03d',
+    eventType: 'Call.ended',
+    streamId: '6a1f27c9e0ab3e001455d301',
+    threadId: '6a1f27c9e0ab3e001455d301',
+  },
+]

@@ -1,0 +1,43 @@
+[
+  {
+    teamId: '545b508981d3f8001497d03d',
+    eventType: 'Call.created',
+    streamId: '6a1f27c9e0ab3e001455d201',
+    threadId: '6a1f27c9e0ab3e001455d2ff',
+    originateUserId: '58f5ec3a32e3a300154b5e51',
+    destinationId: '58f5ec3a32e3a300154b5e52',
+    type: 'stream',
+    createdAt: 1793610000000,
+  },
+  {
+    teamId: '545b508981d3f8001497d03d',
+    eventType: 'Call.Member.invited',
+    streamId: '6a1f27c9e0ab3e001455d201',
+    threadId: '6a1f27c9e0ab3e001455d2ff',
+    userId: '58f5ec3a32e3a300154b5e52',
+    phone: '+79536050002',
+  },
+  {
+    teamId: '545b508981d3f8001497d03d',
+    eventType: 'Call.Member.Invite.ended',
+    streamId: '6a1f27c9e0ab3e001455d201',
+    threadId: '6a1f27c9e0ab3e001455d2ff',
+    userId: '58f5ec3a32e3a300154b5e52',
+    phone: '+79536050002',
+    answered: true,
+  },
+  {
+    teamId: '545b508981d3f8001497d03d',
+    eventType: 'Call.Member.leaved',
+    streamId: '6a1f27c9e0ab3e001455d201',
+    threadId: '6a1f27c9e0ab3e001455d2ff',
+    userId: '58f5ec3a32e3a300154b5e52',
+    phone: '+79536050002',
+  },
+  {
+    teamId: '545b508981d3f8001497d03d',
+    eventType: 'Call.ended',
+    streamId: '6a1f27c9e0ab3e001455d201',
+    threadId: '6a1f27c9e0ab3e001455d2ff',
+  },
+]
