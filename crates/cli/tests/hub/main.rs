@@ -8,5 +8,6 @@ mod flows;
 mod ingest;
 mod management;
 mod ops;
+mod records;
 mod support;
 mod trust;

@@ -1,0 +1,388 @@
+//! What the hub concludes about calls, seen through HTTP: history accepted as history and
+//! imports that deliver nothing, one call log per call whatever the sources sent, the PBX's own
+//! ids and figures in the tel4vn hooks, a missed call that says so everywhere.
+
+use crate::support::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const GRACE: &[(&str, &str)] = &[("SWITCHBOARD_FINALIZE_GRACE", "300ms")];
+
+async fn get(hub: &Hub, acct: &Account, path: &str) -> Value {
+    let (status, body) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}{path}", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+async fn finalized(hub: &Hub, acct: &Account, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, call) = hub
+            .call(
+                "GET",
+                &format!("/v4/accounts/{}/calls/{id}", acct.id),
+                Some(&acct.token),
+                None,
+            )
+            .await;
+        if status == 200 && call["state"] == "finalized" {
+            return call;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "call {id} never finalized: {call}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn ingest_as(hub: &Hub, dialect: &str, token: &str, query: &str, events: &[Value]) -> Value {
+    let (status, out) = hub
+        .ingest_raw(
+            &format!("{dialect}{query}"),
+            token,
+            "application/json",
+            Value::Array(events.to_vec()).to_string(),
+        )
+        .await;
+    assert_eq!(status, 202, "{out}");
+    out
+}
+
+async fn tel4vn_hook(hub: &Hub, acct: &Account, url: &str, event: &str) {
+    let (status, body) = hub
+        .call(
+            "POST",
+            "/v1/event",
+            Some(&acct.token),
+            Some(json!({"callback_url": url, "event": event})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn tel4vn(call_id: &str, sip: &str, state: &str, to: &str, extra: Value) -> Value {
+    let mut hook = json!({"call_id": call_id, "sip_call_id": sip, "domain": "test.tel4vn.com",
+        "direction": "inbound", "from_number": "0912345678", "to_number": to, "hotline": "19001919",
+        "state": state});
+    hook.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    hook
+}
+
+#[tokio::test]
+async fn history_is_accepted_at_its_own_time_and_absurd_times_are_refused() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    // events-format.md's example, from June 2020, as written.
+    let reference = json!({"uuid": "00000000-0000-0000-0000-000000000000", "version": "2.0.0", "listener_id": 1000,
+        "context": {"type": "account", "id": 1000002, "voip_id": 1000002},
+        "timestamp": 1593029665, "timestamp_ns": 1593029665343497000u64,
+        "tags": ["call", "completed-call", "not-first-leg", "inbound", "from-did", "to-extension"],
+        "data_type": "call", "data_object_uuid": "11111111-1111-1111-1111-111111111111",
+        "data": {"uuid": "1111-1111-1111-1111-111111111111", "direction": "inbound",
+            "event_leg": {"uuid": "22222222-2222-2222-2222-222222222222", "from": {"type": "did", "id": "+15550000001"},
+                "to": {"type": "device", "id": 777777, "line": 1, "domain": "sip.phone.com", "extension_id": 555555, "extension": 500},
+                "is_first": false, "state": "completed", "completion_status": "cancelled"},
+            "first_leg": {"uuid": "1111-1111-1111-1111-111111111111", "from": {"type": "did", "id": "+15550000001"},
+                "to": {"type": "did", "id": "+15550000002"}, "is_first": true, "state": null, "completion_status": null}}});
+    let out = hub.ingest(&acct.token, &[reference]).await;
+    assert_eq!(out["accepted"], 1);
+    let events = get(&hub, &acct, "/events").await;
+    assert_eq!(
+        events["items"][0]["fact"]["occurred_at"], "2020-06-24T20:14:25.343497Z",
+        "{events}"
+    );
+
+    // Seconds read as milliseconds land in 1970: no phone system means that.
+    let (status, err) = hub
+        .ingest_raw(
+            "callable",
+            &acct.token,
+            "application/json",
+            json!({"parentCallSid": "p", "callSid": "p", "event": "call", "status": "ringing", "timestamp": 1_600_000_000})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["@error"]["@path"], "timestamp");
+    // Milliseconds read as seconds are far in the future.
+    let (status, err) = hub
+        .ingest_raw(
+            "phonecom",
+            &acct.token,
+            "application/json",
+            json!({"uuid": "future", "timestamp": 4_102_444_800i64, "data_type": "call",
+                "data": {"uuid": "c", "event_leg": {"uuid": "c", "state": "new"}}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["@error"]["@path"], "timestamp");
+    assert!(err["@error"]["@message"]
+        .as_str()
+        .unwrap()
+        .contains("ahead"));
+}
+
+#[tokio::test]
+async fn an_import_is_stored_and_joined_into_calls_but_delivered_to_no_one() {
+    let hub = Hub::start_with(GRACE).await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"], &["call-log"]]).await;
+    // Last month's call, with its real times, imported.
+    let events = inbound_call("imported-1", "+15550000031", "+15550000002")
+        .into_iter()
+        .map(|mut e| {
+            let t = e["timestamp"].as_i64().unwrap() - 30 * 86_400;
+            e["timestamp"] = json!(t);
+            e.as_object_mut().unwrap().remove("timestamp_ns");
+            e
+        })
+        .collect::<Vec<_>>();
+    // Its first event alone first: an import's call is not closed as gone quiet because its
+    // events' own times are a month old.
+    ingest_as(
+        &hub,
+        "phonecom",
+        &acct.token,
+        "?deliver=false",
+        &events[..1],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, open) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}/calls/imported-1", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_ne!(open["state"], "finalized", "{open}");
+    ingest_as(
+        &hub,
+        "phonecom",
+        &acct.token,
+        "?deliver=false",
+        &events[1..],
+    )
+    .await;
+    let call = finalized(&hub, &acct, "imported-1").await;
+    assert_eq!(call["disposition"], "answered");
+    assert_eq!(call["inferred_end"], false);
+    assert_eq!(call["missed"], false);
+    assert_eq!(call["talk_ms"], 61_000);
+    // Nothing of it was sent: not its events, not its call log. A call ingested normally is.
+    hub.ingest(
+        &acct.token,
+        &inbound_call("live-1", "+15550000032", "+15550000002"),
+    )
+    .await;
+    finalized(&hub, &acct, "live-1").await;
+    let got = rx.settle(12).await;
+    assert!(
+        got.iter().all(|r| r.body["data"]["uuid"] == "live-1"
+            || r.body["data"]["call"]["from"]["number"] == "+15550000032"),
+        "{:#?}",
+        got.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    // The imported call's log is kept, as the hub's own event.
+    let log: Vec<Value> = get(&hub, &acct, "/events?limit=100").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["fact"]["kind"] == "call.log" && e["fact"]["call_id"] == call["id"])
+        .cloned()
+        .collect();
+    assert_eq!(log.len(), 1);
+    // A bad value is refused with its name.
+    let (status, err) = hub
+        .ingest_raw(
+            "phonecom?deliver=maybe",
+            &acct.token,
+            "application/json",
+            events[0].to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("deliver"))
+    );
+}
+
+#[tokio::test]
+async fn the_tel4vn_cdr_and_missed_hooks_get_one_payload_per_call_with_the_pbxs_ids_and_figures() {
+    let hub = Hub::start_with(GRACE).await;
+    let acct = hub.account().await;
+    let cdr = Receiver::start().await;
+    let missed = Receiver::start().await;
+    tel4vn_hook(&hub, &acct, &cdr.url, "cdr").await;
+    tel4vn_hook(&hub, &acct, &missed.url, "missed").await;
+    // A ring group answered by 102: per-extension call_ids, the flow's own in the cdr.
+    ingest_as(
+        &hub,
+        "tel4vn",
+        &acct.token,
+        "",
+        &[
+            tel4vn("x1", "sip-a", "ringing", "101", json!({})),
+            tel4vn("x2", "sip-a", "ringing", "102", json!({})),
+            tel4vn("x2", "sip-a", "answered", "102", json!({})),
+            tel4vn("x1", "sip-a", "hangup", "101", json!({"duration": 6, "billsec": 0})),
+            tel4vn("x2", "sip-a", "hangup", "102", json!({"duration": 95, "billsec": 80})),
+            tel4vn(
+                "flow-a",
+                "sip-a",
+                "cdr",
+                "102",
+                json!({"duration": 95, "billsec": 80, "recording_url": "https://recording.demo/a.wav"}),
+            ),
+        ],
+    )
+    .await;
+    // A call nobody answered, with the PBX's own missed hook and cdr.
+    ingest_as(
+        &hub,
+        "tel4vn",
+        &acct.token,
+        "",
+        &[
+            tel4vn("y1", "sip-b", "ringing", "101", json!({})),
+            tel4vn(
+                "y1",
+                "sip-b",
+                "hangup",
+                "101",
+                json!({"duration": 20, "billsec": 0}),
+            ),
+            tel4vn("flow-b", "sip-b", "missed", "101", json!({})),
+            tel4vn(
+                "flow-b",
+                "sip-b",
+                "cdr",
+                "101",
+                json!({"duration": 20, "billsec": 0}),
+            ),
+        ],
+    )
+    .await;
+    let answered = finalized(&hub, &acct, "flow-a").await;
+    // Sent in one flush, the hooks' times are the hub's: the PBX's figures stand.
+    assert_eq!(answered["duration_ms"], 95_000, "{answered}");
+    assert_eq!(answered["talk_ms"], 80_000);
+    assert!(answered["estimated"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("answered_at")));
+    assert_eq!(answered["recordings"].as_array().unwrap().len(), 1);
+    let x1 = answered["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == "x1")
+        .unwrap();
+    assert_eq!(x1["result"], "answered_elsewhere");
+    finalized(&hub, &acct, "flow-b").await;
+
+    let got = cdr.settle(2).await;
+    let of = |call: &str| {
+        got.iter()
+            .find(|r| r.body["call_id"] == call)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no cdr for {call}: {:#?}",
+                    got.iter().map(|r| &r.body).collect::<Vec<_>>()
+                )
+            })
+            .body
+            .clone()
+    };
+    let a = of("flow-a");
+    assert_eq!(a["state"], "cdr");
+    assert_eq!(a["sip_call_id"], "sip-a");
+    assert_eq!(a["duration"], 95);
+    assert_eq!(a["billsec"], 80);
+    assert_eq!(a["recording_url"], "https://recording.demo/a.wav");
+    let b = of("flow-b");
+    assert_eq!(
+        (b["duration"].clone(), b["billsec"].clone()),
+        (json!(20), json!(0))
+    );
+    let got = missed.settle(1).await;
+    assert_eq!(got[0].body["state"], "missed");
+    assert_eq!(got[0].body["call_id"], "flow-b");
+    assert_eq!(got[0].body["sip_call_id"], "sip-b");
+}
+
+#[tokio::test]
+async fn a_missed_calls_log_and_its_alert_say_the_same() {
+    let hub = Hub::start_with(GRACE).await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call-log"], &["missed-call"]]).await;
+    let t0 = 1_700_000_000;
+    hub.ingest(
+        &acct.token,
+        &[
+            leg_event(
+                "mm1",
+                "mm",
+                "mm",
+                "new",
+                None,
+                did("+15550000041"),
+                did("+15550000002"),
+                t0,
+            ),
+            leg_event(
+                "mm2",
+                "mm",
+                "mm-2",
+                "connecting",
+                None,
+                did("+15550000041"),
+                device(7, 500),
+                t0 + 1,
+            ),
+            leg_event(
+                "mm3",
+                "mm",
+                "mm-2",
+                "completed",
+                Some("cancelled"),
+                did("+15550000041"),
+                device(7, 500),
+                t0 + 15,
+            ),
+            leg_event(
+                "mm4",
+                "mm",
+                "mm",
+                "completed",
+                Some("cancelled"),
+                did("+15550000041"),
+                did("+15550000002"),
+                t0 + 15,
+            ),
+        ],
+    )
+    .await;
+    let got = rx.settle(2).await;
+    assert!(
+        got.iter().all(|r| r.body["data_type"] == "call-log"
+            && r.body["data"]["missed"] == true
+            && r.body["data"]["call"]["missed"] == true),
+        "{:#?}",
+        got.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+}
