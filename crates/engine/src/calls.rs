@@ -78,6 +78,10 @@ pub struct LegRecord {
     /// `status`), beside the hub's times. Boxed for the same reason as `hangup`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_figures: Option<Box<Map<String, Value>>>,
+    /// The agent on this leg (named by the source, or logged on at its device): the leg's
+    /// times say when the agent rang, answered and hung up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -364,6 +368,17 @@ pub fn names_its_call(event: &Event) -> bool {
     !(event.source.dialect == Dialect::Workonflow && event.fact.kind != EventKind::LegCreated)
 }
 
+/// The device a call event is seen at, where the source keeps a leg per device (Welljoint:
+/// `device|call`): the agent logged on there handled that leg.
+pub fn device_of(event: &Event) -> Option<&str> {
+    if event.source.dialect != Dialect::Welljoint || !matches!(event.fact.details, Details::Leg(_))
+    {
+        return None;
+    }
+    let leg = event.fact.leg_id.as_deref()?;
+    leg.split_once('|').map(|(device, _)| device)
+}
+
 /// True for events that belong to a call.
 pub fn is_call_event(event: &Event) -> bool {
     let joinable = event.fact.call_id.is_some()
@@ -598,6 +613,7 @@ impl CallFold {
                             ended_at: None,
                             hangup: None,
                             source_figures: None,
+                            agent: None,
                         });
                         legs.len() - 1
                     }
@@ -611,6 +627,9 @@ impl CallFold {
                 }
                 fill(&mut leg.from, &l.leg.from);
                 fill(&mut leg.to, &l.leg.to);
+                if leg.agent.is_none() {
+                    leg.agent.clone_from(&f.agent_id);
+                }
                 match f.kind {
                     EventKind::LegCreated => earliest(&mut leg.created_at, at),
                     EventKind::LegRinging => {

@@ -257,7 +257,33 @@ pub(crate) fn insert_events(
         "SELECT COUNT(*) FROM outbox
          WHERE callback_id = ?1 AND created_at > ?2 AND status != 'suppressed'",
     )?;
+    let mut agent_at = conn.prepare_cached(
+        "SELECT agent_id FROM agents WHERE account_id = ?1 AND device = ?2 AND state != 'logged_out'
+          ORDER BY since DESC LIMIT 1",
+    )?;
     for (event, body) in rows {
+        // A call event seen at a device names the agent logged on there, when its source
+        // named none: the event is kept so, and its call lists the agent.
+        let named;
+        let (event, body) = match switchboard_engine::calls::device_of(event)
+            .filter(|_| event.fact.agent_id.is_none())
+            .map(|device| {
+                agent_at
+                    .query_row(params![account.0, device], |r| r.get::<_, String>(0))
+                    .optional()
+            })
+            .transpose()?
+            .flatten()
+        {
+            Some(agent) => {
+                let mut with_agent = event.clone();
+                with_agent.fact.agent_id = Some(agent);
+                let packed = crate::body::pack_event(&with_agent)?;
+                named = (with_agent, packed);
+                (&named.0, &named.1)
+            }
+            None => (event, body),
+        };
         let fact = &event.fact;
         let changed = insert_event.execute(params![
             event.id.to_string(),

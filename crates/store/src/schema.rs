@@ -199,6 +199,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX calls_open ON calls(created_at)
      WHERE state = 'initiated' OR state = 'ringing' OR state = 'active';
     "#,
+    // 13: the agent logged on at a device, for the calls that device handles.
+    r#"
+    CREATE INDEX agents_by_device ON agents(account_id, device);
+    "#,
 ];
 
 /// Brings the schema up to date.
