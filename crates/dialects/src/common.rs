@@ -50,6 +50,47 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// A value from a vendor's enumeration, or one the vendor added since (kept as sent): a
+/// secondary field's new value must not cost the sender its event. Anything but a string is
+/// still refused as the wrong type.
+#[derive(Debug, Clone)]
+pub(crate) enum Lenient<T> {
+    Known(T),
+    Other(String),
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<T: serde::de::DeserializeOwned> serde::de::Visitor<'_> for Visit<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Lenient<T>, E> {
+                use serde::de::IntoDeserializer;
+                let known: Result<T, serde::de::value::Error> =
+                    T::deserialize(v.into_deserializer());
+                Ok(match known {
+                    Ok(t) => Lenient::Known(t),
+                    Err(_) => Lenient::Other(v.to_string()),
+                })
+            }
+        }
+        d.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
+impl<T> Lenient<T> {
+    /// The known value, if it is one.
+    pub(crate) fn known(self) -> Option<T> {
+        match self {
+            Lenient::Known(t) => Some(t),
+            Lenient::Other(_) => None,
+        }
+    }
+}
+
 impl Text {
     pub(crate) fn into_string(self) -> String {
         match self {

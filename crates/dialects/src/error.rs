@@ -8,6 +8,10 @@ pub struct DecodeError {
     pub message: String,
     /// True when the bytes are not JSON at all (a syntax error rather than a wrong field).
     pub syntax: bool,
+    /// True when the only fault is a value outside the vendor's enumeration as we know it (a
+    /// state or event name the vendor added since): the event is kept as not understood
+    /// rather than refused.
+    pub unknown_value: bool,
 }
 
 impl DecodeError {
@@ -16,6 +20,15 @@ impl DecodeError {
             path: path.into(),
             message: message.into(),
             syntax: false,
+            unknown_value: false,
+        }
+    }
+
+    /// A value outside the enumeration the decoder knows, at `path`.
+    pub fn unknown_value(path: impl Into<String>, message: impl Into<String>) -> Self {
+        DecodeError {
+            unknown_value: true,
+            ..DecodeError::new(path, message)
         }
     }
 
@@ -55,6 +68,7 @@ impl DecodeError {
         }
         DecodeError {
             path,
+            unknown_value: message.starts_with("unknown variant"),
             message,
             syntax,
         }

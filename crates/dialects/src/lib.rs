@@ -14,6 +14,7 @@ pub mod phonecom;
 pub mod tel4vn;
 #[cfg(test)]
 mod testkit;
+mod unknown;
 pub mod welljoint;
 pub mod workonflow;
 
@@ -127,15 +128,21 @@ pub fn parse_body(dialect: Dialect, body: &[u8]) -> Result<Body<'_>, DecodeError
 }
 
 /// Decodes one vendor event (one element of a batch) into facts. The element is read whole,
-/// and one that is not JSON is refused with a syntax error.
+/// and one that is not JSON is refused with a syntax error. One whose only fault is a value
+/// its vendor added since (a new state or event name) is kept as not understood
+/// ([`EventKind::NotUnderstood`](switchboard_model::EventKind::NotUnderstood)).
 pub fn decode(dialect: Dialect, item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError> {
-    match dialect {
+    let decoded = match dialect {
         Dialect::Phonecom => phonecom::decode(item, ctx),
         Dialect::Tel4vn => tel4vn::decode(item, ctx),
         Dialect::Callable => callable::decode(item, ctx),
         Dialect::Welljoint => welljoint::decode(item, ctx),
         Dialect::Workonflow => workonflow::decode(item, ctx),
         Dialect::Canonical => canonical::decode(item, ctx),
+    };
+    match decoded {
+        Err(e) if e.unknown_value => unknown::not_understood(dialect, item, ctx, e),
+        other => other,
     }
 }
 

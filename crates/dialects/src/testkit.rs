@@ -272,3 +272,20 @@ pub fn round_trips(dialect: Dialect, event: &Event) -> Result<(), TestCaseError>
     );
     Ok(())
 }
+
+/// Decodes `body` (one element) and returns the path of what was not understood, asserting it
+/// was kept as one not-understood event with the ids `call_id` names.
+pub fn not_understood(dialect: Dialect, body: &str, tz: &str, call_id: Option<&str>) -> String {
+    let items = crate::parse_body(dialect, body.as_bytes()).expect(body);
+    let facts = decode(dialect, &items[0], &seed_ctx(tz)).expect(body);
+    assert_eq!(facts.len(), 1, "{body}");
+    let fact = &facts[0];
+    assert_eq!(fact.kind, EventKind::NotUnderstood, "{body}");
+    assert_eq!(fact.call_id.as_deref(), call_id, "{body}");
+    assert_eq!(fact.raw.get(), items[0].as_ref(), "kept as it came");
+    assert!(fact.vendor["not_understood"]["reason"].is_string());
+    fact.vendor["not_understood"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

@@ -145,6 +145,10 @@ pub struct CallRecord {
     /// them where they are given: a PBX's figures beat times the hub had to guess.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub source_figures: Map<String, Value>,
+    /// How many of the call's events the hub did not understand (a state or event name its
+    /// vendor added since): they are on the call's timeline as `not_understood`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_understood: u32,
     /// The record's fields that are the hub's estimates (`started_at`, `answered_at`,
     /// `ended_at`, `duration_ms`, `talk_ms`): times of events that carried none of their own,
     /// which are when the hub received them.
@@ -219,6 +223,10 @@ fn figures_say_answered(figures: &Map<String, Value>) -> bool {
         }
         None => seconds(figures, "billsec").is_some_and(|b| b > 0.0),
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn earliest(slot: &mut Option<Timestamp>, at: Timestamp) {
@@ -450,6 +458,7 @@ impl Default for CallFold {
                 recordings: Vec::new(),
                 agents: Vec::new(),
                 source_figures: Map::new(),
+                not_understood: 0,
                 estimated: Vec::new(),
                 last_event_at: None,
             },
@@ -563,6 +572,11 @@ impl CallFold {
                     monitored.push(device.to_string());
                 }
             }
+        }
+        if f.kind == EventKind::NotUnderstood {
+            // Kept on the timeline and counted; it says nothing the record can use.
+            rec.not_understood += 1;
+            return;
         }
         // A source's CDR says when the PBX wrote it, not when anything happened on the call.
         if f.kind != EventKind::SourceCdr {
@@ -755,6 +769,11 @@ impl CallFold {
                 named(|l| &l.to).or_else(|| self.log_parties.1.clone()),
             )
         };
+        // The caller's own leg, as its source marks it, ended: the caller is gone, the call
+        // is over (whatever other legs the hub heard no end of).
+        let caller_gone = legs
+            .iter()
+            .any(|l| l.is_first == Some(true) && l.state == LegState::Ended);
         // A source that keeps a leg per device (Welljoint: `device|call`) marks no first leg;
         // the caller's device's leg is the first.
         if !legs.iter().any(|l| l.is_first == Some(true)) {
@@ -822,7 +841,7 @@ impl CallFold {
             i
         });
         let all_ended = !legs.is_empty() && legs.iter().all(|l| l.state == LegState::Ended);
-        let ended = source_end.is_some() || all_ended || self.cdr_at.is_some();
+        let ended = source_end.is_some() || all_ended || caller_gone || self.cdr_at.is_some();
         let ended_at = [source_end, legs.iter().filter_map(|l| l.ended_at).max()]
             .into_iter()
             .flatten()

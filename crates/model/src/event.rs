@@ -119,6 +119,11 @@ pub enum EventKind {
     /// The hub switched a callback off (410 Gone, or failing for too long).
     #[serde(rename = "callback.deactivated")]
     CallbackDeactivated,
+    /// An event the hub could not understand — a state or event name its vendor added since —
+    /// kept as it came (with its ids, so it stands on its call's timeline), counted on the
+    /// call, and delivered to no one. `vendor.not_understood` says which field and why.
+    #[serde(rename = "not_understood")]
+    NotUnderstood,
 }
 
 impl EventKind {
@@ -145,6 +150,7 @@ impl EventKind {
             EventKind::Message => "message",
             EventKind::ApiError => "api.error",
             EventKind::CallbackDeactivated => "callback.deactivated",
+            EventKind::NotUnderstood => "not_understood",
         }
     }
 

@@ -386,3 +386,47 @@ async fn a_missed_calls_log_and_its_alert_say_the_same() {
         got.iter().map(|r| &r.body).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn tomorrows_vendor_values_are_kept_as_not_understood_and_the_call_stays_right() {
+    let hub = Hub::start_with(GRACE).await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    let mut events = inbound_call("tomorrow-1", "+15550000051", "+15550000002");
+    // A leg state Phone.com may add later, in the middle of the call.
+    let mut new_state = events[7].clone();
+    new_state["uuid"] = json!("tomorrow-1-new-state");
+    new_state["data"]["event_leg"]["state"] = json!("transferring");
+    events.insert(8, new_state);
+    // And an event of a data type it may add, naming the call.
+    events.push(
+        json!({"uuid": "tomorrow-1-fax", "version": "2.0.0", "data_type": "fax",
+        "data": {"uuid": "tomorrow-1", "pages": 3}}),
+    );
+    let out = hub.ingest(&acct.token, &events).await;
+    assert_eq!(out["accepted"], 13, "{out}");
+    let call = finalized(&hub, &acct, "tomorrow-1").await;
+    assert_eq!(call["not_understood"], 2, "{call}");
+    assert_eq!(call["disposition"], "answered");
+    assert_eq!(call["talk_ms"], 61_000);
+    let kept: Vec<&Value> = call["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "not_understood")
+        .collect();
+    assert_eq!(kept.len(), 2, "{call}");
+    let state = kept
+        .iter()
+        .find(|e| e["raw"]["uuid"] == "tomorrow-1-new-state")
+        .unwrap();
+    assert_eq!(state["not_understood"]["path"], "data.event_leg.state");
+    assert_eq!(state["raw"]["data"]["event_leg"]["state"], "transferring");
+    // Delivered: the eleven events understood, not the two.
+    let got = rx.settle(11).await;
+    assert!(got
+        .iter()
+        .all(|r| r.body["data_type"] == "call"
+            && r.body["data"]["event_leg"]["state"] != "transferring"));
+}

@@ -45,7 +45,7 @@ struct Generic {
 }
 
 fn bad_status(allowed: &str) -> DecodeError {
-    DecodeError::new("status", format!("expected one of {allowed}"))
+    DecodeError::unknown_value("status", format!("expected one of {allowed}"))
 }
 
 /// Decodes one Callable generic event.

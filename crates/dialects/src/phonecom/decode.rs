@@ -1,6 +1,6 @@
 //! Phone.com JSON → canonical facts.
 
-use crate::common::{from_seconds, parse, parse_seed, plausible, raw_json, text, Text};
+use crate::common::{from_seconds, parse, parse_seed, plausible, raw_json, text, Lenient, Text};
 use crate::error::DecodeError;
 use crate::DecodeContext;
 use jiff::Timestamp;
@@ -191,7 +191,7 @@ impl From<PcDirection> for Direction {
 struct CallData {
     uuid: Text,
     #[serde(default)]
-    direction: Option<PcDirection>,
+    direction: Option<Lenient<PcDirection>>,
     event_leg: PcLeg,
     #[serde(default)]
     first_leg: Option<PcLeg>,
@@ -228,7 +228,7 @@ struct PcLeg {
     #[serde(default)]
     state: Option<LegState>,
     #[serde(default)]
-    completion_status: Option<Completion>,
+    completion_status: Option<Lenient<Completion>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,7 +242,7 @@ enum PcPartyType {
 #[derive(Debug, Deserialize)]
 struct PcParty {
     #[serde(rename = "type")]
-    kind: PcPartyType,
+    kind: Lenient<PcPartyType>,
     #[serde(default)]
     id: Option<Text>,
     #[serde(default)]
@@ -261,9 +261,11 @@ impl From<PcParty> for Party {
     fn from(p: PcParty) -> Self {
         let id = text(p.id);
         let kind = match p.kind {
-            PcPartyType::Did => PartyKind::Number,
-            PcPartyType::Device => PartyKind::Device,
-            PcPartyType::Extension => PartyKind::Extension,
+            Lenient::Known(PcPartyType::Did) => PartyKind::Number,
+            Lenient::Known(PcPartyType::Device) => PartyKind::Device,
+            Lenient::Known(PcPartyType::Extension) => PartyKind::Extension,
+            // A participant type Phone.com added since: the party is kept, its kind unknown.
+            Lenient::Other(_) => PartyKind::Unknown,
         };
         Party {
             number: if kind == PartyKind::Number {
@@ -294,10 +296,11 @@ impl PcLeg {
             from: self.from.map(|p| Party::from(*p)),
             to: self.to.map(|p| Party::from(*p)),
             result: self.completion_status.map(|c| match c {
-                Completion::Success => LegResult::Answered,
-                Completion::Cancelled => LegResult::Cancelled,
-                Completion::Busy => LegResult::Busy,
-                Completion::Failed => LegResult::Failed,
+                Lenient::Known(Completion::Success) => LegResult::Answered,
+                Lenient::Known(Completion::Cancelled) => LegResult::Cancelled,
+                Lenient::Known(Completion::Busy) => LegResult::Busy,
+                Lenient::Known(Completion::Failed) => LegResult::Failed,
+                Lenient::Other(_) => LegResult::Unknown,
             }),
         }
     }
@@ -336,7 +339,7 @@ struct MessageData {
     #[serde(default)]
     uuid: Option<Text>,
     #[serde(default)]
-    direction: Option<PcDirection>,
+    direction: Option<Lenient<PcDirection>>,
     #[serde(default)]
     state: Option<String>,
     #[serde(default)]
@@ -344,7 +347,7 @@ struct MessageData {
     #[serde(default)]
     to: Option<Vec<PcParty>>,
     #[serde(default, rename = "type")]
-    channel: Option<MessageType>,
+    channel: Option<Lenient<MessageType>>,
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
@@ -450,7 +453,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
             fact.leg_id = leg.id.clone().or_else(|| Some(call_id.clone()));
             fact.call_id = Some(call_id.clone());
             fact.details = Details::Leg(Box::new(LegFacts {
-                direction: data.direction.map(Direction::from),
+                direction: data.direction.and_then(Lenient::known).map(Direction::from),
                 leg,
                 first_leg: data.first_leg.map(|l| l.snapshot(&call_id)),
                 parent_leg: None,
@@ -474,10 +477,11 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
             fact.kind = EventKind::Message;
             fact.details = Details::Message(MessageFacts {
                 message_id: text(data.uuid),
-                direction: data.direction.map(Direction::from),
+                direction: data.direction.and_then(Lenient::known).map(Direction::from),
                 channel: data.channel.map(|c| match c {
-                    MessageType::Sms => "sms".to_string(),
-                    MessageType::Mms => "mms".to_string(),
+                    Lenient::Known(MessageType::Sms) => "sms".to_string(),
+                    Lenient::Known(MessageType::Mms) => "mms".to_string(),
+                    Lenient::Other(other) => other,
                 }),
                 state: data.state,
                 from: data.from.map(Party::from),

@@ -182,6 +182,7 @@ pub fn expresses(kind: EventKind) -> bool {
             | EventKind::AgentState
             // A source's own call record: the hub's call log says it, once.
             | EventKind::SourceCdr
+            | EventKind::NotUnderstood
     )
 }
 

@@ -116,11 +116,6 @@ fn wrong_fields_are_named_by_path() {
             r#"{"uuid":"x","data":{"uuid":"c","event_leg":{"uuid":"l"}},"data_type":"call"}"#,
             "data.event_leg.state",
         ),
-        (r#"{"uuid":"x","data_type":"fax","data":{}}"#, "data_type"),
-        (
-            r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"l","state":"ringing"}}}"#,
-            "data.event_leg.state",
-        ),
         (
             r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"l"}}}"#,
             "data.event_leg.state",
@@ -130,7 +125,7 @@ fn wrong_fields_are_named_by_path() {
             "data.event_leg.is_first",
         ),
         (
-            r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"state":"new","to":{"type":"fax"}}}}"#,
+            r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"state":"new","to":{"type":7}}}}"#,
             "data.event_leg.to.type",
         ),
         (
@@ -256,4 +251,43 @@ proptest::proptest! {
     ])) {
         crate::testkit::round_trips(Dialect::Phonecom, &event)?;
     }
+}
+
+#[test]
+fn values_phone_com_adds_later_are_kept() {
+    use crate::testkit::not_understood;
+    // A data type or leg state: the event is kept as not understood, in its call.
+    assert_eq!(
+        not_understood(
+            Dialect::Phonecom,
+            r#"{"uuid":"x","data_type":"fax","data":{}}"#,
+            "UTC",
+            None
+        ),
+        "data_type"
+    );
+    assert_eq!(
+        not_understood(
+            Dialect::Phonecom,
+            r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"uuid":"l","state":"ringing"}}}"#,
+            "UTC",
+            Some("c")
+        ),
+        "data.event_leg.state"
+    );
+    // A participant type, completion status or direction: the event is understood, the new
+    // value left unknown.
+    let fact = decode_one(
+        r#"{"uuid":"y","data_type":"call","data":{"uuid":"c","direction":"sideways","event_leg":{"uuid":"l","state":"completed","completion_status":"voicemail","to":{"type":"queue","id":4}}}}"#,
+    );
+    assert_eq!(fact.kind, EventKind::LegEnded);
+    let switchboard_model::Details::Leg(leg) = &fact.details else {
+        panic!("{fact:?}")
+    };
+    assert_eq!(leg.direction, None);
+    assert_eq!(leg.leg.result, Some(switchboard_model::LegResult::Unknown));
+    assert_eq!(
+        leg.leg.to.as_ref().map(|p| p.kind),
+        Some(switchboard_model::PartyKind::Unknown)
+    );
 }

@@ -108,17 +108,11 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         Some("inbound") => Some(Direction::Inbound),
         Some("outbound") => Some(Direction::Outbound),
         Some("local" | "internal") => Some(Direction::Internal),
-        Some(other) => {
-            return Err(DecodeError::new(
-                "direction",
-                format!("unknown direction {other:?}: expected inbound or outbound"),
-            ))
-        }
-        None => None,
+        _ => None,
     };
     let mut vendor = Map::new();
-    if let Some(d) = hook.direction.as_ref().filter(|d| !d.is_string()) {
-        // Seen in real CDRs: a numeric direction. Kept as sent.
+    if let Some(d) = hook.direction.as_ref().filter(|_| direction.is_none()) {
+        // Seen in real CDRs: a numeric direction; and any the PBX adds. Kept as sent.
         vendor.insert("direction".into(), d.clone());
     }
     let from_text = non_empty(hook.from_number);

@@ -259,18 +259,9 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
             )
         }
         "failed" => {
+            // Codes 1 to 11 and 14 are documented; another is a failure all the same (kept
+            // as sent in the vendor fields).
             let code = e.failed_code.clone().map(Text::into_string);
-            if let Some(c) = &code {
-                match c.trim().parse::<u8>() {
-                    Ok(1..=11 | 14) => {}
-                    _ => {
-                        return Err(DecodeError::new(
-                            "failedCode",
-                            "expected a code from 1 to 11, or 14",
-                        ))
-                    }
-                }
-            }
             let hangup = Hangup {
                 text: e.failed_msg.clone().or(e.cause.clone()),
                 ..Hangup::default()
@@ -334,7 +325,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
             )
         }
         other => {
-            return Err(DecodeError::new(
+            return Err(DecodeError::unknown_value(
                 "eventName",
                 format!(
                     "unknown event {other:?}; expected one of {}",

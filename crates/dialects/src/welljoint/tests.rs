@@ -32,6 +32,17 @@ fn bad_events_name_their_field() {
         refused(r#"{"eventName": "delivered", "eventTime": "18/03/2017 14:13"}"#),
         "eventTime"
     );
+    // An event name the document does not list: kept as not understood in its call; with no
+    // call nor serial, nothing to keep it by.
+    assert_eq!(
+        crate::testkit::not_understood(
+            Dialect::Welljoint,
+            r#"{"eventName": "teleported", "eventTime": "2017.03.18 14:13:24", "callId": "c1", "namespace": "x.cc", "serial": 7}"#,
+            "Asia/Shanghai",
+            Some("c1")
+        ),
+        "eventName"
+    );
     assert_eq!(
         refused(r#"{"eventName": "teleported", "eventTime": "2017.03.18 14:13:24"}"#),
         "eventName"
@@ -46,7 +57,7 @@ fn bad_events_name_their_field() {
     );
     assert_eq!(
         refused(
-            r#"{"eventName": "failed", "eventTime": "2017.03.18 14:13:24", "failedCode": "12"}"#
+            r#"{"eventName": "failed", "eventTime": "2017.03.18 14:13:24", "failedCode": {"code": 12}}"#
         ),
         "failedCode"
     );

@@ -211,7 +211,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         }
         "Call.ended" => (EventKind::CallEnded, None, Details::None),
         other => {
-            return Err(DecodeError::new(
+            return Err(DecodeError::unknown_value(
                 "eventType",
                 format!(
                     "unknown event {other:?}; expected one of {}",

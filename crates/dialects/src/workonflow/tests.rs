@@ -29,9 +29,15 @@ fn refused(body: &str) -> String {
 #[test]
 fn bad_events_name_their_field() {
     assert_eq!(
-        refused("{eventType: 'Call.exploded', streamId: 's'}"),
+        crate::testkit::not_understood(
+            Dialect::Workonflow,
+            "{eventType: 'Call.exploded', streamId: 's'}",
+            "UTC",
+            Some("s")
+        ),
         "eventType"
     );
+    assert_eq!(refused("{eventType: 'Call.exploded'}"), "streamId");
     assert_eq!(refused("{eventType: 'Call.ended'}"), "streamId");
     assert_eq!(
         refused("{eventType: 'Call.created', type: 'thread', streamId: 's'}"),

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
-use switchboard_model::{tags, AccountId};
+use switchboard_model::{tags, AccountId, EventKind};
 use switchboard_store::{CallQuery, Store, StoredCall, StoredEvent};
 
 pub fn router() -> Router<AppState> {
@@ -178,7 +178,7 @@ async fn show(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     out["timeline"] = events
         .iter()
         .map(|e| {
-            json!({
+            let mut entry = json!({
                 "id": e.id,
                 "kind": e.fact.kind.as_str(),
                 "occurred_at": e.fact.occurred_at,
@@ -186,7 +186,18 @@ async fn show(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
                 "leg_id": e.fact.leg_id,
                 "source": e.source,
                 "tags": e.tags,
-            })
+            });
+            // What the hub did not understand stands on the timeline as it came, with why.
+            if e.fact.kind == EventKind::NotUnderstood {
+                entry["not_understood"] = e
+                    .fact
+                    .vendor
+                    .get("not_understood")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                entry["raw"] = serde_json::from_str(e.fact.raw.get()).unwrap_or(Value::Null);
+            }
+            entry
         })
         .collect();
     Ok(Json(out))
