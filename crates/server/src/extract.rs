@@ -11,20 +11,36 @@ use std::collections::HashMap;
 use switchboard_model::AccountId;
 use switchboard_store::{Owner, Scope, TokenInfo};
 
+/// The request's media type, lower case, without parameters.
+fn mime_of(headers: &HeaderMap) -> Option<String> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())?;
+    Some(
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// True for JavaScript content types: Workonflow documents its events as JavaScript object
+/// literals, and a sender pasting them may label them so.
+pub fn is_javascript_type(headers: &HeaderMap) -> bool {
+    mime_of(headers).is_some_and(|m| {
+        matches!(
+            m.as_str(),
+            "application/javascript" | "text/javascript" | "application/x-javascript"
+        )
+    })
+}
+
 /// True for content types that carry JSON (or NDJSON).
 pub fn is_json_type(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(mime) = mime_of(headers) else {
         return false;
     };
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
     matches!(
         mime.as_str(),
         "application/json"

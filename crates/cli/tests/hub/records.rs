@@ -430,3 +430,31 @@ async fn tomorrows_vendor_values_are_kept_as_not_understood_and_the_call_stays_r
         .all(|r| r.body["data_type"] == "call"
             && r.body["data"]["event_leg"]["state"] != "transferring"));
 }
+
+#[tokio::test]
+async fn workonflows_documented_examples_posted_as_javascript_make_one_call() {
+    let hub = Hub::start_with(GRACE).await;
+    let acct = hub.account().await;
+    let body = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../corpus/workonflow/documented-examples-one-thread-call/events.js"
+    ))
+    .unwrap();
+    let (status, out) = hub
+        .ingest_raw("workonflow", &acct.token, "application/javascript", body)
+        .await;
+    assert_eq!(status, 202, "{out}");
+    assert_eq!(out["accepted"], 8);
+    // Call.created names the thread; the others carry thread and stream: one call, which
+    // Call.ended closes.
+    let call = finalized(&hub, &acct, "595b405b81d3f8001497603d").await;
+    assert_eq!(call["timeline"].as_array().unwrap().len(), 8, "{call}");
+    assert_eq!(call["inferred_end"], false);
+    let listed = get(&hub, &acct, "/calls").await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    // Only Workonflow's literals may come as JavaScript.
+    let (status, _) = hub
+        .ingest_raw("tel4vn", &acct.token, "application/javascript", "{}")
+        .await;
+    assert_eq!(status, 415);
+}

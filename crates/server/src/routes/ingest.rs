@@ -6,7 +6,7 @@
 //! stored and joined into calls, and neither they nor those calls' logs are delivered.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{is_json_type, token_of, unsupported_type};
+use crate::extract::{is_javascript_type, is_json_type, token_of, unsupported_type};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -52,7 +52,8 @@ async fn ingest(
             format!("the {dialect} dialect cannot be ingested yet"),
         ));
     }
-    if !is_json_type(&headers) {
+    let javascript = dialect == Dialect::Workonflow && is_javascript_type(&headers);
+    if !is_json_type(&headers) && !javascript {
         return Err(unsupported_type());
     }
     let max = state.config.max_body;
