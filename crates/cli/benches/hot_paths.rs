@@ -192,6 +192,7 @@ fn listeners(n: usize) -> ListenerIndex {
                     OTHER[i % OTHER.len()]
                 };
                 ListenerSpec {
+                    waits: false,
                     id: i as i64,
                     callback_id: i as i64,
                     rate_limit: None,

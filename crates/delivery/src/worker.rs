@@ -38,6 +38,8 @@ pub struct DeliverySettings {
     pub disable_after: Duration,
     /// Attempts older than this are forgotten.
     pub attempt_retention: Duration,
+    /// A delivery that waited this long for its callback to be switched on expires.
+    pub wait_limit: Duration,
     /// Mail server for `EMAIL` callbacks and notifications; `None`: no mail.
     pub smtp: Option<SmtpSettings>,
 }
@@ -52,6 +54,7 @@ impl Default for DeliverySettings {
             guard: TargetGuard::default(),
             disable_after: Duration::from_secs(5 * 86_400),
             attempt_retention: Duration::from_secs(30 * 86_400),
+            wait_limit: Duration::from_secs(30 * 86_400),
             smtp: None,
         }
     }
@@ -108,9 +111,6 @@ fn unrecorded_places(settings: &DeliverySettings) -> usize {
 
 /// Claims at most this many rows at a time.
 const CLAIM_BATCH: usize = 256;
-/// How long a callback that is switched off (with no fallback) holds its deliveries before
-/// they are looked at again.
-const DISABLED_HOLD: Duration = Duration::from_secs(30);
 /// How often old attempts are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -403,11 +403,33 @@ async fn recorder(
     }
 }
 
+/// How often deliveries that waited too long for their callback are expired: a quarter of
+/// the limit, between a quarter second and a minute.
+fn expire_every(settings: &DeliverySettings) -> Duration {
+    (settings.wait_limit / 4).clamp(Duration::from_millis(250), Duration::from_secs(60))
+}
+
 async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTracker) {
     let mut next_prune = tokio::time::Instant::now();
+    let mut next_expiry = tokio::time::Instant::now();
     loop {
         if cancel.is_cancelled() {
             break;
+        }
+        if tokio::time::Instant::now() >= next_expiry {
+            let before = now_ms() - state.settings.wait_limit.as_millis() as i64;
+            match state.store.expire_waiting(before).await {
+                Ok(n) if n > 0 => {
+                    tracing::warn!(
+                        deliveries = n,
+                        "deliveries expired waiting for their callback to be switched on"
+                    );
+                    state.wake.notify_one();
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "expiring waiting deliveries failed"),
+            }
+            next_expiry = tokio::time::Instant::now() + expire_every(&state.settings);
         }
         if tokio::time::Instant::now() >= next_prune {
             let before = now_ms() - state.settings.attempt_retention.as_millis() as i64;
@@ -557,11 +579,8 @@ async fn deliver(state: &State, d: ClaimedDelivery) -> AttemptOutcome {
     if !is_on(callback) {
         return match d.fallback.as_ref().filter(|f| is_on(f)) {
             Some(fallback) => outcome(&d, Next::Reroute(fallback.id), None),
-            None => outcome(
-                &d,
-                Next::HoldUntil(now_ms() + DISABLED_HOLD.as_millis() as i64),
-                None,
-            ),
+            // It waits, its retries unspent, until the callback is switched on again.
+            None => outcome(&d, Next::Wait, None),
         };
     }
     let body = &callback.body;

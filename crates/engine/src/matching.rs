@@ -101,6 +101,9 @@ pub struct ListenerSpec {
     pub id: i64,
     /// The callback deliveries go to: the listener's own, or its fallback while it is off.
     pub callback_id: i64,
+    /// That callback is switched off and has no fallback on: its deliveries are written to
+    /// wait until it is switched on again.
+    pub waits: bool,
     /// That callback's `rate-limit`: at most `.0` events per `.1` seconds.
     pub rate_limit: Option<(u64, u64)>,
     pub extension_id: Option<i64>,

@@ -42,6 +42,9 @@ pub struct Config {
     pub disable_after: Duration,
     #[serde(deserialize_with = "duration")]
     pub attempt_retention: Duration,
+    /// Empty: as long as `attempt_retention`.
+    #[serde(deserialize_with = "optional_duration")]
+    pub delivery_wait_limit: Option<Duration>,
     pub smtp_host: String,
     #[serde(deserialize_with = "whole_number")]
     pub smtp_port: usize,
@@ -113,6 +116,19 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Loose::Float(f) if f >= 0.0 => Ok(Duration::from_secs_f64(f)),
         Loose::Text(s) => parse_duration(&s).map_err(D::Error::custom),
         _ => Err(D::Error::custom("expected a duration such as 5s")),
+    }
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    use serde::de::Error;
+    match Loose::deserialize(d)? {
+        Loose::Text(s) if s.trim().is_empty() => Ok(None),
+        Loose::Int(i) if i >= 0 => Ok(Some(Duration::from_secs(i as u64))),
+        Loose::Float(f) if f >= 0.0 => Ok(Some(Duration::from_secs_f64(f))),
+        Loose::Text(s) => parse_duration(&s).map(Some).map_err(D::Error::custom),
+        _ => Err(D::Error::custom(
+            "expected a duration such as 5s, or nothing",
+        )),
     }
 }
 
@@ -218,6 +234,7 @@ impl Config {
             guard: self.guard().expect("validated"),
             disable_after: self.disable_after,
             attempt_retention: self.attempt_retention,
+            wait_limit: self.delivery_wait_limit.unwrap_or(self.attempt_retention),
             smtp: (!self.smtp_host.trim().is_empty()).then(|| SmtpSettings {
                 host: self.smtp_host.trim().to_string(),
                 port: self.smtp_port as u16,

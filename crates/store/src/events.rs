@@ -118,15 +118,16 @@ pub(crate) fn build_index(
         let Some(own) = id_field(&l.body, "callback_id") else {
             continue;
         };
-        // A switched-off callback hands its events to its fallback, if that one is on.
-        let target = match enabled(own) {
-            Some(true) => own,
+        // A switched-off callback hands its events to its fallback, if that one is on;
+        // otherwise they wait for it (docs/delivery.md, 6).
+        let (target, waits) = match enabled(own) {
+            Some(true) => (own, false),
             Some(false) => match callbacks
                 .get(&own)
                 .and_then(|c| id_field(&c.body, "fallback_callback_id"))
             {
-                Some(fallback) if enabled(fallback) == Some(true) => fallback,
-                _ => continue,
+                Some(fallback) if enabled(fallback) == Some(true) => (fallback, false),
+                _ => (own, true),
             },
             None => continue,
         };
@@ -141,6 +142,7 @@ pub(crate) fn build_index(
         specs.push(ListenerSpec {
             id: l.id,
             callback_id: target,
+            waits,
             rate_limit: callbacks.get(&target).and_then(|c| rate_limit_of(&c.body)),
             extension_id: l.extension_id,
             dialect,
@@ -251,7 +253,7 @@ pub(crate) fn insert_events(
     let mut insert_outbox = conn.prepare_cached(
         "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id,
                              status, next_attempt_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
     )?;
     let mut in_window = conn.prepare_cached(
         "SELECT COUNT(*) FROM outbox
@@ -354,6 +356,12 @@ pub(crate) fn insert_events(
             } else {
                 status
             };
+            // The head of its call's deliveries to a callback that is off waits for it.
+            let due = if status == "pending" && listener.waits {
+                crate::outbox::WAITING
+            } else {
+                created
+            };
             insert_outbox.execute(params![
                 account.0,
                 seq,
@@ -361,6 +369,7 @@ pub(crate) fn insert_events(
                 listener.callback_id,
                 order_key,
                 status,
+                due,
                 created
             ])?;
             if status != "suppressed" {

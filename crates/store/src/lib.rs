@@ -24,7 +24,7 @@ pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
 pub use outbox::{
     AttemptOutcome, AttemptRecord, CallbackSlots, Claim, ClaimedDelivery, Deactivation,
-    DeliveryRecord, DeliveryStatus, InFlight, Next,
+    DeliveryPage, DeliveryRecord, DeliveryStatus, InFlight, Next, WAITING,
 };
 pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource};
 pub use switchboard_engine::calls::CallRecord;

@@ -7,6 +7,12 @@
 //! leased by older versions, with `leased` set, are released at start-up.) Per listener, a
 //! row whose call has an earlier row still pending is not due: the events of one call go out
 //! in order.
+//!
+//! A delivery to a callback that is switched off, with no fallback on, *waits*: it stays the
+//! head of its call's queue (`pending`) with [`WAITING`] as its due time, so no claim sees it
+//! and its retries are not spent, until the callback (or its fallback) is switched on again;
+//! then it is due at once, and the rest of its call follow in order. A delivery that waited
+//! longer than the wait limit is `expired` ([`Store::expire_waiting`]).
 
 use crate::events::dialect_of_version;
 use crate::resources::{get_in, Kind, Owner, Resource};
@@ -17,6 +23,49 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_model::{AccountId, Dialect, Event};
+
+/// The due time of a delivery that waits for its callback to be switched on: never, until
+/// [`release_waiting`] makes it now.
+pub const WAITING: i64 = i64::MAX;
+
+/// The account's callbacks, each with whether its deliveries can go anywhere: it is on, or
+/// its fallback is.
+fn deliverability(conn: &Connection, account: AccountId) -> Result<Vec<(i64, bool)>> {
+    let callbacks = crate::resources::all_in(conn, Kind::Callback, account)?;
+    let on = |id: i64| {
+        callbacks
+            .iter()
+            .any(|c| c.id == id && c.body.get("enabled").and_then(|e| e.as_bool()) != Some(false))
+    };
+    Ok(callbacks
+        .iter()
+        .map(|c| {
+            let fallback = c.body.get("fallback_callback_id").and_then(|f| f.as_i64());
+            (c.id, on(c.id) || fallback.is_some_and(on))
+        })
+        .collect())
+}
+
+/// After an account's callbacks changed (switched on or off, a fallback set): the deliveries
+/// of a callback whose events can go nowhere wait; those of one that can again are due now.
+pub(crate) fn release_waiting(conn: &Connection, account: AccountId, now_ms: i64) -> Result<()> {
+    let mut wait = conn.prepare_cached(
+        "UPDATE outbox SET next_attempt_at = ?2 WHERE callback_id = ?1 AND status = 'pending'
+            AND next_attempt_at != ?2",
+    )?;
+    let mut release = conn.prepare_cached(
+        "UPDATE outbox SET next_attempt_at = ?3 WHERE callback_id = ?1 AND status = 'pending'
+            AND next_attempt_at = ?2",
+    )?;
+    for (callback, deliverable) in deliverability(conn, account)? {
+        if deliverable {
+            release.execute(params![callback, WAITING, now_ms])?;
+        } else {
+            wait.execute(params![callback, WAITING])?;
+        }
+    }
+    Ok(())
+}
 
 /// What a claim picked, and when the next delivery falls due.
 #[derive(Debug, Default)]
@@ -167,8 +216,11 @@ pub enum Next {
     /// Try again at this time (ms since the epoch).
     RetryAt(i64),
     Dead,
-    /// Not attempted (e.g. the callback is disabled): look again at this time.
+    /// Not attempted (the hub had no place for it): look again at this time.
     HoldUntil(i64),
+    /// Not attempted: its callback is switched off, with no fallback on. It waits, its
+    /// retries unspent, until the callback is switched on again.
+    Wait,
     /// Not attempted: send it to this callback instead (the fallback of a disabled one).
     Reroute(i64),
 }
@@ -201,9 +253,23 @@ pub struct AttemptOutcome {
 pub enum DeliveryStatus {
     Pending,
     FailedRetrying,
+    /// Its callback is switched off (with no fallback on): sent when it is switched on.
+    Waiting,
+    /// It waited longer than the wait limit for its callback to be switched on: never sent.
+    Expired,
     Succeeded,
     Dead,
     Suppressed,
+}
+
+/// One page of a callback's deliveries.
+#[derive(Debug, Clone)]
+pub struct DeliveryPage {
+    /// How many it has in all.
+    pub total: i64,
+    /// How many of them wait for it to be switched on.
+    pub waiting: i64,
+    pub items: Vec<DeliveryRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -467,13 +533,24 @@ impl Store {
         callback_id: i64,
         limit: i64,
         offset: i64,
-    ) -> Result<(i64, Vec<DeliveryRecord>)> {
+    ) -> Result<DeliveryPage> {
         self.inner
             .readers
             .read(move |conn| {
                 let total: i64 = conn.query_row(
                     "SELECT COUNT(*) FROM outbox WHERE account_id = ?1 AND callback_id = ?2",
                     params![account.0, callback_id],
+                    |r| r.get(0),
+                )?;
+                // While it can deliver nowhere, the rest of each call's deliveries wait too.
+                let stopped = deliverability(conn, account)?
+                    .iter()
+                    .any(|(id, deliverable)| *id == callback_id && !deliverable);
+                let waiting: i64 = conn.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE account_id = ?1 AND callback_id = ?2
+                        AND ((status = 'pending' AND next_attempt_at = ?3)
+                             OR (?4 AND status IN ('pending', 'queued')))",
+                    params![account.0, callback_id, WAITING, stopped],
                     |r| r.get(0),
                 )?;
                 let mut stmt = conn.prepare_cached(
@@ -487,10 +564,13 @@ impl Store {
                     .query_map(params![account.0, callback_id, limit, offset], |r| {
                         let status: String = r.get(4)?;
                         let attempts: u32 = r.get(5)?;
+                        let due: i64 = r.get(6)?;
                         let status = match status.as_str() {
                             "succeeded" => DeliveryStatus::Succeeded,
                             "dead" => DeliveryStatus::Dead,
                             "suppressed" => DeliveryStatus::Suppressed,
+                            "expired" => DeliveryStatus::Expired,
+                            _ if due == WAITING || stopped => DeliveryStatus::Waiting,
                             _ if attempts > 0 => DeliveryStatus::FailedRetrying,
                             _ => DeliveryStatus::Pending,
                         };
@@ -529,7 +609,11 @@ impl Store {
                         })?
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                 }
-                Ok((total, items))
+                Ok(DeliveryPage {
+                    total,
+                    waiting,
+                    items,
+                })
             })
             .await
     }
@@ -563,6 +647,7 @@ fn record_one(
         Next::RetryAt(at) => ("pending", at, true),
         Next::Dead => ("dead", o.at_ms, true),
         Next::HoldUntil(at) => ("pending", at, false),
+        Next::Wait => ("pending", WAITING, false),
         Next::Reroute(_) => unreachable!("handled above"),
     };
     // The update, then a read of what the rest needs by the row's id (the page is at hand).
@@ -668,6 +753,7 @@ fn record_one(
             )?;
             if changed > 0 {
                 ctx.invalidate(account);
+                release_waiting(conn, account, o.at_ms)?;
                 deactivated.push(Deactivation {
                     account,
                     callback_id,
@@ -805,6 +891,68 @@ impl Store {
                 }
                 let n = rows.len();
                 Ok(n)
+            })
+            .await
+    }
+
+    /// Deliveries that waited since before `before_ms` for their callback to be switched on
+    /// (it is off, and no fallback is on) expire: they are never sent, and stay listed as
+    /// `expired`. The next delivery of each call takes its place (to wait in turn, or expire
+    /// too). Returns how many expired.
+    pub async fn expire_waiting(&self, before_ms: i64) -> Result<usize> {
+        self.inner
+            .writer
+            .write(move |ctx| {
+                let now = jiff::Timestamp::now().as_millisecond();
+                let accounts: Vec<i64> = ctx
+                    .conn
+                    .prepare(
+                        "SELECT DISTINCT account_id FROM resources WHERE kind = 'callback'
+                           AND json_extract(body, '$.enabled') = 0",
+                    )?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut expired = 0;
+                for account in accounts {
+                    for (callback, deliverable) in deliverability(ctx.conn, AccountId(account))? {
+                        if deliverable {
+                            continue;
+                        }
+                        // Each call's waiting head and the deliveries queued behind it, as
+                        // old as that.
+                        let old: Vec<(i64, i64, Option<String>)> = ctx
+                            .conn
+                            .prepare_cached(
+                                "SELECT id, listener_id, call_id FROM outbox INDEXED BY outbox_rate_window
+                                  WHERE callback_id = ?1 AND created_at < ?2
+                                    AND status IN ('pending', 'queued')",
+                            )?
+                            .query_map(params![callback, before_ms], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })?
+                            .collect::<rusqlite::Result<_>>()?;
+                        let mut expire = ctx.conn.prepare_cached(
+                            "UPDATE outbox SET status = 'expired', updated_at = ?2,
+                                    last_error = 'waited longer than the limit for its callback to be switched on'
+                              WHERE id = ?1",
+                        )?;
+                        for (id, ..) in &old {
+                            expire.execute(params![id, now])?;
+                        }
+                        expired += old.len();
+                        let mut chains: Vec<(i64, String)> = old
+                            .into_iter()
+                            .filter_map(|(_, listener, call)| call.map(|c| (listener, c)))
+                            .collect();
+                        chains.sort();
+                        chains.dedup();
+                        for (listener, call) in chains {
+                            promote_next_of(ctx.conn, listener, &call, now)?;
+                        }
+                    }
+                    release_waiting(ctx.conn, AccountId(account), now)?;
+                }
+                Ok(expired)
             })
             .await
     }

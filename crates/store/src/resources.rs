@@ -275,6 +275,14 @@ impl Store {
                 if kind.affects_matching() {
                     ctx.invalidate(owner.account);
                 }
+                if kind == Kind::Callback {
+                    // Switched on or off, or a fallback set: its deliveries wait or go.
+                    crate::outbox::release_waiting(
+                        ctx.conn,
+                        owner.account,
+                        jiff::Timestamp::now().as_millisecond(),
+                    )?;
+                }
                 res.body = body;
                 Ok(res)
             })
@@ -442,6 +450,11 @@ impl Store {
                     [id],
                 )?;
                 ctx.invalidate(AccountId(account));
+                crate::outbox::release_waiting(
+                    ctx.conn,
+                    AccountId(account),
+                    jiff::Timestamp::now().as_millisecond(),
+                )?;
                 Ok(Some((AccountId(account), id)))
             })
             .await

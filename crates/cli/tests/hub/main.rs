@@ -11,3 +11,4 @@ mod ops;
 mod records;
 mod support;
 mod trust;
+mod waiting;

@@ -343,15 +343,19 @@ async fn deliveries(
     let id = caller.id("callback_id", "callback")?;
     get_callback(&state, caller.owner, id).await?;
     let page = Page::parse(&query, &[])?;
-    let (total, items) = state
+    let found = state
         .store
         .deliveries_of_callback(caller.owner.account, id, page.limit, page.offset)
         .await?;
-    let items = items
+    let items = found
+        .items
         .into_iter()
         .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
         .collect();
-    Ok(Json(page.envelope(total, items)))
+    let mut out = page.envelope(found.total, items);
+    // How many wait for the callback to be switched on (all of them listed as `waiting`).
+    out["waiting"] = json!(found.waiting);
+    Ok(Json(out))
 }
 
 async fn retry(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
