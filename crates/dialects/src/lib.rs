@@ -147,13 +147,27 @@ pub fn decode(dialect: Dialect, item: &str, ctx: &DecodeContext) -> Result<Vec<F
 }
 
 /// Encodes an event for a recipient in a dialect; `None` where the dialect has no such event.
+///
+/// A vendor's own event going to a listener of the same vendor passes through: the payload
+/// exactly as the vendor sent it, every documented field and value as it came (Phone.com's
+/// keeps the sender's `data` inside the listener's own envelope: see its encoder).
 pub fn encode(dialect: Dialect, event: &Event, to: &Recipient) -> Option<Vec<u8>> {
-    match dialect {
+    let encoded = match dialect {
         Dialect::Phonecom => phonecom::encode(event, to),
         Dialect::Tel4vn => tel4vn::encode(event, to),
         Dialect::Callable => callable::encode(event, to),
         Dialect::Welljoint => welljoint::encode(event, to),
         Dialect::Workonflow => workonflow::encode(event, to),
         Dialect::Canonical => canonical::encode(event, to),
-    }
+    }?;
+    let passes_through = event.source.dialect == dialect
+        && matches!(
+            dialect,
+            Dialect::Tel4vn | Dialect::Callable | Dialect::Welljoint | Dialect::Workonflow
+        );
+    Some(if passes_through {
+        event.fact.raw.get().as_bytes().to_vec()
+    } else {
+        encoded
+    })
 }

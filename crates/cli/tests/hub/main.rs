@@ -4,6 +4,7 @@ mod bench;
 mod calls;
 mod delivery;
 mod dialects;
+mod fidelity;
 mod flows;
 mod ingest;
 mod management;

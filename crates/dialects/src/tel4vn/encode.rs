@@ -87,7 +87,8 @@ pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     out.insert("hotline".into(), hotline.unwrap_or(Value::Null));
     out.insert("state".into(), json!(state));
     let keep: &[&str] = match state {
-        "hangup" => &["duration", "billsec", "status"],
+        // `status` is no documented field: sent only where the PBX itself sent it.
+        "hangup" => &["duration", "billsec", "recording_url", "status"],
         "cdr" => &["duration", "billsec", "recording_url", "status"],
         "cdr_autocall" => &[
             "duration",
@@ -105,20 +106,6 @@ pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     {
         if let Some(value) = v.get(*key) {
             out.insert((*key).into(), value.clone());
-        }
-    }
-    if state == "hangup" && !out.contains_key("status") {
-        if let Details::Leg(l) = &fact.details {
-            if let Some(result) = l.leg.result {
-                let status = match result {
-                    switchboard_model::LegResult::Answered => "ANSWERED",
-                    switchboard_model::LegResult::Busy => "BUSY",
-                    switchboard_model::LegResult::Failed => "FAILED",
-                    switchboard_model::LegResult::Cancelled => "CANCEL",
-                    _ => "NO ANSWER",
-                };
-                out.insert("status".into(), json!(status));
-            }
         }
     }
     Some(serde_json::to_vec(&Value::Object(out)).expect("JSON"))
