@@ -7,41 +7,6 @@ use std::time::{Duration, Instant};
 
 const GRACE: &[(&str, &str)] = &[("SWITCHBOARD_FINALIZE_GRACE", "300ms")];
 
-async fn get(hub: &Hub, acct: &Account, path: &str) -> Value {
-    let (status, body) = hub
-        .call(
-            "GET",
-            &format!("/v4/accounts/{}{path}", acct.id),
-            Some(&acct.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
-}
-
-async fn wait_call<F: Fn(&Value) -> bool>(hub: &Hub, acct: &Account, id: &str, done: F) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, call) = hub
-            .call(
-                "GET",
-                &format!("/v4/accounts/{}/calls/{id}", acct.id),
-                Some(&acct.token),
-                None,
-            )
-            .await;
-        if status == 200 && done(&call) {
-            return call;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "call {id} never got there: {call}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_reference_call_becomes_one_record_and_one_call_log() {
     let hub = Hub::start_with(GRACE).await;

@@ -4,43 +4,12 @@
 
 use crate::support::*;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const GRACE: &[(&str, &str)] = &[("SWITCHBOARD_FINALIZE_GRACE", "300ms")];
 
-async fn get(hub: &Hub, acct: &Account, path: &str) -> Value {
-    let (status, body) = hub
-        .call(
-            "GET",
-            &format!("/v4/accounts/{}{path}", acct.id),
-            Some(&acct.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
-}
-
 async fn finalized(hub: &Hub, acct: &Account, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, call) = hub
-            .call(
-                "GET",
-                &format!("/v4/accounts/{}/calls/{id}", acct.id),
-                Some(&acct.token),
-                None,
-            )
-            .await;
-        if status == 200 && call["state"] == "finalized" {
-            return call;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "call {id} never finalized: {call}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_call(hub, acct, id, |c| c["state"] == "finalized").await
 }
 
 async fn ingest_as(hub: &Hub, dialect: &str, token: &str, query: &str, events: &[Value]) -> Value {

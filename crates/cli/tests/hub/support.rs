@@ -712,3 +712,45 @@ pub fn verified_by_standard_webhooks(secret: &str, r: &Received) -> bool {
     child.stdin.take().unwrap().write_all(&r.raw).unwrap();
     child.wait().unwrap().success()
 }
+
+/// GETs an account path (after `/v4/accounts/{id}`), asserting 200.
+pub async fn get(hub: &Hub, acct: &Account, path: &str) -> Value {
+    let (status, body) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}{path}", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+/// Waits until the call (by any id) satisfies `done` (or panics after 10 s); returns it.
+pub async fn wait_call<F: Fn(&Value) -> bool>(
+    hub: &Hub,
+    acct: &Account,
+    id: &str,
+    done: F,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, call) = hub
+            .call(
+                "GET",
+                &format!("/v4/accounts/{}/calls/{id}", acct.id),
+                Some(&acct.token),
+                None,
+            )
+            .await;
+        if status == 200 && done(&call) {
+            return call;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "call {id} never got there: {call}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
