@@ -1149,6 +1149,18 @@ impl CallRecord {
         }
     }
 
+    /// True when the record says something of a call: a leg, a party, a source's own record
+    /// or a recording. A "call" made only of events that name no one (a Workonflow
+    /// `Call.ended` resent long after its call, which begins the stream's next call) gets no
+    /// call log.
+    pub fn describes_a_call(&self) -> bool {
+        !self.legs.is_empty()
+            || self.from.is_some()
+            || self.to.is_some()
+            || !self.source_figures.is_empty()
+            || !self.recordings.is_empty()
+    }
+
     /// A digest of what a call log says, to tell whether a late fact changed it.
     pub fn digest(&self) -> String {
         use sha2::Digest;

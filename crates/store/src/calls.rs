@@ -723,7 +723,7 @@ impl Finalization {
         }
         let digest = call.rec.digest();
         let mut events = Vec::new();
-        if call.emitted.as_deref() != Some(digest.as_str()) {
+        if call.emitted.as_deref() != Some(digest.as_str()) && call.rec.describes_a_call() {
             call.revision += 1;
             let said = CallSaid::new(&call.id, call.revision, &call.rec)?;
             events.push(derived(
