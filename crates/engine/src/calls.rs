@@ -862,7 +862,12 @@ impl CallFold {
             .collect();
         for (i, leg) in legs.iter_mut().enumerate() {
             if leg.state == LegState::Ended && leg.result.is_none() {
-                leg.result = Some(if leg.answered_at.is_some() {
+                // The caller's own leg, where its source tells only its end (a contact centre
+                // sees the caller from its devices), was answered if the call was while the
+                // caller was on.
+                let caller_answered = leg.is_first == Some(true)
+                    && matches!((call_answered_at, leg.ended_at), (Some(a), Some(e)) if e >= a);
+                leg.result = Some(if leg.answered_at.is_some() || caller_answered {
                     LegResult::Answered
                 } else {
                     LegResult::NoAnswer
@@ -1065,8 +1070,9 @@ impl CallFold {
         rec
     }
 
-    /// The direction no source stated, from which parties are the account's own: a device
-    /// some event was seen from (a contact centre's monitored device), or an extension. An
+    /// The direction no source stated, from which parties are the account's own: a number its
+    /// source declared internal, a device some event was seen from (a contact centre's
+    /// monitored device), or an extension. An
     /// outside number calling one of them is inbound, one of them calling out is outbound,
     /// two of them make an internal call; anything else stays unknown.
     fn inferred_direction(&self, from: Option<&Party>, to: Option<&Party>) -> Option<Direction> {
@@ -1075,7 +1081,8 @@ impl CallFold {
                 .into_iter()
                 .flatten()
                 .any(|id| self.monitored.iter().any(|m| m == id));
-            if monitored
+            if p.internal
+                || monitored
                 || p.kind == PartyKind::Extension
                 || (p.extension.is_some() && p.number.is_none())
             {

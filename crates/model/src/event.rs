@@ -433,6 +433,43 @@ pub struct Event {
     pub fact: Fact,
 }
 
+impl Fact {
+    /// Every party the fact names, to mark.
+    pub fn parties_mut(&mut self) -> Vec<&mut Party> {
+        let mut out: Vec<&mut Party> = Vec::new();
+        match &mut self.details {
+            Details::Leg(l) => {
+                let LegFacts { leg, first_leg, .. } = l.as_mut();
+                out.extend(leg.from.iter_mut());
+                out.extend(leg.to.iter_mut());
+                if let Some(first) = first_leg {
+                    out.extend(first.from.iter_mut());
+                    out.extend(first.to.iter_mut());
+                }
+            }
+            Details::Message(m) => {
+                out.extend(m.from.iter_mut());
+                out.extend(m.to.iter_mut());
+            }
+            Details::CallLog(c) => {
+                out.extend(c.from.iter_mut());
+                out.extend(c.to.iter_mut());
+            }
+            Details::Dtmf(d) => out.extend(d.party.iter_mut()),
+            Details::Transfer(t) => {
+                out.extend(t.by.iter_mut());
+                out.extend(t.to.iter_mut());
+            }
+            Details::Recording(_)
+            | Details::ApiError(_)
+            | Details::Notice(_)
+            | Details::Agent(_)
+            | Details::None => {}
+        }
+        out
+    }
+}
+
 impl Event {
     /// Every party named by the event.
     pub fn parties(&self) -> Vec<&Party> {

@@ -13,4 +13,4 @@ pub use event::{
     DtmfFacts, Event, EventKind, Fact, Hangup, LegFacts, LegResult, LegSnapshot, MessageFacts,
     MessageMedia, NoticeFacts, RecordingFacts, Source, TransferFacts,
 };
-pub use party::{normalize_number, Party, PartyKind};
+pub use party::{normalize_number, InternalNumbers, Party, PartyKind};

@@ -40,6 +40,10 @@ pub struct Party {
     pub line: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
+    /// One of the account's own numbers, as its source declared them (`?internal=` on the
+    /// ingest request): the hub infers a call's direction from it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
 }
 
 impl Party {
@@ -54,12 +58,61 @@ impl Party {
             domain: None,
             line: None,
             display: None,
+            internal: false,
         }
     }
 
     /// True for parties that are the PBX's own extensions or devices.
     pub fn is_extension_side(&self) -> bool {
         matches!(self.kind, PartyKind::Extension | PartyKind::Device)
+    }
+}
+
+/// Numbers a source declares its own: each pattern is a number, or a prefix ending in `*`
+/// (`8*`, `+1555000*`), compared on the digits (and a leading `+`) alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InternalNumbers(Vec<(String, bool)>);
+
+impl InternalNumbers {
+    /// Reads `8*,+1555000*,2001`; an empty pattern or one with no digit is refused (its text).
+    pub fn parse(list: &str) -> Result<InternalNumbers, String> {
+        let mut out = Vec::new();
+        for raw in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (body, prefix) = match raw.strip_suffix('*') {
+                Some(body) => (body, true),
+                None => (raw, false),
+            };
+            let number = normalize_number(body);
+            if number.trim_start_matches('+').is_empty()
+                || body.chars().any(|c| c.is_ascii_alphabetic() || c == '*')
+            {
+                return Err(raw.to_string());
+            }
+            out.push((number, prefix));
+        }
+        Ok(InternalNumbers(out))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// True when one of the party's numbers (its number, extension or id) is declared.
+    pub fn covers(&self, party: &Party) -> bool {
+        [&party.number, &party.extension, &party.id]
+            .into_iter()
+            .flatten()
+            .map(|n| normalize_number(n.split('@').next().unwrap_or(n)))
+            .filter(|n| !n.trim_start_matches('+').is_empty())
+            .any(|n| {
+                self.0.iter().any(|(pattern, prefix)| {
+                    if *prefix {
+                        n.starts_with(pattern.as_str())
+                    } else {
+                        n == *pattern
+                    }
+                })
+            })
     }
 }
 
@@ -78,6 +131,28 @@ pub fn normalize_number(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_numbers_cover_numbers_prefixes_and_extensions() {
+        let own = InternalNumbers::parse("8*, +1 (555) 000-*,2001").unwrap();
+        let party = |number: Option<&str>, extension: Option<&str>, id: Option<&str>| {
+            let mut p = Party::new(PartyKind::Unknown);
+            p.number = number.map(str::to_owned);
+            p.extension = extension.map(str::to_owned);
+            p.id = id.map(str::to_owned);
+            p
+        };
+        assert!(own.covers(&party(Some("+15550001234"), None, None)));
+        assert!(!own.covers(&party(Some("+15551001234"), None, None)));
+        assert!(own.covers(&party(None, Some("8002"), None)));
+        assert!(own.covers(&party(None, None, Some("8002@zhen04.cc"))));
+        assert!(own.covers(&party(Some("2001"), None, None)));
+        assert!(!own.covers(&party(Some("20011"), None, None)));
+        assert!(!own.covers(&party(None, None, None)));
+        assert_eq!(InternalNumbers::parse("sales").unwrap_err(), "sales");
+        assert_eq!(InternalNumbers::parse("8*,*").unwrap_err(), "*");
+        assert!(InternalNumbers::parse("").unwrap().is_empty());
+    }
 
     #[test]
     fn numbers_lose_punctuation_but_keep_plus() {

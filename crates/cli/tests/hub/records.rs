@@ -427,3 +427,41 @@ async fn workonflows_documented_examples_posted_as_javascript_make_one_call() {
         .await;
     assert_eq!(status, 415);
 }
+
+#[tokio::test]
+async fn a_source_declares_its_own_numbers_and_the_direction_follows() {
+    let hub = Hub::start_with(GRACE).await;
+    let acct = hub.account().await;
+    // Callable's parties are numbers of any length: nothing tells whose they are...
+    let at = jiff::Timestamp::now().as_millisecond();
+    let leg = |sid: &str, status: &str, dt: i64| {
+        json!({"parentCallSid": "dir-a", "callSid": sid, "event": "call", "status": status,
+            "from": "441234567890", "to": "442070000001", "timestamp": at + dt})
+    };
+    let call = [
+        leg("dir-a", "trying", 0),
+        leg("dir-b", "ringing", 100),
+        leg("dir-b", "in-progress", 3_000),
+        leg("dir-a", "in-progress", 3_000),
+        leg("dir-b", "completed", 9_000),
+        leg("dir-a", "completed", 9_000),
+    ];
+    // ...unless the source says which are its own.
+    ingest_as(&hub, "callable", &acct.token, "?internal=44207*", &call).await;
+    let rec = finalized(&hub, &acct, "dir-a").await;
+    assert_eq!(rec["direction"], "inbound", "{rec}");
+    assert_eq!(rec["direction_inferred"], true);
+    assert_eq!(rec["to"]["internal"], true);
+    let (status, err) = hub
+        .ingest_raw(
+            "callable?internal=sales",
+            &acct.token,
+            "application/json",
+            call[0].to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("internal"))
+    );
+}

@@ -280,6 +280,7 @@ impl From<PcParty> for Party {
             domain: p.domain,
             line: text(p.line),
             display: p.name,
+            internal: false,
         }
     }
 }

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use switchboard_dialects::{decodable, parse_body, DecodeContext};
-use switchboard_model::{Dialect, Source};
+use switchboard_model::{Dialect, InternalNumbers, Source};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ingest/{dialect}", post(ingest))
@@ -92,6 +92,16 @@ async fn ingest(
             }
         },
     };
+    // `?internal=8*,+1555000*`: the source's own numbers, for the direction of its calls.
+    let internal = match query.get("internal") {
+        Some(list) => InternalNumbers::parse(list).map_err(|bad| {
+            ApiError::invalid(
+                "internal",
+                format!("{bad:?} is not a number or a prefix ending in * (e.g. 8*,+1555000*)"),
+            )
+        })?,
+        None => InternalNumbers::default(),
+    };
     let source = Source {
         dialect,
         name: query.get("source").filter(|s| !s.is_empty()).cloned(),
@@ -109,6 +119,11 @@ async fn ingest(
         let decoded =
             switchboard_dialects::decode(dialect, item, &ctx).map_err(|e| e.within(&prefix))?;
         facts.extend(decoded);
+    }
+    if !internal.is_empty() {
+        for party in facts.iter_mut().flat_map(|f| f.parties_mut()) {
+            party.internal |= internal.covers(party);
+        }
     }
     let mut events = switchboard_engine::stamp(
         token.account,
