@@ -77,7 +77,8 @@ pub fn translate(from: &str, to: &str, tz: &str, file: Option<&Path>) -> Result<
     for e in &events {
         match switchboard_dialects::encode(to, e, &recipient) {
             Some(bytes) => {
-                out.write_all(&bytes)?;
+                // One event a line (NDJSON), however the vendor laid out what passes through.
+                out.write_all(&one_line(&bytes))?;
                 out.write_all(b"\n")?;
             }
             None => {
@@ -96,4 +97,40 @@ pub fn translate(from: &str, to: &str, tz: &str, file: Option<&Path>) -> Result<
         );
     }
     Ok(())
+}
+
+/// JSON text on one line: the whitespace between its tokens dropped, everything else (key
+/// order, number spelling, escapes) as it was.
+fn one_line(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if !b.is_ascii_whitespace() {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_drops_layout_and_keeps_strings() {
+        let pretty = b"{\n  \"a b\" : [1, 2.50],\n  \"q\": \"x \\\" \\n y\"\n}";
+        assert_eq!(
+            String::from_utf8(one_line(pretty)).unwrap(),
+            r#"{"a b":[1,2.50],"q":"x \" \n y"}"#
+        );
+    }
 }

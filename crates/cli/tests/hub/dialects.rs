@@ -355,4 +355,43 @@ async fn the_cli_decodes_and_translates_files() {
     let out = run(&["decode", "--dialect", "asterisk", file.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dialect"));
+    // A pretty-printed document translated into its own dialect is NDJSON too: one event a
+    // line, as the vendor wrote it.
+    let reference = dir.path().join("reference.json");
+    let pretty = serde_json::to_string_pretty(&json!([
+        {"uuid": "p1", "timestamp": 1593029665, "data_type": "call",
+         "data": {"uuid": "c", "direction": "inbound", "event_leg": {"uuid": "c", "is_first": true, "state": "new"}}},
+        {"uuid": "p2", "timestamp": 1593029666, "data_type": "call",
+         "data": {"uuid": "c", "direction": "inbound", "event_leg": {"uuid": "c", "is_first": true, "state": "connecting"}}}
+    ]))
+    .unwrap();
+    std::fs::write(&reference, pretty).unwrap();
+    // (A tel4vn cdr is the PBX's own record of a call, which the hub's call log says: it has
+    // no line of its own.)
+    for (from, to, events) in [("phonecom", "phonecom", 2), ("tel4vn", "tel4vn", 1)] {
+        let input = if from == "phonecom" {
+            &reference
+        } else {
+            &file
+        };
+        let out = run(&[
+            "translate",
+            "--from",
+            from,
+            "--to",
+            to,
+            input.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(lines.len(), events, "{from}: {text}");
+    }
 }
