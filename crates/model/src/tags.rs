@@ -1,8 +1,8 @@
 //! Phone.com-style tags, derived from an event's content whatever its dialect.
 //!
 //! Subscriptions select events by these tags (all tags of one subscription must be present),
-//! so they are computed here, once, from canonical facts — never copied from what a sender
-//! wrote.
+//! so they are computed here, once, from canonical facts; a sender's own tags (Phone.com's)
+//! are kept beside them only where the hub has no reason to dispute them.
 
 use crate::event::{Details, Direction, EventKind, Fact};
 use crate::party::{Party, PartyKind};
@@ -41,7 +41,58 @@ pub const KNOWN: &[&str] = &[
     "agent-state",
     "listener-callback",
     "deactivated-listener-callback",
+    // Phone.com's planned ones: the hub derives none of them, but keeps a sender's.
+    "received-message",
+    "sent-message",
+    "delivered-message",
+    "fax",
+    "voicemail-recording",
+    "voicemail-transcript",
+    "deleted-listener-callback",
 ];
+
+/// Tags of which an event has at most one: where the hub derived one, a sender's other is
+/// disputed.
+const EXCLUSIVE: &[&[&str]] = &[
+    &["inbound", "outbound"],
+    &["first-leg", "not-first-leg"],
+    &[
+        "new-call",
+        "connecting-call",
+        "connected-call",
+        "completed-call",
+    ],
+    &["from-did", "from-extension"],
+    &["to-did", "to-extension"],
+    &["sms-message", "mms-message"],
+];
+
+/// What an event is about: the hub decides it from the event's content alone.
+const CATEGORIES: &[&str] = &[
+    "call",
+    "message",
+    "recording",
+    "call-recording",
+    "call-log",
+    "api-error",
+    "api-error-trusted",
+    "listener-callback",
+    "deactivated-listener-callback",
+    "deleted-listener-callback",
+    "agent-state",
+    "missed-call",
+];
+
+/// A sender's tag the hub keeps beside its own: one of the vocabulary, not a category (those
+/// are the hub's to say), and not contradicting a tag the hub derived.
+fn undisputed(tag: &str, derived: &[&str]) -> bool {
+    is_known(tag)
+        && !CATEGORIES.contains(&tag)
+        && !derived.contains(&tag)
+        && !EXCLUSIVE
+            .iter()
+            .any(|group| group.contains(&tag) && derived.iter().any(|d| group.contains(d)))
+}
 
 /// True when `tag` is one the hub ever puts on an event.
 pub fn is_known(tag: &str) -> bool {
@@ -158,7 +209,17 @@ pub fn derive(fact: &Fact) -> Vec<String> {
             }
         }
     }
-    tags.into_iter().map(str::to_owned).collect()
+    let mut out: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
+    // The sender's own tags (a Phone.com sender's, in `vendor.tags`) that the hub has no
+    // reason to dispute: `received-message`, or a direction the content did not say.
+    if let Some(serde_json::Value::Array(said)) = fact.vendor.get("tags") {
+        for tag in said.iter().filter_map(|t| t.as_str()) {
+            if undisputed(tag, &tags) && !out.iter().any(|t| t == tag) {
+                out.push(tag.to_owned());
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -41,9 +41,18 @@ async fn the_reference_inbound_call_arrives_whole_when_sent_out_of_order() {
         assert_eq!(r.body["listener_id"], listener);
         assert_eq!(r.body["version"], "2.0.0");
         assert_eq!(r.body["context"]["voip_id"], acct.id);
-        // The hub's event id is the payload uuid and the webhook-id.
-        assert_eq!(r.headers["webhook-id"], r.body["uuid"].as_str().unwrap());
-        assert!(ids.contains(&r.body["uuid"].as_str().unwrap().to_string()));
+        // The hub's event id is the webhook-id and the payload's `switchboard_event_id`; the
+        // payload's `uuid` is the sender's own.
+        assert_eq!(
+            r.headers["webhook-id"],
+            r.body["switchboard_event_id"].as_str().unwrap()
+        );
+        assert!(ids.contains(&r.body["switchboard_event_id"].as_str().unwrap().to_string()));
+        assert!(
+            r.body["uuid"].as_str().unwrap().starts_with("call-a-e"),
+            "{}",
+            r.body
+        );
         assert!(r.headers["webhook-signature"].starts_with("v1,"));
         // Tags are derived by the hub, never copied from the sender.
         let tags: Vec<&str> = r.body["tags"]

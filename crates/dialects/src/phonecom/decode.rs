@@ -28,6 +28,8 @@ struct Envelope {
     version: Option<String>,
     timestamp: Option<i64>,
     timestamp_ns: Option<i64>,
+    /// The sender's tags that are in the vocabulary (others are ignored).
+    tags: Vec<String>,
     data_type: DataType,
     /// `data` read, or kept raw when it came before `data_type`.
     data: Result<Data, Box<RawValue>>,
@@ -52,6 +54,7 @@ enum Key {
     Version,
     Timestamp,
     TimestampNs,
+    Tags,
     DataType,
     Data,
     Other,
@@ -71,6 +74,7 @@ impl<'de> Deserialize<'de> for Key {
                     "version" => Key::Version,
                     "timestamp" => Key::Timestamp,
                     "timestamp_ns" => Key::TimestampNs,
+                    "tags" => Key::Tags,
                     "data_type" => Key::DataType,
                     "data" => Key::Data,
                     _ => Key::Other,
@@ -115,6 +119,7 @@ impl<'de> Deserialize<'de> for Envelope {
                 let mut timestamp: Option<Option<i64>> = None;
                 let mut timestamp_ns: Option<Option<i64>> = None;
                 let mut data_type: Option<DataType> = None;
+                let mut tags: Vec<String> = Vec::new();
                 let mut data: Option<Data> = None;
                 let mut early: Option<Box<RawValue>> = None;
                 /// Reads a field's value into its slot; a field given twice is an error.
@@ -145,6 +150,24 @@ impl<'de> Deserialize<'de> for Envelope {
                                 None => early = Some(map.next_value()?),
                             }
                         }
+                        Key::Tags => {
+                            // Whatever the sender wrote; only the vocabulary's are kept.
+                            if let serde_json::Value::Array(list) =
+                                map.next_value::<serde_json::Value>()?
+                            {
+                                tags = list
+                                    .into_iter()
+                                    .filter_map(|t| match t {
+                                        serde_json::Value::String(t)
+                                            if switchboard_model::tags::is_known(&t) =>
+                                        {
+                                            Some(t)
+                                        }
+                                        _ => None,
+                                    })
+                                    .collect();
+                            }
+                        }
                         Key::Other => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -162,6 +185,7 @@ impl<'de> Deserialize<'de> for Envelope {
                     version: version.flatten(),
                     timestamp: timestamp.flatten(),
                     timestamp_ns: timestamp_ns.flatten(),
+                    tags,
                     data_type,
                     data,
                 })
@@ -419,6 +443,10 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
     let occurred_at = occurred_at(&env, ctx)?;
     let time_estimated = env.timestamp_ns.is_none() && env.timestamp.is_none();
     let raw = raw_json(item);
+    let mut vendor = serde_json::Map::new();
+    if !env.tags.is_empty() {
+        vendor.insert("tags".into(), serde_json::Value::from(env.tags));
+    }
     let mut fact = Fact {
         time_estimated,
         source_key: env.uuid,
@@ -428,7 +456,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         leg_id: None,
         agent_id: None,
         details: Details::None,
-        vendor: Default::default(),
+        vendor,
         raw,
     };
     let data = match env.data {

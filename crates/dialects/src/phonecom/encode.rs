@@ -1,8 +1,10 @@
 //! Canonical events → Phone.com JSON.
 //!
-//! Events that came in as Phone.com keep their `data` object exactly as the sender wrote it;
-//! the envelope is the hub's: its event id as `uuid` (stable across retries and listeners),
-//! the listener's id and context, and the tags the hub derived.
+//! Events that came in as Phone.com keep their `data` object exactly as the sender wrote it and
+//! their own `uuid`; the rest of the envelope is the hub's: its event id as
+//! `switchboard_event_id` (stable across retries and listeners, as `webhook-id` is), the
+//! listener's id and context, and the tags (the hub's, with the sender's it has no reason to
+//! dispute).
 
 use crate::Recipient;
 use serde::Serialize;
@@ -14,7 +16,12 @@ use switchboard_model::{
 
 #[derive(Serialize)]
 struct Envelope<'a> {
+    /// The source's own event id when the event came from Phone.com (its receiver may know
+    /// it), else the hub's.
     uuid: String,
+    /// The hub's id of the event: the same on every retry and for every listener (and the
+    /// `webhook-id` header), whatever `uuid` says.
+    switchboard_event_id: String,
     version: &'static str,
     listener_id: i64,
     context: Value,
@@ -202,12 +209,19 @@ pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
         Some(ext) => json!({ "type": "extension", "id": ext, "voip_id": to.account.0 }),
         None => json!({ "type": "account", "id": to.account.0, "voip_id": to.account.0 }),
     };
+    let sender_data = source.is_some();
     let (data_object_uuid, data) = match source {
         Some(parts) => (parts.data_object_uuid, DataOut::Raw(parts.data)),
         None => (fact.call_id.clone(), DataOut::Built(build_data(event))),
     };
+    let hub_id = event.id.to_string();
     let envelope = Envelope {
-        uuid: event.id.to_string(),
+        uuid: if sender_data {
+            fact.source_key.clone()
+        } else {
+            hub_id.clone()
+        },
+        switchboard_event_id: hub_id,
         version: super::VERSION,
         listener_id: to.listener_id,
         context,

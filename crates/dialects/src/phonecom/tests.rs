@@ -230,7 +230,9 @@ fn encoding_keeps_the_senders_data_and_uses_the_hubs_envelope() {
     )
     .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["uuid"], event.id.to_string());
+    // The sender's event id stays its own; the hub's has a field of its own.
+    assert_eq!(v["uuid"], "00000000-0000-0000-0000-000000000000");
+    assert_eq!(v["switchboard_event_id"], event.id.to_string());
     assert_eq!(v["listener_id"], 7);
     assert_eq!(v["context"]["voip_id"], 42);
     assert_eq!(v["timestamp"], 1_593_029_665);
@@ -289,5 +291,36 @@ fn values_phone_com_adds_later_are_kept() {
     assert_eq!(
         leg.leg.to.as_ref().map(|p| p.kind),
         Some(switchboard_model::PartyKind::Unknown)
+    );
+}
+
+#[test]
+fn a_senders_tags_the_hub_does_not_dispute_are_kept() {
+    let msg = decode_one(
+        r#"{"uuid":"m2","data_type":"message","tags":["message","sms-message","received-message","inbound","whatever","call"],"data":{"uuid":"m","direction":"inbound","type":"sms","from":{"type":"did","id":"+15550000001"},"to":[{"type":"did","id":"+15550000002"}],"message":"hi"}}"#,
+    );
+    assert_eq!(
+        tags::derive(&msg),
+        [
+            "message",
+            "sms-message",
+            "*ms-message",
+            "inbound",
+            "received-message"
+        ]
+    );
+    // A tag the content contradicts is the hub's to say: the data says MMS and outbound.
+    let mms = decode_one(
+        r#"{"uuid":"m3","data_type":"message","tags":["message","sms-message","inbound","sent-message"],"data":{"uuid":"m","direction":"outbound","type":"mms"}}"#,
+    );
+    assert_eq!(
+        tags::derive(&mms),
+        [
+            "message",
+            "mms-message",
+            "*ms-message",
+            "outbound",
+            "sent-message"
+        ]
     );
 }
