@@ -118,6 +118,35 @@ fn party_tag(party: Option<&Party>, did: &'static str, ext: &'static str) -> Opt
 
 /// The tags of a fact, in a stable order.
 pub fn derive(fact: &Fact) -> Vec<String> {
+    let tags = of_content(fact);
+    let mut out: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
+    // The sender's own tags the hub has no reason to dispute (a Phone.com sender's, kept in
+    // `vendor.tags` by its decoder): `received-message`, or a direction the content did not say.
+    if let Some(serde_json::Value::Array(said)) = fact.vendor.get("tags") {
+        for tag in said.iter().filter_map(|t| t.as_str()) {
+            if undisputed(tag, &tags) && !out.iter().any(|t| t == tag) {
+                out.push(tag.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Of the tags a sender wrote, those the hub keeps beside its own (see [`derive`]): what a
+/// decoder keeps of them, so an event whose sender wrote what the hub derives keeps nothing.
+pub fn senders_own<'a>(fact: &Fact, said: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let tags = of_content(fact);
+    let mut out: Vec<String> = Vec::new();
+    for tag in said {
+        if undisputed(tag, &tags) && !out.iter().any(|t| t == tag) {
+            out.push(tag.to_owned());
+        }
+    }
+    out
+}
+
+/// The tags of an event's content alone.
+fn of_content(fact: &Fact) -> Vec<&'static str> {
     let mut tags: Vec<&'static str> = Vec::with_capacity(8);
     match &fact.details {
         Details::Leg(leg) => {
@@ -209,17 +238,7 @@ pub fn derive(fact: &Fact) -> Vec<String> {
             }
         }
     }
-    let mut out: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
-    // The sender's own tags (a Phone.com sender's, in `vendor.tags`) that the hub has no
-    // reason to dispute: `received-message`, or a direction the content did not say.
-    if let Some(serde_json::Value::Array(said)) = fact.vendor.get("tags") {
-        for tag in said.iter().filter_map(|t| t.as_str()) {
-            if undisputed(tag, &tags) && !out.iter().any(|t| t == tag) {
-                out.push(tag.to_owned());
-            }
-        }
-    }
-    out
+    tags
 }
 
 #[cfg(test)]

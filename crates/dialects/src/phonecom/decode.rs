@@ -48,6 +48,126 @@ enum Data {
     ApiError(Box<LooseData>),
 }
 
+/// The tags a sender wrote, as far as they are strings of the vocabulary; anything else there
+/// is ignored, as it always was (the hub derives its own).
+struct SaidTags(Vec<String>);
+
+impl<'de> Deserialize<'de> for SaidTags {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = SaidTags;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of tags")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<SaidTags, A::Error> {
+                let mut out = Vec::new();
+                while let Some(tag) = seq.next_element::<SaidTag<'de>>()? {
+                    if let SaidTag::Str(t) = tag {
+                        if switchboard_model::tags::is_known(&t) {
+                            out.push(t.into_owned());
+                        }
+                    }
+                }
+                Ok(SaidTags(out))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<SaidTags, E> {
+                Ok(SaidTags(Vec::new()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SaidTags, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(SaidTags(Vec::new()))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SaidTags, E> {
+                Ok(SaidTags(Vec::new()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SaidTags, E> {
+                Ok(SaidTags(Vec::new()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SaidTags, E> {
+                Ok(SaidTags(Vec::new()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SaidTags, E> {
+                Ok(SaidTags(Vec::new()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SaidTags, E> {
+                Ok(SaidTags(Vec::new()))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// One element of a sender's tags: a string (borrowed where it has no escapes), or anything
+/// else, skipped.
+enum SaidTag<'a> {
+    Str(std::borrow::Cow<'a, str>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for SaidTag<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = SaidTag<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a tag")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<SaidTag<'de>, E> {
+                Ok(SaidTag::Str(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SaidTag<'de>, E> {
+                Ok(SaidTag::Str(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<SaidTag<'de>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(SaidTag::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SaidTag<'de>, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(SaidTag::Other)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<SaidTag<'de>, E> {
+                Ok(SaidTag::Other)
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SaidTag<'de>, E> {
+                Ok(SaidTag::Other)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SaidTag<'de>, E> {
+                Ok(SaidTag::Other)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SaidTag<'de>, E> {
+                Ok(SaidTag::Other)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SaidTag<'de>, E> {
+                Ok(SaidTag::Other)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
 /// The envelope's keys; any other (`tags`, `listener_id`, `context`, ...) is skipped.
 enum Key {
     Uuid,
@@ -150,24 +270,7 @@ impl<'de> Deserialize<'de> for Envelope {
                                 None => early = Some(map.next_value()?),
                             }
                         }
-                        Key::Tags => {
-                            // Whatever the sender wrote; only the vocabulary's are kept.
-                            if let serde_json::Value::Array(list) =
-                                map.next_value::<serde_json::Value>()?
-                            {
-                                tags = list
-                                    .into_iter()
-                                    .filter_map(|t| match t {
-                                        serde_json::Value::String(t)
-                                            if switchboard_model::tags::is_known(&t) =>
-                                        {
-                                            Some(t)
-                                        }
-                                        _ => None,
-                                    })
-                                    .collect();
-                            }
-                        }
+                        Key::Tags => tags = map.next_value::<SaidTags>()?.0,
                         Key::Other => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -443,10 +546,6 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
     let occurred_at = occurred_at(&env, ctx)?;
     let time_estimated = env.timestamp_ns.is_none() && env.timestamp.is_none();
     let raw = raw_json(item);
-    let mut vendor = serde_json::Map::new();
-    if !env.tags.is_empty() {
-        vendor.insert("tags".into(), serde_json::Value::from(env.tags));
-    }
     let mut fact = Fact {
         time_estimated,
         source_key: env.uuid,
@@ -456,7 +555,7 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         leg_id: None,
         agent_id: None,
         details: Details::None,
-        vendor,
+        vendor: Default::default(),
         raw,
     };
     let data = match env.data {
@@ -567,6 +666,14 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
                 status,
                 message: data.message.and_then(|m| m.as_str().map(str::to_owned)),
             });
+        }
+    }
+    // The sender's tags the hub keeps beside its own: only those it does not derive.
+    if !env.tags.is_empty() {
+        let own = switchboard_model::tags::senders_own(&fact, env.tags.iter().map(String::as_str));
+        if !own.is_empty() {
+            fact.vendor
+                .insert("tags".into(), serde_json::Value::from(own));
         }
     }
     Ok(vec![fact])
