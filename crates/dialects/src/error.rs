@@ -48,7 +48,13 @@ impl DecodeError {
     /// Turns a serde error that carries its path into a decode error under `prefix`.
     pub fn from_serde(prefix: &str, err: serde_path_to_error::Error<serde_json::Error>) -> Self {
         let path = err.path().to_string();
-        let path = if path == "." { String::new() } else { path };
+        // Where serde lost track (a syntax error between fields) it writes `?`: the path says
+        // as far as is known, never a `?`.
+        let path = path
+            .split('.')
+            .take_while(|segment| !segment.is_empty() && !segment.starts_with('?'))
+            .collect::<Vec<_>>()
+            .join(".");
         let inner = err.into_inner();
         let syntax = inner.is_syntax() || inner.is_eof();
         let mut message = clean_serde_message(&inner);
@@ -100,6 +106,26 @@ impl fmt::Display for DecodeError {
             f.write_str(&self.message)
         } else {
             write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_syntax_error_names_as_much_of_the_path_as_is_known_and_never_a_question_mark() {
+        let ctx = crate::DecodeContext::at(jiff::Timestamp::now());
+        for (body, path) in [
+            (r#"{"uuid": "#, "uuid"),
+            (
+                r#"{"uuid":"x","data_type":"call","data":{"uuid":"c","event_leg":{"state":"new","from":{"type":"did","id":"+1"} "x":1}}}"#,
+                "data.event_leg",
+            ),
+            (r#"{"uuid":"x" "data":1}"#, ""),
+        ] {
+            let e = crate::decode(switchboard_model::Dialect::Phonecom, body, &ctx).unwrap_err();
+            assert_eq!(e.path, path, "{body}: {e}");
+            assert!(e.syntax, "{body}");
         }
     }
 }

@@ -111,8 +111,15 @@ pub async fn token_of(state: &AppState, headers: &HeaderMap) -> ApiResult<TokenI
 pub fn id_param(params: &HashMap<String, String>, name: &str, what: &str) -> ApiResult<i64> {
     params
         .get(name)
-        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|v| strict_id(v))
         .ok_or_else(|| ApiError::not_found(what))
+}
+
+/// An id as the API writes it: decimal digits with no sign, spaces or leading zeros (`+1`,
+/// ` 1` and `01` name nothing).
+fn strict_id(text: &str) -> Option<i64> {
+    let id = text.parse::<i64>().ok()?;
+    (id.to_string() == text).then_some(id)
 }
 
 /// The caller of an account's API: its token checked against the account (and extension) in

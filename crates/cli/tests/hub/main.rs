@@ -6,6 +6,7 @@ mod delivery;
 mod dialects;
 mod fidelity;
 mod flows;
+mod hardening;
 mod ingest;
 mod management;
 mod ops;
