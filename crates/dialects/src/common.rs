@@ -8,7 +8,7 @@ use serde::de::DeserializeSeed;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use switchboard_model::{Party, PartyKind};
+use switchboard_model::{Details, Direction, Event, Party, PartyKind};
 
 /// A value sources send either as a JSON string or as a number; kept as text.
 #[derive(Debug, Clone)]
@@ -267,6 +267,52 @@ pub(crate) fn party_text(p: &Party) -> Option<String> {
     p.id.clone()
         .or_else(|| p.number.clone())
         .or_else(|| p.extension.clone())
+}
+
+/// A stable UUID for an id a target dialect wants as a UUID (Callable's sids, its
+/// `accountId`): the id itself when it is one, else a name-based UUID (RFC 9562 version 8,
+/// from SHA-256 of `kind` and the id), so the same call always gets the same UUID.
+pub(crate) fn uuid_for(kind: &str, id: &str) -> String {
+    if id.len() == 36 {
+        if let Ok(u) = uuid::Uuid::parse_str(id) {
+            return u.to_string();
+        }
+    }
+    let digest = Sha256::digest(format!("switchboard:{kind}:{id}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// The direction of a call as one event shows it, for a target dialect that always states
+/// one: the direction its source stated; else from its parties (the account's own are
+/// declared internal numbers, extensions, devices, and the device the event was seen from;
+/// an outside number is not): one of ours calling out is outbound, anything else inbound
+/// (the documented placeholder when nothing tells).
+pub(crate) fn direction_of(event: &Event) -> Direction {
+    let fact = &event.fact;
+    let (stated, from, to) = match &fact.details {
+        Details::Leg(l) => (l.direction, l.leg.from.as_ref(), l.leg.to.as_ref()),
+        Details::CallLog(c) => (c.direction, c.from.as_ref(), c.to.as_ref()),
+        _ => (None, None, None),
+    };
+    if let Some(d) = stated {
+        return d;
+    }
+    let seen_from = fact.vendor.get("srcDeviceId").and_then(|v| v.as_str());
+    let own = |p: &Party| {
+        p.internal
+            || matches!(p.kind, PartyKind::Extension | PartyKind::Device)
+            || (p.extension.is_some() && p.number.is_none())
+            || (seen_from.is_some() && p.id.as_deref() == seen_from)
+    };
+    match (from.map(own), to.map(own)) {
+        (Some(true), Some(true)) => Direction::Internal,
+        (Some(true), _) => Direction::Outbound,
+        _ => Direction::Inbound,
+    }
 }
 
 /// A boolean sent as `true`, `"true"`, `1` or `"1"`.

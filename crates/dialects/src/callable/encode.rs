@@ -1,9 +1,9 @@
 //! Canonical events → Callable generic events.
 
-use crate::common::party_text;
+use crate::common::{party_text, uuid_for};
 use crate::Recipient;
 use serde_json::{json, Value};
-use switchboard_model::{Details, Event, EventKind, LegResult};
+use switchboard_model::{Details, Dialect, Event, EventKind, LegResult};
 
 /// Encodes an event as a Callable generic event, if Callable has one for it.
 pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
@@ -45,19 +45,25 @@ pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     let (from, callee) = leg
         .map(|l| (l.leg.from.as_ref(), l.leg.to.as_ref()))
         .unwrap_or((None, None));
+    // Callable's ids are UUIDs: another source's are made into stable ones.
+    let sid = |id: &str| uuid_for(&format!("{}-call", event.source.dialect), id);
+    let call_sid = call_sid.unwrap_or_else(|| call.clone());
+    let own = event.source.dialect == Dialect::Callable;
     let out = json!({
-        "accountId": v.get("accountId").cloned().unwrap_or_else(|| json!(to.account.to_string())),
-        "accountName": v.get("accountName").cloned().unwrap_or(Value::Null),
-        "parentCallSid": call,
-        "callSid": call_sid,
-        "childSid": child_sid,
-        "type": v.get("type").cloned().unwrap_or_else(|| json!("voice")),
+        "accountId": v.get("accountId").filter(|_| own).cloned()
+            .unwrap_or_else(|| json!(uuid_for("account", &to.account.to_string()))),
+        "accountName": v.get("accountName").filter(|_| own).cloned()
+            .unwrap_or_else(|| json!(format!("account {}", to.account))),
+        "parentCallSid": sid(&call),
+        "callSid": sid(&call_sid),
+        "childSid": child_sid.map(|c| sid(&c)),
+        "type": "voice",
         "event": level,
         "status": status,
-        "from": from.and_then(party_text),
-        "to": callee.and_then(|p| if level3 { p.number.clone().or_else(|| p.id.clone()) } else { party_text(p) }),
+        "from": from.and_then(party_text).unwrap_or_default(),
+        "to": callee.and_then(|p| if level3 { p.number.clone().or_else(|| p.id.clone()) } else { party_text(p) }).unwrap_or_default(),
         "extension": if level3 { callee.and_then(|p| p.extension.clone()) } else { None },
-        "meta": v.get("meta").cloned().unwrap_or_else(|| json!({})),
+        "meta": v.get("meta").filter(|_| own).cloned().unwrap_or_else(|| json!({})),
         "timestamp": fact.occurred_at.as_millisecond(),
     });
     Some(serde_json::to_vec(&out).expect("JSON"))

@@ -6,12 +6,13 @@
 //! listener's id and context, and the tags (the hub's, with the sender's it has no reason to
 //! dispute).
 
+use crate::common::{direction_of, uuid_for};
 use crate::Recipient;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use switchboard_model::{
-    Details, Dialect, Direction, Event, EventKind, LegResult, LegSnapshot, Party, PartyKind,
+    Details, Dialect, Direction, Event, EventKind, Hangup, LegResult, LegSnapshot, Party, PartyKind,
 };
 
 #[derive(Serialize)]
@@ -63,12 +64,20 @@ fn data_type(kind: EventKind) -> &'static str {
 }
 
 fn party(p: &Party) -> Value {
+    // Phone.com's three participant types: a party that is an extension by its number (a
+    // SIP user, a contact centre's device) is an `extension`; a phone number is a `did`.
     let kind = match p.kind {
         PartyKind::Device => "device",
-        PartyKind::Extension => "extension",
+        PartyKind::Extension | PartyKind::User | PartyKind::Agent | PartyKind::Queue => "extension",
+        _ if p.extension.is_some() && p.number.is_none() => "extension",
         _ => "did",
     };
-    let mut out = json!({ "type": kind, "id": p.id.clone().or_else(|| p.number.clone()) });
+    let id = if kind == "did" {
+        p.number.clone().or_else(|| p.id.clone())
+    } else {
+        p.id.clone().or_else(|| p.extension.clone())
+    };
+    let mut out = json!({ "type": kind, "id": id.unwrap_or_default() });
     let obj = out.as_object_mut().expect("object literal");
     for (key, value) in [
         ("line", &p.line),
@@ -83,19 +92,42 @@ fn party(p: &Party) -> Value {
     out
 }
 
-fn leg(snapshot: &LegSnapshot, state: Option<&str>) -> Value {
+/// A participant no source named: the documented shape, with nothing in it.
+fn nobody() -> Value {
+    json!({ "type": "did", "id": "" })
+}
+
+fn leg(snapshot: &LegSnapshot, state: Option<&str>, hangup: Option<&Hangup>) -> Value {
+    // A completed leg always says how: its source's result, else its hangup cause (a normal
+    // clearing ended a leg that was connected), else `cancelled`.
+    let completion = snapshot.result.map(|r| match r {
+        LegResult::Answered => "success",
+        LegResult::Busy => "busy",
+        LegResult::Failed | LegResult::Rejected => "failed",
+        _ => "cancelled",
+    });
+    let completion = completion.or_else(|| {
+        (state == Some("completed")).then(|| {
+            let normal = hangup.is_some_and(|h| {
+                h.q850 == Some(16)
+                    || h.text
+                        .as_deref()
+                        .is_some_and(|t| t.eq_ignore_ascii_case("NORMAL_CLEARING"))
+            });
+            if normal {
+                "success"
+            } else {
+                "cancelled"
+            }
+        })
+    });
     json!({
         "uuid": snapshot.id,
-        "from": snapshot.from.as_ref().map(party),
-        "to": snapshot.to.as_ref().map(party),
-        "is_first": snapshot.is_first,
+        "from": snapshot.from.as_ref().map_or_else(nobody, party),
+        "to": snapshot.to.as_ref().map_or_else(nobody, party),
+        "is_first": snapshot.is_first.unwrap_or(false),
         "state": state,
-        "completion_status": snapshot.result.map(|r| match r {
-            LegResult::Answered => "success",
-            LegResult::Busy => "busy",
-            LegResult::Failed => "failed",
-            _ => "cancelled",
-        }),
+        "completion_status": completion,
     })
 }
 
@@ -119,15 +151,35 @@ fn build_data(event: &Event) -> Value {
                 _ => None,
             };
             let is_first = l.leg.is_first.unwrap_or(false);
+            // On another leg's event, the first leg as far as the event tells: the call's id,
+            // and its parties (the reference's own first_leg has no state).
+            let first_leg = if is_first {
+                Value::Null
+            } else {
+                let known = l.first_leg.clone().unwrap_or_else(|| LegSnapshot {
+                    id: fact.call_id.clone(),
+                    is_first: Some(true),
+                    from: l.leg.from.clone(),
+                    to: l.leg.to.clone(),
+                    result: None,
+                });
+                let mut first = leg(&known, None, None);
+                first["is_first"] = json!(true);
+                first["completion_status"] = Value::Null;
+                first
+            };
             json!({
                 "uuid": fact.call_id,
-                "direction": direction(l.direction),
-                "event_leg": leg(&l.leg, state),
-                "first_leg": if is_first { Value::Null } else { l.first_leg.as_ref().map_or(Value::Null, |f| leg(f, None)) },
+                "direction": direction(Some(l.direction.unwrap_or_else(|| direction_of(event)))),
+                "event_leg": leg(&l.leg, state, l.hangup.as_ref()),
+                "first_leg": first_leg,
             })
         }
         Details::Recording(r) => json!({
-            "uuid": r.recording_id,
+            "uuid": r.recording_id.clone().unwrap_or_else(|| uuid_for(
+                "recording",
+                &format!("{}:{}", fact.call_id.as_deref().unwrap_or_default(), r.url.as_deref().unwrap_or(&fact.source_key)),
+            )),
             "type": r.subject.as_deref().unwrap_or("call"),
             "size": r.size_bytes,
             "duration": r.duration_ms.map(|ms| ms as f64 / 1000.0),

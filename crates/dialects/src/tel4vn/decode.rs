@@ -80,6 +80,15 @@ fn time(value: Text, ctx: &DecodeContext, path: &str) -> Result<Timestamp, Decod
     plausible(at, ctx, path)
 }
 
+/// Seconds as the PBX wrote them: a whole number stays one (`10`, not `10.0`).
+fn seconds(s: f64) -> Value {
+    if s.fract() == 0.0 && s.abs() < 9.0e15 {
+        json!(s as i64)
+    } else {
+        json!(s)
+    }
+}
+
 /// How a leg ended, from the PBX's status or else its billsec; `None` when it says neither.
 fn result_of(status: Option<&str>, billsec: Option<f64>) -> Option<LegResult> {
     if status.is_none() && billsec.is_none() {
@@ -135,8 +144,8 @@ pub fn decode(item: &str, ctx: &DecodeContext) -> Result<Vec<Fact>, DecodeError>
         ("sip_call_id", non_empty(hook.sip_call_id).map(Value::from)),
         ("domain", hook.domain.map(Value::from)),
         ("hotline", non_empty(hook.hotline).map(Value::from)),
-        ("duration", hook.duration.map(|d| json!(d))),
-        ("billsec", hook.billsec.map(|d| json!(d))),
+        ("duration", hook.duration.map(seconds)),
+        ("billsec", hook.billsec.map(seconds)),
         ("recording_url", hook.recording_url.clone().map(Value::from)),
         ("press_key", non_empty(hook.press_key).map(Value::from)),
         ("customer_id", non_empty(hook.customer_id).map(Value::from)),

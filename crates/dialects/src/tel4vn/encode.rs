@@ -1,6 +1,6 @@
 //! Canonical events → tel4vn hook payloads.
 
-use crate::common::party_text;
+use crate::common::{direction_of, party_text};
 use crate::Recipient;
 use serde_json::{json, Map, Value};
 use switchboard_model::{Details, Direction, Event, EventKind, Party, PartyKind};
@@ -63,28 +63,41 @@ pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
             .cloned()
             .unwrap_or_else(|| json!(fact.call_id)),
     );
-    out.insert(
-        "domain".into(),
-        v.get("domain").cloned().unwrap_or(Value::Null),
-    );
+    // Every documented field is always sent, with its documented type: what the hub cannot
+    // know is a stable placeholder (docs/dialects.md): domain and hotline "", numbers "".
+    let domain = v.get("domain").cloned().unwrap_or_else(|| {
+        json!([from, callee]
+            .into_iter()
+            .flatten()
+            .find_map(|p| p.domain.clone())
+            .unwrap_or_default())
+    });
+    out.insert("domain".into(), domain);
+    // inbound or outbound, as documented: a call between two extensions is outbound (from
+    // one of ours); one no party tells is inbound.
+    let direction = direction.unwrap_or_else(|| direction_of(event));
     let direction_value = match direction {
-        Some(Direction::Inbound) => json!("inbound"),
-        Some(Direction::Outbound) => json!("outbound"),
-        Some(Direction::Internal) => json!("local"),
-        None => v.get("direction").cloned().unwrap_or(Value::Null),
+        Direction::Inbound => json!("inbound"),
+        Direction::Outbound | Direction::Internal => json!("outbound"),
     };
     out.insert("direction".into(), direction_value);
-    out.insert("from_number".into(), json!(from.and_then(party_text)));
-    out.insert("to_number".into(), json!(callee.and_then(party_text)));
+    out.insert(
+        "from_number".into(),
+        json!(from.and_then(party_text).unwrap_or_default()),
+    );
+    out.insert(
+        "to_number".into(),
+        json!(callee.and_then(party_text).unwrap_or_default()),
+    );
     let hotline = v.get("hotline").cloned().or_else(|| {
-        let dialled = if direction == Some(Direction::Outbound) {
-            did_of(from)
-        } else {
+        let dialled = if direction == Direction::Inbound {
             did_of(callee)
+        } else {
+            did_of(from)
         };
         dialled.map(Value::from)
     });
-    out.insert("hotline".into(), hotline.unwrap_or(Value::Null));
+    out.insert("hotline".into(), hotline.unwrap_or_else(|| json!("")));
     out.insert("state".into(), json!(state));
     let keep: &[&str] = match state {
         // `status` is no documented field: sent only where the PBX itself sent it.
@@ -106,6 +119,14 @@ pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     {
         if let Some(value) = v.get(*key) {
             out.insert((*key).into(), value.clone());
+        }
+    }
+    // A hangup always says its leg's duration and billed seconds; one whose source did not
+    // (another vendor's leg end) says 0 for both, the placeholder for "not known here" (the
+    // call log has the call's).
+    if state == "hangup" {
+        for key in ["duration", "billsec"] {
+            out.entry(key).or_insert_with(|| json!(0));
         }
     }
     Some(serde_json::to_vec(&Value::Object(out)).expect("JSON"))

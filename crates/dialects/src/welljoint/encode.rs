@@ -1,9 +1,9 @@
 //! Canonical events → Welljoint CTI events. `eventTime` is written in UTC.
 
-use crate::common::party_text;
+use crate::common::{party_text, uuid_for};
 use crate::Recipient;
 use serde_json::{json, Map, Value};
-use switchboard_model::{AgentState, Details, Event, EventKind, LegResult};
+use switchboard_model::{AgentState, Details, Dialect, Event, EventKind, LegResult};
 
 /// Encodes an event as a Welljoint CTI event, if Welljoint has one for it.
 pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
@@ -19,13 +19,12 @@ pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
             AgentState::AfterCallWork => "agentWorkingAfterCall",
             AgentState::Allocated => "agentAllocated",
         },
-        (_, EventKind::LegCreated) => {
-            if said == Some("originated") {
-                "originated"
-            } else {
-                "serviceInitiated"
-            }
-        }
+        // Not a documented event: only a Welljoint source's own is given back.
+        (_, EventKind::LegCreated) => match said {
+            Some("originated") => "originated",
+            Some("serviceInitiated") => "serviceInitiated",
+            _ => return None,
+        },
         (_, EventKind::LegRinging) => "delivered",
         (_, EventKind::LegAnswered) => "established",
         (_, EventKind::LegHeld) => "held",
@@ -69,13 +68,14 @@ pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
             .cloned()
             .unwrap_or_else(|| json!(if agent { "agent" } else { "csta" })),
     );
-    out.insert(
-        "serial".into(),
-        v.get("serial")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<i64>().ok())
-            .map_or(Value::Null, Value::from),
-    );
+    // Always an integer, increasing as the server's does: the source's own, else the
+    // millisecond the hub stamped into the event's (time-ordered) id.
+    let serial = v
+        .get("serial")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or_else(|| (event.id.as_u128() >> 80) as i64);
+    out.insert("serial".into(), json!(serial));
     for key in [
         "namespace",
         "srcDeviceId",
@@ -89,11 +89,46 @@ pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
         put(&mut out, key, v.get(key).cloned());
     }
     put(&mut out, "callId", fact.call_id.clone().map(Value::from));
-    // The device a leg event is about is the first part of its leg id.
-    let leg_device = fact
-        .leg_id
-        .as_deref()
-        .map(|l| l.split('|').next().unwrap_or(l).to_string());
+    let (from, to) = match &fact.details {
+        Details::Leg(l) => (l.leg.from.as_ref(), l.leg.to.as_ref()),
+        _ => (None, None),
+    };
+    // The device a leg event is about: a Welljoint leg's is the first part of its id
+    // (`device|call`); another source's, the party the leg reaches.
+    let own = event.source.dialect == Dialect::Welljoint;
+    let leg_device = if own {
+        fact.leg_id
+            .as_deref()
+            .map(|l| l.split('|').next().unwrap_or(l).to_string())
+    } else {
+        to.or(from).and_then(party_text)
+    };
+    // The namespace is the domain of the centre's devices: the source's, a party's, or
+    // `switchboard`.
+    if !out.contains_key("namespace") {
+        let domain = [to, from]
+            .into_iter()
+            .flatten()
+            .find_map(|p| p.domain.clone());
+        out.insert(
+            "namespace".into(),
+            json!(domain.unwrap_or_else(|| "switchboard".into())),
+        );
+    }
+    // The document's rule is that an event's `srcDeviceId` is the device whose view it is
+    // (`alertingDevice == srcDeviceId` when that device rings).
+    let agent_device = match &fact.details {
+        Details::Agent(a) => a.device.clone(),
+        _ => None,
+    };
+    let device = agent_device
+        .or_else(|| leg_device.clone())
+        .unwrap_or_default();
+    for key in ["srcDeviceId", "deviceId"] {
+        if !out.contains_key(key) {
+            out.insert(key.into(), json!(device));
+        }
+    }
     match &fact.details {
         Details::Agent(a) => {
             out.insert("agentId".into(), json!(a.agent_id));
@@ -113,15 +148,18 @@ pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
             );
         }
         Details::Leg(l) => {
-            put(
-                &mut out,
-                "callingDevice",
-                l.leg.from.as_ref().and_then(party_text).map(Value::from),
+            out.insert(
+                "callingDevice".into(),
+                json!(l.leg.from.as_ref().and_then(party_text).unwrap_or_default()),
             );
-            put(
-                &mut out,
-                "calledDevice",
-                l.leg.to.as_ref().and_then(party_text).map(Value::from),
+            out.insert(
+                "calledDevice".into(),
+                json!(l
+                    .leg
+                    .to
+                    .as_ref()
+                    .and_then(party_text)
+                    .unwrap_or_else(|| device.clone())),
             );
             let field = match name {
                 "delivered" => Some("alertingDevice"),
@@ -192,11 +230,17 @@ pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
             );
         }
         Details::Recording(r) => {
-            put(
-                &mut out,
-                "recordId",
-                r.recording_id.clone().map(Value::from),
-            );
+            let id = r.recording_id.clone().unwrap_or_else(|| {
+                uuid_for(
+                    "recording",
+                    &format!(
+                        "{}:{}",
+                        fact.call_id.as_deref().unwrap_or_default(),
+                        r.url.as_deref().unwrap_or(&fact.source_key)
+                    ),
+                )
+            });
+            out.insert("recordId".into(), json!(id));
             put(&mut out, "fileName", r.url.clone().map(Value::from));
         }
         _ => {}

@@ -4,18 +4,16 @@ use crate::Recipient;
 use serde_json::{json, Map, Value};
 use switchboard_model::{Details, Event, EventKind, LegResult, Party};
 
+/// A member's `userId` and `phone`, always strings: "" where the party does not say.
 fn member(out: &mut Map<String, Value>, p: Option<&Party>) {
-    if let Some(p) = p {
-        out.insert(
-            "userId".into(),
-            json!(p.id.clone().or_else(|| p.extension.clone())),
-        );
-        out.insert("phone".into(), json!(p.number.clone()));
-    }
+    let user = p.and_then(|p| p.id.clone().or_else(|| p.extension.clone()));
+    let phone = p.and_then(|p| p.number.clone().or_else(|| p.extension.clone()));
+    out.insert("userId".into(), json!(user.unwrap_or_default()));
+    out.insert("phone".into(), json!(phone.unwrap_or_default()));
 }
 
 /// Encodes an event as a Workonflow call event, if Workonflow has one for it.
-pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
+pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     let fact = &event.fact;
     let v = &fact.vendor;
     let leg = match &fact.details {
@@ -42,9 +40,13 @@ pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
     };
     let call = fact.call_id.clone()?;
     let mut out = Map::new();
+    // A team id is 24 hex characters: the account's number, written so, where the source
+    // was no Workonflow team.
     out.insert(
         "teamId".into(),
-        v.get("teamId").cloned().unwrap_or_else(|| json!("")),
+        v.get("teamId")
+            .cloned()
+            .unwrap_or_else(|| json!(format!("{:024x}", to.account.0))),
     );
     out.insert("eventType".into(), json!(name));
     out.insert(
@@ -58,14 +60,12 @@ pub fn encode(event: &Event, _to: &Recipient) -> Option<Vec<u8>> {
     match name {
         "Call.created" => {
             let l = leg?;
-            out.insert(
-                "originateUserId".into(),
-                json!(l.leg.from.as_ref().and_then(|p| p.id.clone())),
-            );
-            out.insert(
-                "destinationId".into(),
-                json!(l.leg.to.as_ref().and_then(|p| p.id.clone())),
-            );
+            let id = |p: Option<&Party>| {
+                p.and_then(|p| p.id.clone().or_else(|| p.number.clone()))
+                    .unwrap_or_default()
+            };
+            out.insert("originateUserId".into(), json!(id(l.leg.from.as_ref())));
+            out.insert("destinationId".into(), json!(id(l.leg.to.as_ref())));
             out.insert(
                 "type".into(),
                 v.get("type").cloned().unwrap_or_else(|| json!("stream")),
