@@ -144,6 +144,11 @@ fn every_documented_example_translates_into_what_each_vendors_document_says() {
             &std::fs::read_to_string(root().join(format!("conformance/{to}.json"))).unwrap(),
         )
         .unwrap();
+        let read_back = DecodeContext {
+            received_at: jiff::Timestamp::now(),
+            tz: jiff::tz::TimeZone::UTC,
+            max_ahead: None,
+        };
         let recipient = Recipient {
             listener_id: 1000,
             account: AccountId(1_000_002),
@@ -159,6 +164,11 @@ fn every_documented_example_translates_into_what_each_vendors_document_says() {
                     let payload: Value = serde_json::from_slice(&bytes).unwrap();
                     for fault in faults(&spec, &payload) {
                         wrong.push(format!("{from} {file} → {to}: {fault}"));
+                    }
+                    // And the hub reads what it wrote, as a receiver's own code would.
+                    let text = std::str::from_utf8(&bytes).unwrap();
+                    if let Err(e) = decode(to, text, &read_back) {
+                        wrong.push(format!("{from} {file} → {to}: our {to} decoder refuses it: {e}"));
                     }
                 }
             }
