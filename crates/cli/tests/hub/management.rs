@@ -23,6 +23,8 @@ async fn a_callback_is_verified_with_a_test_post_before_it_is_saved() {
     assert_eq!(cb["mode"], "HTTPS");
     assert_eq!(cb["enabled"], true);
     assert_eq!(cb["config"]["url"], rx.url.as_str());
+    // The reference shows a callback's method, POST when none was given.
+    assert_eq!(cb["config"]["method"], "POST");
     assert!(cb["secret"].as_str().unwrap().starts_with("whsec_"));
     let id = cb["id"].as_i64().unwrap();
 

@@ -51,9 +51,22 @@ fn redacted_config(config: &Value) -> Value {
     config
 }
 
-/// A callback as the API shows it (secrets redacted).
+/// A callback as the API shows it (secrets redacted, and its config's defaults said: an
+/// HTTP(S) callback's `method` is `POST`, as the reference shows it).
 pub fn view(r: &Resource) -> Value {
     let b = &r.body;
+    let mode = b.get("mode").and_then(Value::as_str).unwrap_or("HTTPS");
+    let mut config = redacted_config(b.get("config").unwrap_or(&Value::Null));
+    if let Some(c) = config.as_object_mut() {
+        match mode {
+            "EMAIL" => {
+                c.entry("mode").or_insert_with(|| json!("json"));
+            }
+            _ => {
+                c.entry("method").or_insert_with(|| json!("POST"));
+            }
+        }
+    }
     json!({
         "id": r.id,
         "voip_id": r.account,
@@ -63,7 +76,7 @@ pub fn view(r: &Resource) -> Value {
         "profile_id": b.get("profile_id").cloned().unwrap_or(Value::Null),
         "enabled": b.get("enabled").cloned().unwrap_or(Value::Bool(true)),
         "mode": b.get("mode").cloned().unwrap_or(json!("HTTPS")),
-        "config": redacted_config(b.get("config").unwrap_or(&Value::Null)),
+        "config": config,
         "created_at": r.created_at,
     })
 }
