@@ -272,7 +272,7 @@ pub(crate) fn party_text(p: &Party) -> Option<String> {
 /// A stable UUID for an id a target dialect wants as a UUID (Callable's sids, its
 /// `accountId`): the id itself when it is one, else a name-based UUID (RFC 9562 version 8,
 /// from SHA-256 of `kind` and the id), so the same call always gets the same UUID.
-pub(crate) fn uuid_for(kind: &str, id: &str) -> String {
+pub fn uuid_for(kind: &str, id: &str) -> String {
     if id.len() == 36 {
         if let Ok(u) = uuid::Uuid::parse_str(id) {
             return u.to_string();

@@ -19,7 +19,7 @@ pub mod welljoint;
 pub mod workonflow;
 
 pub use batch::{split_batch, Batch};
-pub use common::EARLIEST_TIME;
+pub use common::{uuid_for, EARLIEST_TIME};
 pub use error::DecodeError;
 
 use batch::split_validating;

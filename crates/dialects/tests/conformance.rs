@@ -168,7 +168,9 @@ fn every_documented_example_translates_into_what_each_vendors_document_says() {
                     // And the hub reads what it wrote, as a receiver's own code would.
                     let text = std::str::from_utf8(&bytes).unwrap();
                     if let Err(e) = decode(to, text, &read_back) {
-                        wrong.push(format!("{from} {file} → {to}: our {to} decoder refuses it: {e}"));
+                        wrong.push(format!(
+                            "{from} {file} → {to}: our {to} decoder refuses it: {e}"
+                        ));
                     }
                 }
             }

@@ -259,10 +259,17 @@ async fn the_tel4vn_hook_api_creates_lists_delivers_and_deletes() {
     assert_eq!(list["total"], 1);
     assert_eq!(list["data"][0]["event"], "hangup");
     assert_eq!(list["data"][0]["callback_url"], rx.url.as_str());
-    assert_eq!(
-        list["data"][0]["callback_apikey"], true,
-        "the key is not shown back"
+    // As tel4vn shows them: the hook's id a UUID string, its key shown to its owner.
+    assert_eq!(list["data"][0]["id"], created["id"]);
+    assert!(
+        uuid::Uuid::parse_str(created["id"].as_str().unwrap()).is_ok(),
+        "{created}"
     );
+    assert_eq!(list["data"][0]["callback_apikey"], "foo");
+    // Another account's token sees none of it.
+    let other = hub.account().await;
+    let (_, theirs) = hub.call("GET", "/v1/event", Some(&other.token), None).await;
+    assert_eq!(theirs["total"], 0);
 
     // A whole call arrives; the hook gets only its hangup, as tel4vn sends it, with the key.
     for (i, state) in ["new", "connecting", "connected", "completed"]
@@ -289,7 +296,18 @@ async fn the_tel4vn_hook_api_creates_lists_delivers_and_deletes() {
     assert_eq!(got[0].body["call_id"], "hook-call");
     assert_eq!(got[0].headers["x-api-key"], "foo");
 
-    let id = created["id"].as_i64().unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        hub.call(
+            "DELETE",
+            &format!("/v1/event/{id}"),
+            Some(&other.token),
+            None
+        )
+        .await
+        .0,
+        404
+    );
     let (status, out) = hub
         .call("DELETE", &format!("/v1/event/{id}"), t, None)
         .await;

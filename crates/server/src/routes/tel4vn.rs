@@ -81,18 +81,22 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Js
             None => None,
         };
         let config = callback.as_ref().and_then(|c| c.body.get("config"));
-        let has_key = config
+        // The hook's owner sees its key, as tel4vn shows it (docs/api.md): only a token of
+        // the account (or of the hook's extension) lists it at all.
+        let key = config
             .and_then(|c| c.get("headers"))
             .and_then(Value::as_array)
-            .is_some_and(|h| {
+            .and_then(|h| {
                 h.iter()
-                    .any(|h| h.get("name").and_then(Value::as_str) == Some("X-Api-Key"))
-            });
+                    .find(|h| h.get("name").and_then(Value::as_str) == Some("X-Api-Key"))
+            })
+            .and_then(|h| h.get("value"))
+            .cloned();
         data.push(json!({
-            "id": l.id,
+            "id": hook_id(owner.account.0, l.id),
             "event": l.body["event"],
             "callback_url": config.and_then(|c| c.get("url")).cloned().unwrap_or(Value::Null),
-            "callback_apikey": if has_key { json!(true) } else { Value::Null },
+            "callback_apikey": key.unwrap_or(Value::Null),
         }));
     }
     let total = data.len();
@@ -170,8 +174,40 @@ async fn create(
             Ok(())
         })
         .await?;
-    let id = made.iter().find(|r| r.kind == Kind::Listener).map(|l| l.id);
+    let id = made
+        .iter()
+        .find(|r| r.kind == Kind::Listener)
+        .map(|l| hook_id(owner.account.0, l.id));
     Ok(Json(json!({ "created": true, "id": id })))
+}
+
+/// A hook's id as tel4vn writes them, a UUID: stable for the hook's listener.
+fn hook_id(account: i64, listener: i64) -> String {
+    switchboard_dialects::uuid_for("tel4vn-hook", &format!("{account}:{listener}"))
+}
+
+/// The listener a hook id names: its UUID (or, as hooks were once listed, its number).
+async fn listener_of(state: &AppState, owner: Owner, id: &str) -> ApiResult<Option<i64>> {
+    if let Ok(n) = id.parse::<i64>() {
+        if n.to_string() == id {
+            return Ok(Some(n));
+        }
+    }
+    let (_, listeners) = state
+        .store
+        .list_resources(ListQuery {
+            kind: Kind::Listener,
+            owner,
+            parent_id: None,
+            equals: vec![("version".into(), json!("tel4vn"))],
+            limit: 10_000,
+            offset: 0,
+        })
+        .await?;
+    Ok(listeners
+        .iter()
+        .find(|l| hook_id(owner.account.0, l.id).eq_ignore_ascii_case(id))
+        .map(|l| l.id))
 }
 
 async fn remove(
@@ -180,7 +216,9 @@ async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let owner = owner(&state, &headers).await?;
-    let id: i64 = id.parse().map_err(|_| ApiError::not_found("event"))?;
+    let id = listener_of(&state, owner, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
     let listener = state
         .store
         .get_resource(Kind::Listener, owner, None, id)
