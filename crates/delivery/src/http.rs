@@ -208,10 +208,17 @@ pub async fn send(
             .append_pair("event", &String::from_utf8_lossy(&body));
         client.request(Method::GET, url)
     } else {
-        client
-            .request(cfg.method.clone(), url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
+        // JSON, unless the sender says otherwise (an application's form-encoded hit).
+        let typed = extra_headers
+            .iter()
+            .chain(cfg.headers.iter())
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        let request = client.request(cfg.method.clone(), url).body(body);
+        if typed {
+            request
+        } else {
+            request.header(reqwest::header::CONTENT_TYPE, "application/json")
+        }
     };
     for (name, value) in extra_headers.iter().chain(cfg.headers.iter()) {
         request = request.header(name.as_str(), value.as_str());

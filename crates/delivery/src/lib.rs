@@ -6,6 +6,7 @@
 //! deliveries and the `{"test": 1}` verification alike — goes through [`target::TargetGuard`],
 //! which refuses loopback, private and metadata addresses unless configured otherwise.
 
+pub mod application;
 pub mod email;
 pub mod http;
 pub mod schedule;
@@ -13,6 +14,7 @@ pub mod signing;
 pub mod target;
 mod worker;
 
+pub use application::GoogleAnalytics;
 pub use email::{EmailConfig, SmtpSettings};
 pub use http::{verify_callback, HttpConfig, HttpConfigError};
 pub use schedule::{parse_duration, RetrySchedule};

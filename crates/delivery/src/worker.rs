@@ -6,6 +6,7 @@
 //! `UNRECORDED_PER_SENDER` times `max_in_flight` deliveries. A callback already at its limit
 //! is left out of the next claim instead of being waited on.
 
+use crate::application::GoogleAnalytics;
 use crate::email::{self, EmailConfig, SmtpSettings};
 use crate::http::{self, HttpConfig, SendResult};
 use crate::schedule::RetrySchedule;
@@ -40,6 +41,8 @@ pub struct DeliverySettings {
     pub attempt_retention: Duration,
     /// A delivery that waited this long for its callback to be switched on expires.
     pub wait_limit: Duration,
+    /// Where `google-analytics` applications send their hits (Measurement Protocol v1).
+    pub google_analytics_url: String,
     /// Mail server for `EMAIL` callbacks and notifications; `None`: no mail.
     pub smtp: Option<SmtpSettings>,
 }
@@ -55,6 +58,7 @@ impl Default for DeliverySettings {
             disable_after: Duration::from_secs(5 * 86_400),
             attempt_retention: Duration::from_secs(30 * 86_400),
             wait_limit: Duration::from_secs(30 * 86_400),
+            google_analytics_url: "https://www.google-analytics.com/collect".into(),
             smtp: None,
         }
     }
@@ -619,6 +623,16 @@ async fn deliver(state: &State, d: ClaimedDelivery) -> AttemptOutcome {
                 )
             }
         },
+        "APPLICATION" => match GoogleAnalytics::from_json(config) {
+            Ok(app) => send_application(state, &app, &d).await,
+            Err((path, message)) => {
+                return outcome(
+                    &d,
+                    Next::Dead,
+                    Some(format!("callback config is unusable: {path}: {message}")),
+                )
+            }
+        },
         other => {
             return outcome(
                 &d,
@@ -684,6 +698,40 @@ async fn send_http(
         cfg,
         payload,
         &headers,
+        state.settings.default_timeout,
+    )
+    .await
+}
+
+/// A `google-analytics` application's hit, POSTed form-encoded to the collect endpoint.
+async fn send_application(state: &State, app: &GoogleAnalytics, d: &ClaimedDelivery) -> SendResult {
+    let cfg = match reqwest::Url::parse(&state.settings.google_analytics_url) {
+        Ok(url) => HttpConfig {
+            url,
+            method: reqwest::Method::POST,
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            timeout: None,
+            rate_limit: None,
+        },
+        Err(e) => {
+            return SendResult {
+                status: None,
+                error: Some(format!("google_analytics_url is not a URL: {e}")),
+                latency: Duration::ZERO,
+                body_prefix: None,
+                retry_after: None,
+            }
+        }
+    };
+    http::send(
+        &state.client,
+        &state.guard,
+        &cfg,
+        app.hit(&d.event),
+        &[],
         state.settings.default_timeout,
     )
     .await

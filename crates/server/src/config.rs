@@ -50,6 +50,7 @@ pub struct Config {
     pub smtp_port: usize,
     pub smtp_from: String,
     pub public_url: String,
+    pub google_analytics_url: String,
     #[serde(deserialize_with = "duration")]
     pub request_timeout: Duration,
     #[serde(deserialize_with = "duration")]
@@ -235,6 +236,7 @@ impl Config {
             disable_after: self.disable_after,
             attempt_retention: self.attempt_retention,
             wait_limit: self.delivery_wait_limit.unwrap_or(self.attempt_retention),
+            google_analytics_url: self.google_analytics_url.clone(),
             smtp: (!self.smtp_host.trim().is_empty()).then(|| SmtpSettings {
                 host: self.smtp_host.trim().to_string(),
                 port: self.smtp_port as u16,

@@ -465,3 +465,65 @@ async fn a_source_declares_its_own_numbers_and_the_direction_follows() {
         (422, Some("internal"))
     );
 }
+
+#[tokio::test]
+async fn a_google_analytics_application_reports_each_call_event() {
+    let ga = Receiver::start().await;
+    let hub = Hub::start_with(&[("SWITCHBOARD_GOOGLE_ANALYTICS_URL", &ga.url)]).await;
+    let acct = hub.account().await;
+    // The reference's own example.
+    let (status, body) = hub
+        .call(
+            "POST",
+            &events_api(&acct, "/overview"),
+            Some(&acct.token),
+            Some(json!({":callback": {"name": "My Google Analytics integration", "mode": "APPLICATION",
+                "config": {"application": "google-analytics", "parameters": {
+                    "tracking_id": "UA-00000000-1", "static": {"ec": "Phone call"},
+                    "dynamic": {"ea": "direction_text", "el": "phone_number", "cd1": "other_phone_number"}}}},
+                ":subscriptions": [{":tags": ["call", "new-call", "first-leg"]}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[":callback"]["mode"], "APPLICATION");
+    hub.ingest(
+        &acct.token,
+        &inbound_call("ga-1", "+15550000071", "+15550000002")[..1],
+    )
+    .await;
+    let got = ga.wait_events(1, 10).await;
+    let hit = String::from_utf8(got[0].raw.clone()).unwrap();
+    assert_eq!(got[0].method, "POST");
+    assert_eq!(
+        got[0].headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    for part in [
+        "v=1",
+        "tid=UA-00000000-1",
+        "t=event",
+        "ec=Phone+call",
+        "ea=inbound",
+        "el=%2B15550000002",
+        "cd1=%2B15550000071",
+    ] {
+        assert!(hit.split('&').any(|p| p == part), "{part} in {hit}");
+    }
+    // What no self-hosted hub can do is refused, saying why.
+    let (status, err) = hub
+        .call(
+            "POST",
+            &events_api(&acct, "/callbacks"),
+            Some(&acct.token),
+            Some(
+                json!({"mode": "APPLICATION", "config": {"application": "sms-autoresponder",
+                "parameters": {"message": "Please, call us instead of sending SMS"}}}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("config.application")),
+        "{err}"
+    );
+}

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use switchboard_delivery::signing::new_secret;
-use switchboard_delivery::{EmailConfig, HttpConfig};
+use switchboard_delivery::{EmailConfig, GoogleAnalytics, HttpConfig};
 use switchboard_store::{Blocker, Kind, NewResource, Owner, Ref, Resource, StoreError};
 
 pub fn router() -> Router<AppState> {
@@ -62,6 +62,7 @@ pub fn view(r: &Resource) -> Value {
             "EMAIL" => {
                 c.entry("mode").or_insert_with(|| json!("json"));
             }
+            "APPLICATION" => {}
             _ => {
                 c.entry("method").or_insert_with(|| json!("POST"));
             }
@@ -89,6 +90,8 @@ pub struct Checked {
     pub http: Option<HttpConfig>,
     /// True when the URL is new (created, or changed by an update): it must be verified.
     pub url_changed: bool,
+    /// Mode EMAIL: the hub needs a mail server for it.
+    pub email: bool,
 }
 
 /// Checks a create body (`existing` = None) or an update over an existing document. `path`
@@ -120,14 +123,8 @@ pub fn check(body: &Body, existing: Option<&Body>, path: &str) -> ApiResult<Chec
     if let Some(mode) = body.get("mode") {
         let mode = mode.as_str().map(str::to_ascii_uppercase);
         match mode.as_deref() {
-            Some(m @ ("HTTP" | "HTTPS" | "EMAIL")) => {
+            Some(m @ ("HTTP" | "HTTPS" | "EMAIL" | "APPLICATION")) => {
                 doc.insert("mode".into(), json!(m));
-            }
-            Some("APPLICATION") => {
-                return Err(ApiError::invalid(
-                    p("mode"),
-                    "mode APPLICATION is not supported yet: use HTTP, HTTPS or EMAIL",
-                ))
             }
             _ => {
                 return Err(ApiError::invalid(
@@ -168,8 +165,15 @@ pub fn check(body: &Body, existing: Option<&Body>, path: &str) -> ApiResult<Chec
             p(&format!("config.{sub}"))
         }
     };
-    let email = doc.get("mode").and_then(Value::as_str) == Some("EMAIL");
-    let http = if email {
+    let mode = doc.get("mode").and_then(Value::as_str).unwrap_or("HTTPS");
+    let email = mode == "EMAIL";
+    let application = mode == "APPLICATION";
+    let http = if application {
+        // An application has no URL of its own to verify.
+        GoogleAnalytics::from_json(&config)
+            .map_err(|(path, message)| ApiError::invalid(config_path(&path), message))?;
+        None
+    } else if email {
         EmailConfig::from_json(&config)
             .map_err(|(path, message)| ApiError::invalid(config_path(&path), message))?;
         if !doc.contains_key("unsubscribe_token") {
@@ -185,7 +189,7 @@ pub fn check(body: &Body, existing: Option<&Body>, path: &str) -> ApiResult<Chec
                 .map_err(|e| ApiError::invalid(config_path(&e.path), e.message))?,
         )
     };
-    let url_changed = !email && old_url.as_ref() != config.get("url");
+    let url_changed = !email && !application && old_url.as_ref() != config.get("url");
     let mut refs = Vec::new();
     if let Some(id) = doc.get("profile_id").and_then(Value::as_i64) {
         refs.push(Ref {
@@ -206,6 +210,7 @@ pub fn check(body: &Body, existing: Option<&Body>, path: &str) -> ApiResult<Chec
         refs,
         http,
         url_changed,
+        email,
     })
 }
 
@@ -219,7 +224,7 @@ pub async fn verify(state: &AppState, checked: &Checked, path: &str) -> ApiResul
             .await
             .map_err(|why| ApiError::invalid(format!("{path}config.url"), why)),
         Some(_) => Ok(()),
-        None if !state.delivery.can_email() => Err(ApiError::invalid(
+        None if checked.email && !state.delivery.can_email() => Err(ApiError::invalid(
             format!("{path}mode"),
             "this hub has no SMTP server configured (smtp_host), so it cannot send EMAIL callbacks",
         )),
