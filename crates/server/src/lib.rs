@@ -4,6 +4,7 @@
 //! [`run`] takes an already bound listener, a configuration and a shutdown future, so tests
 //! can start many hubs side by side on port 0.
 
+mod api_errors;
 pub mod config;
 mod error;
 mod extract;

@@ -527,3 +527,47 @@ async fn a_google_analytics_application_reports_each_call_event() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn errors_of_the_hubs_own_api_are_raised_as_api_error_events() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["api-error"]]).await;
+    // A management request with a wrong field, and an ingest of an event with a wrong type.
+    let (status, _) = hub
+        .call(
+            "POST",
+            &events_api(&acct, "/callbacks"),
+            Some(&acct.token),
+            Some(json!({"config": {"url": rx.url, "timeout": "soon"}})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = hub
+        .ingest_raw(
+            "tel4vn",
+            &acct.token,
+            "application/json",
+            json!({"call_id": "e", "state": "hangup", "billsec": "five"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // Nobody's token: nothing is raised anywhere.
+    hub.call(
+        "GET",
+        &events_api(&acct, "/callbacks"),
+        Some("sb_api_1_nope"),
+        None,
+    )
+    .await;
+    for r in rx.settle(2).await {
+        assert_eq!(r.body["data_type"], "api-error", "{}", r.body);
+        assert_eq!(r.body["data"]["status"], 422);
+        assert!(r.body["data"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        let tags = r.body["tags"].as_array().unwrap();
+        assert!(tags.contains(&json!("api-error")) && tags.contains(&json!("api-error-trusted")));
+    }
+}
