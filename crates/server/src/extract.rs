@@ -52,6 +52,24 @@ pub fn is_json_type(headers: &HeaderMap) -> bool {
     ) || mime.ends_with("+json")
 }
 
+/// A body sent compressed (`Content-Encoding` other than `identity`) is refused with 415:
+/// the hub reads bodies as they come, and would otherwise take gzip for broken JSON (or a
+/// plain body labelled `br` for a compressed one).
+pub fn check_encoding(headers: &HeaderMap) -> ApiResult<()> {
+    let Some(encoding) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(());
+    };
+    let encoding = encoding.to_str().unwrap_or("?").trim().to_ascii_lowercase();
+    if encoding.is_empty() || encoding == "identity" {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("Content-Encoding {encoding:?} is not supported: send the body uncompressed"),
+    )
+    .at("Content-Encoding"))
+}
+
 pub fn unsupported_type() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -69,6 +87,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         if !is_json_type(req.headers()) {
             return Err(unsupported_type());
         }
+        check_encoding(req.headers())?;
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {

@@ -85,3 +85,54 @@ async fn a_body_broken_between_its_fields_names_where_it_broke() {
     assert_eq!(err["@error"]["@path"], "data.event_leg");
     assert!(!err.to_string().contains('?'), "{err}");
 }
+
+#[tokio::test]
+async fn a_compressed_body_is_refused_as_such() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    for (path, body) in [
+        ("/ingest/phonecom".to_string(), "{}".to_string()),
+        (events_api(&acct, "/callbacks"), "{}".to_string()),
+    ] {
+        let resp = hub
+            .http
+            .post(format!("{}{path}", hub.base))
+            .bearer_auth(&acct.token)
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 415, "{path}");
+        let err: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        assert_eq!(err["@error"]["@path"], "Content-Encoding", "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_answers_408_in_the_envelope() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hub = Hub::start_with(&[("SWITCHBOARD_REQUEST_TIMEOUT", "200ms")]).await;
+    let acct = hub.account().await;
+    let addr = hub.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A body that never finishes coming.
+    let head = format!(
+        "POST /ingest/phonecom HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"uuid\":",
+        acct.token
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        conn.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let err: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(err["@error"]["@httpStatusCode"], 408);
+}

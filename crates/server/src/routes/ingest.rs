@@ -6,7 +6,9 @@
 //! stored and joined into calls, and neither they nor those calls' logs are delivered.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{is_javascript_type, is_json_type, token_of, unsupported_type};
+use crate::extract::{
+    check_encoding, is_javascript_type, is_json_type, token_of, unsupported_type,
+};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -56,6 +58,7 @@ async fn ingest(
     if !is_json_type(&headers) && !javascript {
         return Err(unsupported_type());
     }
+    check_encoding(&headers)?;
     let max = state.config.max_body;
     let declared = headers
         .get(header::CONTENT_LENGTH)

@@ -64,6 +64,27 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // A request over the time limit answers 408 in the API's own envelope (the timeout
+        // layer's own answer, made outside the routes, has no body).
+        .layer(axum::middleware::map_response(timed_out_in_the_envelope))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The timeout layer's bare 408, answered as every other error is.
+async fn timed_out_in_the_envelope(response: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if response.status() == StatusCode::REQUEST_TIMEOUT
+        && response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_none()
+    {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request took longer than the hub allows (request_timeout)",
+        )
+        .into_response();
+    }
+    response
 }
