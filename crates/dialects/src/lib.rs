@@ -10,6 +10,7 @@ pub mod callable;
 pub mod canonical;
 mod common;
 mod error;
+pub mod limits;
 pub mod phonecom;
 pub mod tel4vn;
 #[cfg(test)]
@@ -140,10 +141,12 @@ pub fn decode(dialect: Dialect, item: &str, ctx: &DecodeContext) -> Result<Vec<F
         Dialect::Workonflow => workonflow::decode(item, ctx),
         Dialect::Canonical => canonical::decode(item, ctx),
     };
-    match decoded {
+    let facts = match decoded {
         Err(e) if e.unknown_value => unknown::not_understood(dialect, item, ctx, e),
         other => other,
-    }
+    }?;
+    limits::check(dialect, &facts)?;
+    Ok(facts)
 }
 
 /// Encodes an event for a recipient in a dialect; `None` where the dialect has no such event.

@@ -473,8 +473,15 @@ impl Fact {
 impl Event {
     /// Every party named by the event.
     pub fn parties(&self) -> Vec<&Party> {
+        self.fact.parties()
+    }
+}
+
+impl Fact {
+    /// Every party the fact names.
+    pub fn parties(&self) -> Vec<&Party> {
         let mut out = Vec::new();
-        match &self.fact.details {
+        match &self.details {
             Details::Leg(l) => {
                 out.extend(l.leg.from.iter());
                 out.extend(l.leg.to.iter());

@@ -136,3 +136,78 @@ async fn a_request_over_the_time_limit_answers_408_in_the_envelope() {
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
     assert_eq!(err["@error"]["@httpStatusCode"], 408);
 }
+
+#[tokio::test]
+async fn ids_and_numbers_longer_than_any_vendors_are_refused_by_field() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let long = "x".repeat(1000);
+    let mut event = leg_event(
+        "long-1",
+        &long,
+        &long,
+        "new",
+        None,
+        did("+15550000001"),
+        did("+15550000002"),
+        1_700_000_000,
+    );
+    let (status, err) = hub
+        .ingest_raw(
+            "phonecom",
+            &acct.token,
+            "application/json",
+            event.to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("data.uuid")),
+        "{err}"
+    );
+    event["data"]["uuid"] = json!("short");
+    event["data"]["event_leg"]["uuid"] = json!("short");
+    event["data"]["event_leg"]["from"]["id"] = json!(format!("+1{}", "5".repeat(300)));
+    let (status, err) = hub
+        .ingest_raw(
+            "phonecom",
+            &acct.token,
+            "application/json",
+            event.to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("data.event_leg")),
+        "{err}"
+    );
+    let (status, err) = hub
+        .ingest_raw(
+            "tel4vn",
+            &acct.token,
+            "application/json",
+            json!({"call_id": long, "state": "ringing"}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("call_id"))
+    );
+    // Nothing of it was kept.
+    let (_, events) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}/events", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["fact"]["kind"] == "api.error"),
+        "{events}"
+    );
+}
