@@ -211,3 +211,43 @@ async fn ids_and_numbers_longer_than_any_vendors_are_refused_by_field() {
         "{events}"
     );
 }
+
+#[tokio::test]
+async fn events_with_odd_json_are_served_as_they_came_not_hollow() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let event = leg_event(
+        "odd-1",
+        "odd",
+        "odd",
+        "new",
+        None,
+        did("+15550000001"),
+        did("+15550000002"),
+        1_700_000_000,
+    );
+    // Fields the hub does not read, holding what a JSON value cannot: a number beyond f64,
+    // a lone surrogate, nesting deeper than 128.
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let text = event.to_string().replacen(
+        '{',
+        &format!(r#"{{"huge": 1e999, "lone": "\ud800", "deep": {deep}, "#),
+        1,
+    );
+    let (status, out) = hub
+        .ingest_raw("phonecom", &acct.token, "application/json", text.clone())
+        .await;
+    assert_eq!(status, 202, "{out}");
+    let resp = hub
+        .http
+        .get(format!("{}/v4/accounts/{}/events", hub.base, acct.id))
+        .bearer_auth(&acct.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    // The raw payload comes back as it was sent, byte for byte, beside the event's fields.
+    assert!(body.contains(&text), "{body}");
+    assert!(body.contains(r#""cursor":"#) && body.contains(r#""kind":"call.leg.created""#));
+}

@@ -218,7 +218,7 @@ async fn events(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
     let after = cursor_param(q.get("after"), "after")?.unwrap_or(0);
     let limit = limit_of(&q)?;
     let items = state
@@ -226,17 +226,23 @@ async fn events(
         .events_after(caller.owner.account, after, limit)
         .await?;
     let next = items.last().map_or(after, |e| e.seq);
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|s| {
-            let mut v = serde_json::to_value(&s.event).unwrap_or(Value::Null);
-            v["cursor"] = json!(s.seq.to_string());
-            v
-        })
-        .collect();
-    Ok(Json(
-        json!({ "items": items, "next_cursor": next.to_string() }),
-    ))
+    // Each event is written out as it is kept: its `raw` is the sender's text verbatim,
+    // whatever it holds (`1e999`, deep nesting, a lone surrogate), never read again into a
+    // value that could not hold it (which made such items hollow).
+    let mut body = String::from("{\"items\":[");
+    for (i, s) in items.iter().enumerate() {
+        let event = serde_json::to_string(&s.event).map_err(|e| ApiError::internal(&e))?;
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!("{{\"cursor\":\"{}\",", s.seq));
+        body.push_str(event.strip_prefix('{').unwrap_or(&event));
+    }
+    body.push_str(&format!("],\"next_cursor\":\"{next}\"}}"));
+    Ok(axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )))
 }
 
 struct Follow {
