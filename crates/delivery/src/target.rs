@@ -96,18 +96,34 @@ fn v4_rule(ip: Ipv4Addr) -> Option<&'static str> {
     })
 }
 
+/// The IPv4 address in two 16-bit segments.
+fn v4_of(high: u16, low: u16) -> Ipv4Addr {
+    Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8)
+}
+
 fn v6_rule(ip: Ipv6Addr) -> Option<&'static str> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return v4_rule(v4);
     }
     let s = ip.segments();
+    // Forms that carry an IPv4 address inside: what it names is what they reach.
     Some(match s {
         [0, 0, 0, 0, 0, 0, 0, 0] => "unspecified",
         [0, 0, 0, 0, 0, 0, 0, 1] => "loopback",
-        [0x64, 0xff9b, ..] => {
-            let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-            return v4_rule(v4).or(Some("NAT64"));
+        // IPv4-compatible (::a.b.c.d, deprecated) and IPv4-translated (::ffff:0:a.b.c.d).
+        [0, 0, 0, 0, 0, 0, ..] | [0, 0, 0, 0, 0xffff, 0, ..] => {
+            return v4_rule(v4_of(s[6], s[7])).or(Some("IPv4-compatible (deprecated ::/96)"));
         }
+        // NAT64, the well-known prefix and the local-use one.
+        [0x64, 0xff9b, ..] => {
+            return v4_rule(v4_of(s[6], s[7])).or(Some("NAT64"));
+        }
+        // 6to4: 2002:AABB:CCDD::/48 reaches AA.BB.CC.DD.
+        [0x2002, ..] => return v4_rule(v4_of(s[1], s[2])),
+        // Teredo tunnels (2001:0::/32) reach a client behind a NAT: never a callback.
+        [0x2001, 0, ..] => "Teredo tunnel (2001::/32)",
+        [0x0100, 0, 0, 0, ..] => "discard-only (100::/64)",
+        [a, ..] if a & 0xffc0 == 0xfec0 => "site-local (fec0::/10, deprecated)",
         [a, ..] if a & 0xfe00 == 0xfc00 => "unique local (fc00::/7)",
         [a, ..] if a & 0xffc0 == 0xfe80 => "link-local",
         [a, ..] if a & 0xff00 == 0xff00 => "multicast",
@@ -237,6 +253,19 @@ mod tests {
             ("fe80::1", true),
             ("::ffff:127.0.0.1", true),
             ("2606:4700::1", false),
+            // Forms that embed an IPv4 address: judged by it.
+            ("::127.0.0.1", true),
+            ("::ffff:0:7f00:1", true),
+            ("2002:7f00:1::1", true),
+            ("2002:a9fe:a9fe::1", true),
+            ("2002:0808:0808::1", false),
+            ("2001:0::1", true),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", true),
+            ("fec0::1", true),
+            ("100::1", true),
+            ("64:ff9b::7f00:1", true),
+            ("64:ff9b::a00:1", true),
+            ("64:ff9b:1::808:808", true),
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(refusing_rule(ip).is_some(), refused, "{ip}");

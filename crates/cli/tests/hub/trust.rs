@@ -462,6 +462,15 @@ async fn private_and_special_addresses_are_refused_by_name() {
         ("http://[fe80::1]/", "link-local"),
         ("http://[fd00::1]/", "unique local"),
         ("http://[::ffff:127.0.0.1]/", "loopback"),
+        // IPv6 forms that carry an IPv4 address are judged by it.
+        ("http://[::127.0.0.1]/", "loopback"),
+        ("http://[::ffff:0:7f00:1]/", "loopback"),
+        ("http://[2002:7f00:1::1]/", "loopback"),
+        ("http://[2002:a9fe:a9fe::1]/", "metadata"),
+        ("http://[64:ff9b::a00:1]/", "private"),
+        ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "Teredo"),
+        ("http://[fec0::1]/", "site-local"),
+        ("http://[100::1]/", "discard-only"),
     ] {
         let (status, err) = hub
             .call(
