@@ -164,12 +164,16 @@ pub(crate) fn get_in(
     row.map(finish).transpose()
 }
 
-fn check_refs(conn: &Connection, account: AccountId, refs: &[Ref]) -> Result<()> {
+/// Checks that each resource a document names is one its owner may see: of its account, and
+/// for an extension-bound owner of its own extension (a listener of extension 101 naming
+/// extension 102's callback would send 101's events to 102's URL, signed with its secret).
+fn check_refs(conn: &Connection, owner: Owner, refs: &[Ref]) -> Result<()> {
     for r in refs {
         let found: Option<i64> = conn
             .query_row(
-                "SELECT id FROM resources WHERE id = ?1 AND kind = ?2 AND account_id = ?3",
-                params![r.id, r.kind.as_str(), account.0],
+                "SELECT id FROM resources WHERE id = ?1 AND kind = ?2 AND account_id = ?3
+                   AND (?4 IS NULL OR extension_id = ?4)",
+                params![r.id, r.kind.as_str(), owner.account.0, owner.extension_id],
                 |row| row.get(0),
             )
             .optional()?;
@@ -185,7 +189,7 @@ fn check_refs(conn: &Connection, account: AccountId, refs: &[Ref]) -> Result<()>
 }
 
 pub(crate) fn insert(ctx: &mut WriteCtx<'_>, new: NewResource) -> Result<Resource> {
-    check_refs(ctx.conn, new.owner.account, &new.refs)?;
+    check_refs(ctx.conn, new.owner, &new.refs)?;
     let created_at = jiff::Timestamp::now().as_second();
     ctx.conn.execute(
         "INSERT INTO resources (kind, account_id, extension_id, parent_id, body, created_at)
@@ -267,7 +271,7 @@ impl Store {
                 let mut res =
                     get_in(ctx.conn, kind, owner, parent_id, id)?.ok_or(StoreError::NotFound)?;
                 let (body, refs) = update(&res)?;
-                check_refs(ctx.conn, owner.account, &refs)?;
+                check_refs(ctx.conn, owner, &refs)?;
                 ctx.conn.execute(
                     "UPDATE resources SET body = ?1 WHERE id = ?2",
                     params![body.to_string(), id],

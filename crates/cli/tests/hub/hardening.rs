@@ -251,3 +251,111 @@ async fn events_with_odd_json_are_served_as_they_came_not_hollow() {
     assert!(body.contains(&text), "{body}");
     assert!(body.contains(r#""cursor":"#) && body.contains(r#""kind":"call.leg.created""#));
 }
+
+/// An api token bound to an extension of the account.
+async fn extension_token(hub: &Hub, acct: &Account, ext: i64) -> String {
+    let (status, tok) = hub
+        .call(
+            "POST",
+            &format!("/admin/accounts/{}/tokens", acct.id),
+            Some(ADMIN),
+            Some(json!({"scope": "api", "extension_id": ext})),
+        )
+        .await;
+    assert_eq!(status, 201, "{tok}");
+    tok["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_extension_cannot_name_another_extensions_resources() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    let (t101, t102) = (
+        extension_token(&hub, &acct, 101).await,
+        extension_token(&hub, &acct, 102).await,
+    );
+    let api = |ext: i64, rest: &str| {
+        format!(
+            "/v4/accounts/{}/extensions/{ext}/integrations/events{rest}",
+            acct.id
+        )
+    };
+    // Extension 102's callback and profile.
+    let (status, theirs) = hub
+        .call(
+            "POST",
+            &api(102, "/callbacks"),
+            Some(&t102),
+            Some(json!({"config": {"url": rx.url, "headers": [{"name": "X-Secret", "value": "102's"}]}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{theirs}");
+    let (status, profile) = hub
+        .call(
+            "POST",
+            &api(102, "/profiles"),
+            Some(&t102),
+            Some(json!({"name": "102's", "support_email": "ops102@example.org"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    // Extension 101 names them: a listener on the callback, a callback falling back to it or
+    // reporting to the profile, the express create with either. Each is refused by its field.
+    let (_, mine) = hub
+        .call(
+            "POST",
+            &api(101, "/callbacks"),
+            Some(&t101),
+            Some(json!({"config": {"url": rx.url}})),
+        )
+        .await;
+    for (path, body, field) in [
+        (
+            "/listeners",
+            json!({"callback_id": theirs["id"]}),
+            "callback_id",
+        ),
+        (
+            "/callbacks",
+            json!({"config": {"url": rx.url}, "fallback_callback_id": theirs["id"]}),
+            "fallback_callback_id",
+        ),
+        (
+            "/callbacks",
+            json!({"config": {"url": rx.url}, "profile_id": profile["id"]}),
+            "profile_id",
+        ),
+        (
+            "/overview",
+            json!({"callback_id": theirs["id"], ":subscriptions": [{":tags": ["call"]}]}),
+            "callback_id",
+        ),
+    ] {
+        let (status, err) = hub
+            .call("POST", &api(101, path), Some(&t101), Some(body))
+            .await;
+        assert_eq!(status, 422, "{path}: {err}");
+        assert!(
+            err["@error"]["@path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(field),
+            "{path}: {err}"
+        );
+    }
+    let (status, err) = hub
+        .call(
+            "PATCH",
+            &api(101, &format!("/callbacks/{}", mine["id"])),
+            Some(&t101),
+            Some(json!({"fallback_callback_id": theirs["id"]})),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    // Its own overview shows nothing of 102's.
+    let (_, overview) = hub
+        .call("GET", &api(101, "/overview"), Some(&t101), None)
+        .await;
+    assert!(!overview.to_string().contains("102's"), "{overview}");
+}
