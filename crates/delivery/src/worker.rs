@@ -91,6 +91,8 @@ struct State {
     /// Outbox rows claimed and not yet recorded: left out of further claims. Kept in memory
     /// only; after a crash, what was in flight is simply due again.
     claimed: Mutex<InFlight>,
+    /// The hub is stopping: outcomes that cannot be recorded are left for the next start.
+    stopping: CancellationToken,
     /// Finished attempts on their way to the store, written in batches by the recorder. Each
     /// holds its place in `in_flight` until it is recorded, so sends cannot run ahead of the
     /// recording: unrecorded rows stay in flight (left out of claims, widening every claim's
@@ -115,6 +117,9 @@ fn unrecorded_places(settings: &DeliverySettings) -> usize {
 
 /// Claims at most this many rows at a time.
 const CLAIM_BATCH: usize = 256;
+/// The first and the longest wait before writing again outcomes the store refused.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(5);
 /// How often old attempts are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -172,6 +177,7 @@ pub fn spawn(
         per_callback: Mutex::new(HashMap::new()),
         waiting: Mutex::new(HashMap::new()),
         claimed: Mutex::new(InFlight::default()),
+        stopping: cancel.clone(),
     });
     tracker.spawn(dispatch(state.clone(), cancel.clone(), tracker.clone()));
     tracker.spawn(recorder(state.clone(), finished, cancel));
@@ -263,9 +269,36 @@ impl State {
     async fn record(&self, outcomes: Vec<AttemptOutcome>) {
         let disable_after = self.settings.disable_after.as_millis() as i64;
         let ids: Vec<i64> = outcomes.iter().map(|o| o.outbox_id).collect();
-        let recorded = self.store.record_attempts(outcomes, disable_after).await;
-        // Only once the outcome is committed may the row be claimed again (if it is still due);
-        // if it could not be recorded, it is due again as it was.
+        // An outcome that cannot be written (a full disk) is written again, not sent again:
+        // its rows stay in flight, out of every claim, and the recorder backs off (which holds
+        // every send behind it, as unrecorded outcomes hold their places), until the store
+        // takes it — or the hub stops, after which the rows are due again at the next start.
+        let mut wait = RECORD_RETRY_FIRST;
+        let mut failing = false;
+        let recorded = loop {
+            match self
+                .store
+                .record_attempts(outcomes.clone(), disable_after)
+                .await
+            {
+                Ok(deactivated) => break Ok(deactivated),
+                // Only a storage failure is waited out; a fault of the work itself would
+                // fail the same way for ever (its rows are due again, as they were).
+                Err(e) if self.stopping.is_cancelled() || !e.is_storage() => break Err(e),
+                Err(e) => {
+                    if !failing {
+                        tracing::error!(error = %e, deliveries = ids.len(), "could not record delivery attempts; retrying the record, not the sends");
+                        failing = true;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RECORD_RETRY_MAX);
+                }
+            }
+        };
+        if failing && recorded.is_ok() {
+            tracing::info!(deliveries = ids.len(), "delivery attempts recorded again");
+        }
+        // Only once the outcome is committed may the row be claimed again (if it is still due).
         {
             let mut claimed = self.claimed.lock().expect("claimed rows");
             for id in ids {
@@ -278,7 +311,9 @@ impl State {
                     self.announce(d).await;
                 }
             }
-            Err(e) => tracing::error!(error = %e, "could not record a delivery attempt"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not record delivery attempts; their deliveries are due again")
+            }
         }
     }
 

@@ -61,6 +61,22 @@ pub enum StoreError {
     Commit(String),
 }
 
+impl StoreError {
+    /// True when the storage itself failed — the disk is full, an I/O error, the database was
+    /// busy — rather than the work: the same work may succeed when the storage recovers.
+    pub fn is_storage(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                DiskFull | SystemIoFailure | DatabaseBusy | DatabaseLocked | CannotOpen
+            ),
+            StoreError::Commit(_) => true,
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The SQLite store.
