@@ -185,7 +185,7 @@ fn rank(kind: EventKind) -> u8 {
 const SAME_MOMENT_MS: i64 = 1_000;
 
 /// The figures a source states about a leg or a call, kept under its own names.
-const LEG_FIGURES: [&str; 3] = ["duration", "billsec", "status"];
+const LEG_FIGURES: [&str; 4] = ["duration", "billsec", "status", "sip_call_id"];
 const CALL_FIGURES: [&str; 14] = [
     "sip_call_id",
     "domain",
@@ -918,15 +918,22 @@ impl CallFold {
         rec.source_figures = if !self.cdr_figures.is_empty() {
             self.cdr_figures.clone()
         } else {
+            // (With the leg's own id: the PBX's id of its part of the call, which is what its
+            // hooks call `call_id`.)
             answered
-                .and_then(|l| l.source_figures.as_deref())
+                .filter(|l| l.source_figures.is_some())
                 .or_else(|| {
                     legs.iter()
                         .filter(|l| l.source_figures.is_some())
                         .max_by(|a, b| (a.ended_at, &a.id).cmp(&(b.ended_at, &b.id)))
-                        .and_then(|l| l.source_figures.as_deref())
                 })
-                .cloned()
+                .map(|l| {
+                    let mut figures = l.source_figures.as_deref().cloned().unwrap_or_default();
+                    figures
+                        .entry("call_id")
+                        .or_insert_with(|| Value::from(l.id.as_str()));
+                    figures
+                })
                 .unwrap_or_default()
         };
         // A CDR that billed time says the call was answered, even when no answer was heard.
