@@ -493,7 +493,8 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
             {
                 Ok(claim) => {
                     next_due_ms = claim.next_due_ms;
-                    let claimed = claim.deliveries;
+                    let mut claimed = claim.deliveries;
+                    with_call_directions(&state, &mut claimed).await;
                     {
                         let mut in_flight = state.claimed.lock().expect("claimed rows");
                         for d in &claimed {
@@ -535,6 +536,34 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
     // What waits for a sender is not sent: it is due again at the next start.
     state.waiting.lock().expect("waiting deliveries").clear();
     tracing::debug!("delivery dispatcher stopped");
+}
+
+/// A translation of an event that states no direction into a dialect that always states one
+/// takes the direction the hub concluded for its call (read on a reader, for only those).
+async fn with_call_directions(state: &State, claimed: &mut [ClaimedDelivery]) {
+    let needs = |d: &ClaimedDelivery| {
+        d.dialect.is_some_and(|to| {
+            to != d.event.source.dialect && matches!(to, Dialect::Phonecom | Dialect::Tel4vn)
+        }) && matches!(&d.event.fact.details, Details::Leg(l) if l.direction.is_none())
+    };
+    let mut ids: Vec<String> = claimed
+        .iter()
+        .filter(|d| needs(d))
+        .filter_map(|d| d.call_id.clone())
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    ids.sort();
+    ids.dedup();
+    match state.store.call_directions(ids).await {
+        Ok(directions) => {
+            for d in claimed.iter_mut().filter(|d| needs(d)) {
+                d.call_direction = d.call_id.as_ref().and_then(|c| directions.get(c)).copied();
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the calls' directions"),
+    }
 }
 
 fn outcome(d: &ClaimedDelivery, next: Next, error: Option<String>) -> AttemptOutcome {
@@ -628,6 +657,7 @@ async fn deliver(state: &State, d: ClaimedDelivery) -> AttemptOutcome {
         account: d.event.account,
         extension_id: d.listener_extension_id,
         only_event: d.only_event.clone(),
+        call_direction: d.call_direction,
     };
     let Some(payload) = switchboard_dialects::encode(dialect, &d.event, &recipient) else {
         let why = format!(

@@ -287,18 +287,19 @@ pub fn uuid_for(kind: &str, id: &str) -> String {
 }
 
 /// The direction of a call as one event shows it, for a target dialect that always states
-/// one: the direction its source stated; else from its parties (the account's own are
+/// one: the direction its source stated; else the one the hub concluded for its call
+/// (`call`); else from its parties (the account's own are
 /// declared internal numbers, extensions, devices, and the device the event was seen from;
 /// an outside number is not): one of ours calling out is outbound, anything else inbound
 /// (the documented placeholder when nothing tells).
-pub(crate) fn direction_of(event: &Event) -> Direction {
+pub(crate) fn direction_of(event: &Event, call: Option<Direction>) -> Direction {
     let fact = &event.fact;
     let (stated, from, to) = match &fact.details {
         Details::Leg(l) => (l.direction, l.leg.from.as_ref(), l.leg.to.as_ref()),
         Details::CallLog(c) => (c.direction, c.from.as_ref(), c.to.as_ref()),
         _ => (None, None, None),
     };
-    if let Some(d) = stated {
+    if let Some(d) = stated.or(call) {
         return d;
     }
     let seen_from = fact.vendor.get("srcDeviceId").and_then(|v| v.as_str());

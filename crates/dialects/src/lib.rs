@@ -63,6 +63,9 @@ pub struct Recipient {
     pub extension_id: Option<i64>,
     /// Only this vendor event name is wanted (a tel4vn hook's `event`); others encode to nothing.
     pub only_event: Option<String>,
+    /// The direction the hub concluded for the event's call, for a dialect that always states
+    /// one when the event itself does not.
+    pub call_direction: Option<switchboard_model::Direction>,
 }
 
 /// The dialects that can be ingested.

@@ -190,6 +190,11 @@ pub struct ClaimedDelivery<E = Arc<Event>> {
     pub callback: Option<Arc<Resource>>,
     /// The callback's fallback, when it has one.
     pub fallback: Option<Arc<Resource>>,
+    /// The call the delivery is of (its order key), when it is of one.
+    pub call_id: Option<String>,
+    /// The direction the hub concluded for that call, when a translation needs it (filled in
+    /// by the dispatcher, off the writer: [`Store::call_directions`]).
+    pub call_direction: Option<switchboard_model::Direction>,
 }
 
 impl<E> ClaimedDelivery<E> {
@@ -205,6 +210,8 @@ impl<E> ClaimedDelivery<E> {
             dialect: self.dialect,
             callback: self.callback,
             fallback: self.fallback,
+            call_id: self.call_id,
+            call_direction: self.call_direction,
         }
     }
 }
@@ -382,7 +389,7 @@ impl Store {
                     }
                 }
                 let mut row_of = conn.prepare_cached(
-                    "SELECT id, attempts, account_id, listener_id, callback_id, event_seq
+                    "SELECT id, attempts, account_id, listener_id, callback_id, event_seq, call_id
                      FROM outbox WHERE id = ?1",
                 )?;
                 let mut rows = Vec::with_capacity(chosen.len());
@@ -395,6 +402,7 @@ impl Store {
                             r.get::<_, i64>(3)?,
                             r.get::<_, i64>(4)?,
                             r.get::<_, i64>(5)?,
+                            r.get::<_, Option<String>>(6)?,
                         ))
                     })?);
                 }
@@ -403,7 +411,7 @@ impl Store {
                 let mut out = Vec::with_capacity(rows.len());
                 let mut body_of = conn.prepare_cached("SELECT body FROM events WHERE seq = ?1")?;
                 let mut stored: HashMap<i64, StoredEvent> = HashMap::new();
-                for (id, attempts, account, listener_id, callback_id, seq) in rows {
+                for (id, attempts, account, listener_id, callback_id, seq, call_id) in rows {
                     if let std::collections::hash_map::Entry::Vacant(slot) = stored.entry(seq) {
                         slot.insert(match parsed.get(seq) {
                             Some(event) => StoredEvent::Parsed(event),
@@ -448,6 +456,8 @@ impl Store {
                         dialect,
                         callback: callbacks[&callback_id].clone(),
                         fallback: fallback_id.and_then(|f| callbacks[&f].clone()),
+                        call_id,
+                        call_direction: None,
                     });
                 }
                 Ok((out, stored, next_due_ms))
@@ -953,6 +963,33 @@ impl Store {
                     release_waiting(ctx.conn, AccountId(account), now)?;
                 }
                 Ok(expired)
+            })
+            .await
+    }
+
+    /// The direction the hub concluded for each of these calls (by its id), where it has one:
+    /// for a translation whose event states none (read on a reader, off the writer).
+    pub async fn call_directions(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<HashMap<String, switchboard_model::Direction>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut of = conn.prepare_cached("SELECT direction FROM calls WHERE id = ?1")?;
+                let mut out = HashMap::new();
+                for id in ids {
+                    let direction: Option<Option<String>> =
+                        of.query_row([&id], |r| r.get(0)).optional()?;
+                    let direction = match direction.flatten().as_deref() {
+                        Some("inbound") => switchboard_model::Direction::Inbound,
+                        Some("outbound") => switchboard_model::Direction::Outbound,
+                        Some("internal") => switchboard_model::Direction::Internal,
+                        _ => continue,
+                    };
+                    out.insert(id, direction);
+                }
+                Ok(out)
             })
             .await
     }

@@ -571,3 +571,42 @@ async fn errors_of_the_hubs_own_api_are_raised_as_api_error_events() {
         assert!(tags.contains(&json!("api-error")) && tags.contains(&json!("api-error-trusted")));
     }
 }
+
+#[tokio::test]
+async fn a_translation_states_the_direction_the_hub_concluded_for_the_call() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["completed-call"]]).await;
+    // An agent's device calls out. The hang-up names no parties: alone it could not tell the
+    // call's direction, which the hub inferred from the call's first event.
+    let t = "2026.11.02 17:00:00";
+    let cti = |name: &str, serial: i64, extra: Value| {
+        let mut e = json!({"eventName": name, "eventTime": t, "eventType": "csta", "serial": serial,
+            "namespace": "zhen04.cc", "srcDeviceId": "8003@zhen04.cc", "deviceId": "8003@zhen04.cc",
+            "callId": "dir-out-1"});
+        e.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        e
+    };
+    let (status, out) = hub
+        .ingest_raw(
+            "welljoint?tz=Asia/Shanghai",
+            &acct.token,
+            "application/json",
+            json!([
+                cti("delivered", 1, json!({"alertingDevice": "8003@zhen04.cc", "callingDevice": "8003@zhen04.cc", "calledDevice": "917600000099@zhen04.cc"})),
+                cti("connectionCleared", 2, json!({"releasingDevice": "8003@zhen04.cc", "cause": "NORMAL_CLEARING"})),
+            ])
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 202, "{out}");
+    let got = rx.settle(1).await;
+    assert_eq!(
+        got[0].body["data"]["direction"], "outbound",
+        "{}",
+        got[0].body
+    );
+}

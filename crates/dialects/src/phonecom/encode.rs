@@ -139,7 +139,7 @@ fn direction(d: Option<Direction>) -> Option<&'static str> {
 }
 
 /// Builds `data` from canonical facts, for events another dialect sent.
-fn build_data(event: &Event) -> Value {
+fn build_data(event: &Event, to: &Recipient) -> Value {
     let fact = &event.fact;
     match &fact.details {
         Details::Leg(l) => {
@@ -170,7 +170,7 @@ fn build_data(event: &Event) -> Value {
             };
             json!({
                 "uuid": fact.call_id,
-                "direction": direction(Some(l.direction.unwrap_or_else(|| direction_of(event)))),
+                "direction": direction(Some(l.direction.unwrap_or_else(|| direction_of(event, to.call_direction)))),
                 "event_leg": leg(&l.leg, state, l.hangup.as_ref()),
                 "first_leg": first_leg,
             })
@@ -264,7 +264,7 @@ pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     let sender_data = source.is_some();
     let (data_object_uuid, data) = match source {
         Some(parts) => (parts.data_object_uuid, DataOut::Raw(parts.data)),
-        None => (fact.call_id.clone(), DataOut::Built(build_data(event))),
+        None => (fact.call_id.clone(), DataOut::Built(build_data(event, to))),
     };
     let hub_id = event.id.to_string();
     let envelope = Envelope {

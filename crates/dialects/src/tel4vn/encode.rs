@@ -75,7 +75,7 @@ pub fn encode(event: &Event, to: &Recipient) -> Option<Vec<u8>> {
     out.insert("domain".into(), domain);
     // inbound or outbound, as documented: a call between two extensions is outbound (from
     // one of ours); one no party tells is inbound.
-    let direction = direction.unwrap_or_else(|| direction_of(event));
+    let direction = direction.unwrap_or_else(|| direction_of(event, to.call_direction));
     let direction_value = match direction {
         Direction::Inbound => json!("inbound"),
         Direction::Outbound | Direction::Internal => json!("outbound"),
