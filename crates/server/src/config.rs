@@ -58,6 +58,9 @@ pub struct Config {
     #[serde(deserialize_with = "duration")]
     pub call_idle_timeout: Duration,
     pub active_call_cache: usize,
+    /// 0: no limit.
+    #[serde(deserialize_with = "optional_pages")]
+    pub max_db_pages: Option<u64>,
     pub default_tz: String,
     #[serde(deserialize_with = "duration")]
     pub max_clock_skew: Duration,
@@ -131,6 +134,11 @@ fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>
             "expected a duration such as 5s, or nothing",
         )),
     }
+}
+
+fn optional_pages<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let pages = whole_number(d)? as u64;
+    Ok((pages > 0).then_some(pages))
 }
 
 fn cidr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

@@ -12,9 +12,14 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub path: Option<String>,
+    /// Seconds to wait before trying again (`Retry-After`), for a 503.
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// How long a sender is asked to wait while the storage is full.
+pub const STORAGE_RETRY_AFTER: u64 = 30;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
@@ -22,6 +27,7 @@ impl ApiError {
             status,
             message: message.into(),
             path: None,
+            retry_after: None,
         }
     }
 
@@ -75,7 +81,14 @@ impl IntoResponse for ApiError {
         if let Some(path) = self.path {
             error["@path"] = json!(path);
         }
-        (self.status, axum::Json(json!({ "@error": error }))).into_response()
+        let mut response = (self.status, axum::Json(json!({ "@error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 
@@ -91,6 +104,14 @@ impl From<StoreError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server is shutting down",
             ),
+            // A full disk (or a quota reached): nothing was stored; the sender tries again.
+            other if other.is_storage() => ApiError {
+                retry_after: Some(STORAGE_RETRY_AFTER),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the hub's storage is full: nothing of this request was stored; try again later",
+                )
+            },
             other => ApiError::internal(&other),
         }
     }

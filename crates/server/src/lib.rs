@@ -61,6 +61,7 @@ pub async fn run(
         finalize_grace: config.finalize_grace,
         idle_timeout: config.call_idle_timeout,
         fold_capacity: config.active_call_cache,
+        max_db_pages: config.max_db_pages,
     };
     let store = Store::open_with(&config.data_dir, calls)?;
     tracing::info!(db = %store.path().display(), "store open");

@@ -61,6 +61,32 @@ pub enum StoreError {
     Commit(String),
 }
 
+impl Store {
+    /// True when the storage refused a write (a full disk) within the last `window`.
+    pub fn storage_failed_within(&self, window: std::time::Duration) -> bool {
+        let at = self
+            .inner
+            .writer
+            .failed_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        at > 0 && jiff::Timestamp::now().as_millisecond() - at < window.as_millis() as i64
+    }
+
+    /// Whether the storage takes writes now: a row written and removed in a committed
+    /// transaction (for readiness: a full disk fails it).
+    pub async fn probe_write(&self) -> Result<()> {
+        self.inner
+            .writer
+            .write(|ctx| {
+                ctx.conn
+                    .execute("INSERT INTO write_probe (pad) VALUES (zeroblob(4096))", [])?;
+                ctx.conn.execute("DELETE FROM write_probe", [])?;
+                Ok(())
+            })
+            .await
+    }
+}
+
 impl StoreError {
     /// True when the storage itself failed — the disk is full, an I/O error, the database was
     /// busy — rather than the work: the same work may succeed when the storage recovers.
@@ -107,6 +133,9 @@ pub struct CallOptions {
     pub idle_timeout: std::time::Duration,
     /// How many active calls' folds the writer keeps in memory.
     pub fold_capacity: usize,
+    /// The most pages the database may grow to (`PRAGMA max_page_count`): a quota, and how
+    /// tests make the storage full. `None`: as large as the disk allows.
+    pub max_db_pages: Option<u64>,
 }
 
 impl Default for CallOptions {
@@ -115,6 +144,7 @@ impl Default for CallOptions {
             finalize_grace: std::time::Duration::from_secs(2),
             idle_timeout: std::time::Duration::from_secs(4 * 3600),
             fold_capacity: folds::DEFAULT_CAPACITY,
+            max_db_pages: None,
         }
     }
 }
@@ -139,6 +169,9 @@ impl Store {
         outbox::release_leases(&conn)?;
         let latest: i64 =
             conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+        if let Some(pages) = calls.max_db_pages {
+            conn.pragma_update(None, "max_page_count", pages as i64)?;
+        }
         let writer = Writer::start(conn, calls.fold_capacity)?;
         let checkpointer = checkpoint::Checkpointer::start(&path)?;
         Ok(Store {

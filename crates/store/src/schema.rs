@@ -203,6 +203,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX agents_by_device ON agents(account_id, device);
     "#,
+    // 14: where the readiness check writes (and removes) a row, to learn whether the storage
+    // takes writes.
+    r#"
+    CREATE TABLE write_probe (id INTEGER PRIMARY KEY, pad BLOB);
+    "#,
 ];
 
 /// Brings the schema up to date.

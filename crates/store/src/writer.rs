@@ -42,6 +42,11 @@ const SLOW: std::time::Duration = std::time::Duration::from_millis(20);
 pub(crate) struct Writer {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// When a storage failure (a full disk) was last logged, in ms: said once a minute, not
+    /// once a write.
+    failure_logged_ms: std::sync::atomic::AtomicI64,
+    /// When the storage last refused a write, in ms (0: never).
+    pub(crate) failed_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Writer {
@@ -59,6 +64,8 @@ impl Writer {
         Ok(Writer {
             jobs: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            failure_logged_ms: std::sync::atomic::AtomicI64::new(0),
+            failed_ms: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -86,7 +93,24 @@ impl Writer {
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
             sender.send(job).map_err(|_| StoreError::Closed)?;
         }
-        rx.await.map_err(|_| StoreError::Closed)?
+        let result = rx.await.map_err(|_| StoreError::Closed)?;
+        if let Err(e) = &result {
+            if e.is_storage() {
+                use std::sync::atomic::Ordering;
+                let now = jiff::Timestamp::now().as_millisecond();
+                self.failed_ms.store(now, Ordering::Relaxed);
+                let last = self.failure_logged_ms.load(Ordering::Relaxed);
+                if now - last >= 60_000
+                    && self
+                        .failure_logged_ms
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::error!(error = %e, "the storage refuses writes (full?): nothing is accepted until it takes them again (said once a minute)");
+                }
+            }
+        }
+        result
     }
 
     /// Lets the writer finish what is queued, then stops it.

@@ -359,3 +359,72 @@ async fn an_extension_cannot_name_another_extensions_resources() {
         .await;
     assert!(!overview.to_string().contains("102's"), "{overview}");
 }
+
+#[tokio::test]
+async fn a_full_store_answers_503_with_retry_after_fails_readiness_and_recovers() {
+    let mut hub = Hub::start_with(&[("SWITCHBOARD_MAX_DB_PAGES", "250")]).await;
+    let acct = hub.account().await;
+    let ready = |hub: &Hub| {
+        let url = format!("{}/readyz", hub.base);
+        let http = hub.http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(ready(&hub).await, 200);
+    // Fill it: batches of whole calls until the store refuses one.
+    let mut refused = None;
+    for batch in 0..200 {
+        let events: Vec<serde_json::Value> = (0..20)
+            .flat_map(|c| {
+                inbound_call(&format!("full-{batch}-{c}"), "+15550000081", "+15550000002")
+            })
+            .collect();
+        let resp = hub
+            .http
+            .post(format!("{}/ingest/phonecom", hub.base))
+            .bearer_auth(&acct.token)
+            .header("content-type", "application/json")
+            .body(serde_json::Value::Array(events).to_string())
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != 202 {
+            refused = Some((
+                resp.status().as_u16(),
+                resp.headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_string()),
+                resp.text().await.unwrap(),
+            ));
+            break;
+        }
+    }
+    let (status, retry_after, body) = refused.expect("the store never filled");
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() > 0));
+    assert!(body.contains("storage is full"), "{body}");
+    assert_eq!(ready(&hub).await, 503, "not ready while full");
+    // Said once, not once a request.
+    let more: Vec<serde_json::Value> = (0..20)
+        .flat_map(|c| inbound_call(&format!("full-more-{c}"), "+15550000082", "+15550000002"))
+        .collect();
+    let refused_again = hub
+        .ingest_raw(
+            "phonecom",
+            &acct.token,
+            "application/json",
+            serde_json::Value::Array(more).to_string(),
+        )
+        .await;
+    assert_eq!(refused_again.0, 503);
+    assert_eq!(hub.log().matches("the storage refuses writes").count(), 1);
+    // Room again: everything resumes.
+    hub.terminate();
+    hub.set_env("SWITCHBOARD_MAX_DB_PAGES", "0");
+    hub.restart().await;
+    assert_eq!(ready(&hub).await, 200);
+    hub.ingest(
+        &acct.token,
+        &inbound_call("after-full", "+15550000083", "+15550000002"),
+    )
+    .await;
+}
