@@ -562,6 +562,7 @@ fn a_database_from_before_calls_listed_their_events_keeps_every_calls_events() {
              ALTER TABLE calls DROP COLUMN event_seqs;
              ALTER TABLE calls DROP COLUMN heard_at;
              DROP INDEX agents_by_device;
+             DROP TABLE write_probe;
              CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE status = 'pending';
              CREATE INDEX outbox_by_callback ON outbox(callback_id, id);
              PRAGMA user_version = 8;",
