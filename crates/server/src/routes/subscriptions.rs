@@ -27,18 +27,6 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Tags Phone.com documents as planned: accepted in subscriptions, though nothing carries
-/// them yet.
-const PLANNED: &[&str] = &[
-    "received-message",
-    "sent-message",
-    "delivered-message",
-    "fax",
-    "voicemail-recording",
-    "voicemail-transcript",
-    "deleted-listener-callback",
-];
-
 pub fn view(r: &Resource) -> Value {
     json!({ "id": r.id, ":tags": r.body.get(":tags").cloned().unwrap_or(json!([])) })
 }
@@ -57,7 +45,7 @@ pub fn check(body: &Body, path: &str) -> ApiResult<Body> {
         let Some(tag) = tag.as_str() else {
             return Err(ApiError::invalid(format!("{p}[{i}]"), "expected a string"));
         };
-        if !tags::is_known(tag) && !PLANNED.contains(&tag) {
+        if !tags::is_known(tag) {
             return Err(ApiError::invalid(
                 format!("{p}[{i}]"),
                 format!(

@@ -48,8 +48,8 @@ async fn owner(state: &AppState, headers: &HeaderMap) -> ApiResult<Owner> {
     })
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let owner = owner(&state, &headers).await?;
+/// The owner's hooks: its listeners of version tel4vn.
+async fn hooks_of(state: &AppState, owner: Owner) -> ApiResult<Vec<switchboard_store::Resource>> {
     let (_, listeners) = state
         .store
         .list_resources(ListQuery {
@@ -61,6 +61,12 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Js
             offset: 0,
         })
         .await?;
+    Ok(listeners)
+}
+
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let owner = owner(&state, &headers).await?;
+    let listeners = hooks_of(&state, owner).await?;
     let mut data = Vec::new();
     for l in listeners.iter().filter(|l| l.body.get("event").is_some()) {
         let callback = match l.body.get("callback_id").and_then(Value::as_i64) {
@@ -193,18 +199,8 @@ async fn listener_of(state: &AppState, owner: Owner, id: &str) -> ApiResult<Opti
             return Ok(Some(n));
         }
     }
-    let (_, listeners) = state
-        .store
-        .list_resources(ListQuery {
-            kind: Kind::Listener,
-            owner,
-            parent_id: None,
-            equals: vec![("version".into(), json!("tel4vn"))],
-            limit: 10_000,
-            offset: 0,
-        })
-        .await?;
-    Ok(listeners
+    Ok(hooks_of(state, owner)
+        .await?
         .iter()
         .find(|l| hook_id(owner.account.0, l.id).eq_ignore_ascii_case(id))
         .map(|l| l.id))
