@@ -199,6 +199,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let config = Config::from_figment(figment)?;
     init_logging(&config.log_format);
+    raise_open_file_limit();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -208,6 +209,29 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(%addr, data_dir = %config.data_dir.display(), admin_api = config.admin_token.is_some(), "switchboard started");
     switchboard_server::run(listener, config, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Every connection holds a file: the soft limit many systems start with (1 024) let about a
+/// thousand idle connections stop the hub answering anyone. It is raised to the hard limit.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some() && limit.current < limit.maximum.or(Some(u64::MAX)) {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::info!(
+                from = limit.current,
+                to = limit.maximum,
+                "open-file limit raised to the hard limit"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, soft = limit.current, "could not raise the open-file limit")
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

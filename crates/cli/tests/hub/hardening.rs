@@ -428,3 +428,37 @@ async fn a_full_store_answers_503_with_retry_after_fails_readiness_and_recovers(
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_hub_raises_its_open_file_limit_to_the_hard_limit() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    // Started under a soft limit of 256 files, as many systems start processes under 1 024.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 256 && exec {} serve --listen 127.0.0.1:0 --data-dir {}",
+            env!("CARGO_BIN_EXE_switchboard"),
+            dir.path().join("data").display()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("switchboard listening"), "{line}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let row = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    // "Max open files  <soft>  <hard>  files"
+    assert_eq!(fields[3], fields[4], "{row}");
+    assert_ne!(fields[3], "256", "{row}");
+}
