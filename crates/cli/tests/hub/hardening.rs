@@ -462,3 +462,48 @@ async fn the_hub_raises_its_open_file_limit_to_the_hard_limit() {
     assert_eq!(fields[3], fields[4], "{row}");
     assert_ne!(fields[3], "256", "{row}");
 }
+
+#[tokio::test]
+async fn a_batch_answered_with_an_error_is_never_stored_afterwards() {
+    // The time limit is shorter than committing the batch takes: the hub either answers 202
+    // after storing all of it, or an error having stored none of it — never 408 and stored.
+    let hub = Hub::start_with(&[
+        ("SWITCHBOARD_REQUEST_TIMEOUT", "20ms"),
+        ("SWITCHBOARD_MAX_BODY", "64000000"),
+    ])
+    .await;
+    let acct = hub.account().await;
+    let calls = 1500;
+    let batch: Vec<serde_json::Value> = (0..calls)
+        .flat_map(|n| {
+            inbound_call(
+                &format!("slow-{n}"),
+                &format!("+1555{n:07}"),
+                "+15550009999",
+            )
+        })
+        .collect();
+    let (status, out) = hub
+        .ingest_raw(
+            "phonecom",
+            &acct.token,
+            "application/json",
+            serde_json::Value::Array(batch).to_string(),
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let stored = get(&hub, &acct, "/calls?limit=1").await["total"].as_i64();
+    match status {
+        202 => assert_eq!(stored, Some(calls), "{out}"),
+        _ => assert_eq!((status, stored), (408, Some(0)), "{out}"),
+    }
+    // Every other route still answers within the limit.
+    let (status, _) = hub.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    // A wrong method on the ingest path is refused in the envelope, as on every path.
+    let (status, err) = hub
+        .call("GET", "/ingest/phonecom", Some(&acct.token), None)
+        .await;
+    assert_eq!(status, 405, "{err}");
+    assert!(err["@error"]["@message"].is_string(), "{err}");
+}

@@ -2,7 +2,9 @@
 //!
 //! The body is one JSON object, a JSON array or NDJSON. Every element is decoded before
 //! anything is stored; the first bad element rejects the batch with its path. The answer is
-//! sent only after the batch is committed. `?deliver=false` imports history: the events are
+//! sent only after the batch is committed — and, once the batch is with the writer, always
+//! then: the request time limit covers the body's arrival, not the commit, so no batch is
+//! stored after its sender was told it failed. `?deliver=false` imports history: the events are
 //! stored and joined into calls, and neither they nor those calls' logs are delivered.
 
 use crate::error::{ApiError, ApiResult};
@@ -67,8 +69,15 @@ async fn ingest(
     if declared.is_some_and(|len| len > max) {
         return Err(too_large(max));
     }
-    let bytes = axum::body::to_bytes(body, max)
+    // The body must come within the time limit; after that, the answer waits for the commit.
+    let bytes = tokio::time::timeout(state.config.request_timeout, axum::body::to_bytes(body, max))
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body took longer to arrive than the hub allows (request_timeout); nothing was stored",
+            )
+        })?
         .map_err(|_| too_large(max))?;
     // The source's time zone: ?tz=, else the token's, else the configured default.
     let zone = query

@@ -36,10 +36,12 @@ fn events_api() -> Router<AppState> {
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body;
     let request_timeout = state.config.request_timeout;
-    Router::new()
+    // Every route but ingest answers within `request_timeout`. Ingest times what comes before
+    // the writer (reading the body), and once its batch is with the writer answers when that
+    // commits: a batch answered with an error is never stored afterwards.
+    let timed = Router::new()
         .merge(ops::router())
         .merge(admin::router())
-        .merge(ingest::router())
         .merge(unsubscribe::router())
         .merge(tel4vn::router())
         .merge(calls::router())
@@ -48,6 +50,13 @@ pub fn router(state: AppState) -> Router {
             "/v4/accounts/{account}/extensions/{ext}/integrations/events",
             events_api(),
         )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ));
+    Router::new()
+        .merge(ingest::router())
+        .merge(timed)
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -59,10 +68,6 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::api_errors::raise,
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
         ))
         // A request over the time limit answers 408 in the API's own envelope (the timeout
         // layer's own answer, made outside the routes, has no body).
