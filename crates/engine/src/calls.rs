@@ -225,6 +225,14 @@ fn figures_say_answered(figures: &Map<String, Value>) -> bool {
     }
 }
 
+/// When an answer was, for a source that says only how long was billed before `end`.
+fn billed_before(end: Timestamp, billed_seconds: f64) -> Option<Timestamp> {
+    end.checked_sub(jiff::SignedDuration::from_millis(
+        (billed_seconds * 1000.0) as i64,
+    ))
+    .ok()
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -804,10 +812,7 @@ impl CallFold {
                         .as_deref()
                         .and_then(|f| seconds(f, "billsec"))
                         .unwrap_or(0.0);
-                    let at = end
-                        .checked_sub(jiff::SignedDuration::from_millis((billed * 1000.0) as i64))
-                        .unwrap_or(end);
-                    leg.answered_at = Some(at);
+                    leg.answered_at = Some(billed_before(end, billed).unwrap_or(end));
                     answer_guessed[i] = true;
                 }
             }
@@ -816,25 +821,21 @@ impl CallFold {
         // caller's, answered by the PBX itself), or the first leg when the call has no other.
         // (By its place among the legs: the writer finishes a call's fold for every event.)
         let has_other = legs.iter().any(|l| l.is_first != Some(true));
-        let answered_at = legs
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| l.answered_at.is_some() && (l.is_first != Some(true) || !has_other))
-            .min_by(|(_, a), (_, b)| (a.answered_at, &a.id).cmp(&(b.answered_at, &b.id)))
-            .map(|(i, _)| i);
+        // The index of the earliest answered leg of those `among` admits (by id on a tie).
+        let first_answered = |among: &dyn Fn(&LegRecord) -> bool| {
+            legs.iter()
+                .enumerate()
+                .filter(|(_, l)| l.answered_at.is_some() && among(l))
+                .min_by(|(_, a), (_, b)| (a.answered_at, &a.id).cmp(&(b.answered_at, &b.id)))
+                .map(|(i, _)| i)
+        };
+        let answered_at = first_answered(&|l| l.is_first != Some(true) || !has_other);
         // A leg answered through a sub-leg (a PBX's extension behind a trunk leg) was answered
         // by whoever its sub-leg reached. (Bounded: a leg is not its own descendant.)
         let answered_at = answered_at.map(|mut i| {
             for _ in 0..legs.len() {
-                let child = legs
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, l)| {
-                        l.answered_at.is_some() && l.parent.as_deref() == Some(legs[i].id.as_str())
-                    })
-                    .min_by(|(_, a), (_, b)| (a.answered_at, &a.id).cmp(&(b.answered_at, &b.id)));
-                match child {
-                    Some((c, _)) => i = c,
+                match first_answered(&|l| l.parent.as_deref() == Some(legs[i].id.as_str())) {
+                    Some(c) => i = c,
                     None => break,
                 }
             }
@@ -956,9 +957,7 @@ impl CallFold {
         } else if cdr_answered {
             rec.answered_by = self.log_parties.1.clone();
             if let (Some(end), Some(billed)) = (ended_at, seconds(&self.cdr_figures, "billsec")) {
-                rec.answered_at = end
-                    .checked_sub(jiff::SignedDuration::from_millis((billed * 1000.0) as i64))
-                    .ok();
+                rec.answered_at = billed_before(end, billed);
                 estimated.push("answered_at");
             }
         }
@@ -1029,6 +1028,10 @@ impl CallFold {
             }
         };
         rec.estimated = estimated.into_iter().map(str::to_owned).collect();
+        if rec.direction.is_none() {
+            rec.direction = self.inferred_direction(rec.from.as_ref(), rec.to.as_ref());
+            rec.direction_inferred = rec.direction.is_some();
+        }
         rec.missed = self.source_missed
             || (ended
                 && answered.is_none()
@@ -1056,17 +1059,6 @@ impl CallFold {
                 if let (Some(s), Some(e)) = (r.started_at, r.stopped_at) {
                     r.duration_ms = u64::try_from(e.as_millisecond() - s.as_millisecond()).ok();
                 }
-            }
-        }
-        if rec.direction.is_none() {
-            rec.direction = self.inferred_direction(rec.from.as_ref(), rec.to.as_ref());
-            rec.direction_inferred = rec.direction.is_some();
-            if rec.direction_inferred {
-                rec.missed = self.source_missed
-                    || (ended
-                        && answered.is_none()
-                        && !cdr_answered
-                        && rec.direction == Some(Direction::Inbound));
             }
         }
         legs.sort_by(|a, b| {
