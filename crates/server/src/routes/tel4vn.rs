@@ -7,7 +7,7 @@
 use super::callbacks::{self, not_found_as};
 use super::fields::opt_text;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{token_of, JsonObject};
+use crate::extract::{strict_id, token_of, JsonObject};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -194,10 +194,8 @@ fn hook_id(account: i64, listener: i64) -> String {
 
 /// The listener a hook id names: its UUID (or, as hooks were once listed, its number).
 async fn listener_of(state: &AppState, owner: Owner, id: &str) -> ApiResult<Option<i64>> {
-    if let Ok(n) = id.parse::<i64>() {
-        if n.to_string() == id {
-            return Ok(Some(n));
-        }
+    if let Some(n) = strict_id(id) {
+        return Ok(Some(n));
     }
     Ok(hooks_of(state, owner)
         .await?
