@@ -981,13 +981,13 @@ impl Store {
                 for id in ids {
                     let direction: Option<Option<String>> =
                         of.query_row([&id], |r| r.get(0)).optional()?;
-                    let direction = match direction.flatten().as_deref() {
-                        Some("inbound") => switchboard_model::Direction::Inbound,
-                        Some("outbound") => switchboard_model::Direction::Outbound,
-                        Some("internal") => switchboard_model::Direction::Internal,
-                        _ => continue,
-                    };
-                    out.insert(id, direction);
+                    // Written by `calls::save` as the direction's serde name; read back so.
+                    let known = direction.flatten().and_then(|name| {
+                        serde_json::from_value::<switchboard_model::Direction>(name.into()).ok()
+                    });
+                    if let Some(direction) = known {
+                        out.insert(id, direction);
+                    }
                 }
                 Ok(out)
             })
