@@ -6,7 +6,9 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use switchboard_dialects::{decode, encode, parse_body, DecodeContext, Recipient};
-use switchboard_engine::{FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule};
+use switchboard_engine::{
+    FilterRule, FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule,
+};
 use switchboard_model::{tags, AccountId, Dialect, Event, Source};
 
 /// The allocator the `switchboard` binary runs with, so these figures are the hub's.
@@ -202,7 +204,9 @@ fn listeners(n: usize) -> ListenerIndex {
                     subscriptions: vec![tags.iter().map(|t| t.to_string()).collect()],
                     filters: if i % 3 == 0 {
                         vec![FilterSpec {
-                            rule: NumberRule::Match(NumberPattern::parse("+1555%")),
+                            rule: FilterRule::Number(NumberRule::Match(NumberPattern::parse(
+                                "+1555%",
+                            ))),
                             negate: false,
                         }]
                     } else {

@@ -6,8 +6,12 @@
 
 pub mod calls;
 pub mod matching;
+pub mod schedule;
 
-pub use matching::{FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule};
+pub use matching::{
+    FilterRule, FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule,
+};
+pub use schedule::{ScheduleError, WeeklySchedule};
 
 use jiff::Timestamp;
 use switchboard_model::{tags, AccountId, Event, Fact, Source};

@@ -6,6 +6,7 @@
 //! indexed by one of their tags, so the cost per event grows with the listeners that share a
 //! tag with it, not with all listeners of the account.
 
+use crate::schedule::WeeklySchedule;
 use jiff::Timestamp;
 use std::collections::HashMap;
 use switchboard_model::{normalize_number, Dialect, Event};
@@ -82,16 +83,29 @@ impl NumberRule {
     }
 }
 
+/// What one filter tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterRule {
+    /// A `number` filter: some party's number matches.
+    Number(NumberRule),
+    /// A `schedule` filter: the event happened inside the schedule's hours.
+    Schedule(WeeklySchedule),
+}
+
 /// One filter of a listener; `negate` is Phone.com's `not_logic`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterSpec {
-    pub rule: NumberRule,
+    pub rule: FilterRule,
     pub negate: bool,
 }
 
 impl FilterSpec {
-    fn passes(&self, numbers: &[String]) -> bool {
-        numbers.iter().any(|n| self.rule.accepts(n)) != self.negate
+    fn passes(&self, numbers: &[String], occurred_at: Timestamp) -> bool {
+        let hit = match &self.rule {
+            FilterRule::Number(rule) => numbers.iter().any(|n| rule.accepts(n)),
+            FilterRule::Schedule(schedule) => schedule.contains(occurred_at),
+        };
+        hit != self.negate
     }
 }
 
@@ -187,7 +201,11 @@ impl ListenerIndex {
                         .any(|p| p.extension_id.as_deref() == Some(ext.as_str()))
                 }
             })
-            .filter(|l| l.filters.iter().all(|f| f.passes(&numbers)))
+            .filter(|l| {
+                l.filters
+                    .iter()
+                    .all(|f| f.passes(&numbers, event.fact.occurred_at))
+            })
             .collect()
     }
 }

@@ -8,7 +8,9 @@ use jiff::Timestamp;
 use rusqlite::{params, types::Value as SqlValue, OptionalExtension};
 use std::collections::HashMap;
 use std::sync::Arc;
-use switchboard_engine::{FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule};
+use switchboard_engine::{
+    FilterRule, FilterSpec, ListenerIndex, ListenerSpec, NumberPattern, NumberRule, WeeklySchedule,
+};
 use switchboard_model::{AccountId, Dialect, Event};
 use uuid::Uuid;
 
@@ -42,21 +44,30 @@ pub fn dialect_of_version(version: &str) -> Option<Dialect> {
     }
 }
 
-fn filter_spec(doc: &serde_json::Value) -> Option<FilterSpec> {
-    if doc.get("filter_type")?.as_str()? != "number" {
-        return None;
-    }
+/// The rule a stored filter tests; a `schedule` filter reads the schedule it names.
+fn filter_spec(doc: &serde_json::Value, schedules: &HashMap<i64, Resource>) -> Option<FilterSpec> {
     let value = doc.get("filter_value")?;
-    let rule = if let Some(eq) = value.get("eq").and_then(|v| v.as_str()) {
-        NumberRule::Eq(eq.to_string())
-    } else if let Some(list) = value.get("in").and_then(|v| v.as_array()) {
-        NumberRule::In(
-            list.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-        )
-    } else {
-        NumberRule::Match(NumberPattern::parse(value.get("match")?.as_str()?))
+    let rule = match doc.get("filter_type")?.as_str()? {
+        "number" => {
+            FilterRule::Number(if let Some(eq) = value.get("eq").and_then(|v| v.as_str()) {
+                NumberRule::Eq(eq.to_string())
+            } else if let Some(list) = value.get("in").and_then(|v| v.as_array()) {
+                NumberRule::In(
+                    list.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect(),
+                )
+            } else {
+                NumberRule::Match(NumberPattern::parse(value.get("match")?.as_str()?))
+            })
+        }
+        "schedule" => {
+            let schedule = &schedules.get(&value.get("id")?.as_i64()?)?.body;
+            FilterRule::Schedule(
+                WeeklySchedule::parse(schedule.get("timezone")?, schedule.get("rules")?).ok()?,
+            )
+        }
+        _ => return None,
     };
     Some(FilterSpec {
         rule,
@@ -99,9 +110,13 @@ pub(crate) fn build_index(
             subscriptions.entry(parent).or_default().push(tags);
         }
     }
+    let schedules: HashMap<i64, Resource> = all_in(conn, Kind::Schedule, account)?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
     let mut filters: HashMap<i64, Vec<FilterSpec>> = HashMap::new();
     for f in all_in(conn, Kind::Filter, account)? {
-        if let (Some(parent), Some(spec)) = (f.parent_id, filter_spec(&f.body)) {
+        if let (Some(parent), Some(spec)) = (f.parent_id, filter_spec(&f.body, &schedules)) {
             filters.entry(parent).or_default().push(spec);
         }
     }

@@ -15,6 +15,7 @@ pub enum Kind {
     Subscription,
     Filter,
     Profile,
+    Schedule,
 }
 
 impl Kind {
@@ -25,6 +26,7 @@ impl Kind {
             Kind::Subscription => "subscription",
             Kind::Filter => "filter",
             Kind::Profile => "profile",
+            Kind::Schedule => "schedule",
         }
     }
 
@@ -97,6 +99,7 @@ fn kind_of(s: &str) -> Kind {
         "listener" => Kind::Listener,
         "subscription" => Kind::Subscription,
         "filter" => Kind::Filter,
+        "schedule" => Kind::Schedule,
         _ => Kind::Profile,
     }
 }

@@ -281,6 +281,150 @@ async fn number_filters_eq_in_match_not_and_all_must_pass() {
     );
 }
 
+/// A leg event at a fixed instant, as a caller from `from` would send it.
+fn event_at(uuid: &str, from: &str, at: &str) -> Value {
+    let mut e = leg_event(
+        uuid,
+        uuid,
+        uuid,
+        "new",
+        None,
+        did(from),
+        did("+15550009999"),
+        1_700_000_000,
+    );
+    let at: jiff::Timestamp = at.parse().unwrap();
+    e["timestamp"] = json!(at.as_second());
+    e["timestamp_ns"] = json!(at.as_nanosecond());
+    e
+}
+
+#[tokio::test]
+async fn schedule_filters_pass_events_by_the_hours_of_a_time_zone() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let t = Some(acct.token.as_str());
+    let (status, schedule) = hub
+        .call(
+            "POST",
+            &events_api(&acct, "/schedules"),
+            t,
+            Some(json!({
+                "name": "New York office",
+                "timezone": "America/New_York",
+                "rules": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "17:00"}]
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{schedule}");
+    assert_eq!(schedule["timezone"], "America/New_York");
+    let id = schedule["id"].as_i64().unwrap();
+    let open = filtered(
+        &hub,
+        &acct,
+        &[json!({"filter_type": "schedule", "filter_value": {"id": id}})],
+    )
+    .await;
+    let closed = filtered(
+        &hub,
+        &acct,
+        &[json!({"filter_type": "schedule", "filter_value": {"id": id}, "not_logic": true})],
+    )
+    .await;
+    // Monday 2026-11-30: 10:00 UTC is 05:00 in New York, 18:00 UTC is 13:00; Saturday is shut.
+    hub.ingest(
+        &acct.token,
+        &[
+            event_at("early", "+15551110001", "2026-11-30T10:00:00Z"),
+            event_at("midday", "+15551110002", "2026-11-30T18:00:00Z"),
+            event_at("saturday", "+15551110003", "2026-12-05T18:00:00Z"),
+        ],
+    )
+    .await;
+    let calls_of = |got: Vec<Received>| -> HashSet<String> {
+        got.iter()
+            .map(|r| r.body["data"]["uuid"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        calls_of(open.settle(1).await),
+        HashSet::from(["midday".to_string()])
+    );
+    assert_eq!(
+        calls_of(closed.settle(2).await),
+        HashSet::from(["early".to_string(), "saturday".to_string()])
+    );
+
+    // A schedule in use cannot be deleted; a change applies to the next event at once.
+    let path = events_api(&acct, &format!("/schedules/{id}"));
+    let (status, err) = hub.call("DELETE", &path, t, None).await;
+    assert_eq!(status, 409, "{err}");
+    let (status, changed) = hub
+        .call(
+            "PATCH",
+            &path,
+            t,
+            Some(json!({"rules": [{"days": ["mon"], "from": "00:00", "to": "24:00"}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["name"], "New York office");
+    hub.ingest(
+        &acct.token,
+        &[event_at("dawn", "+15551110004", "2026-11-30T10:00:00Z")],
+    )
+    .await;
+    assert!(calls_of(open.settle(2).await).contains("dawn"));
+
+    // Faults name the field; a filter naming no schedule of the account is refused.
+    for (body, field) in [
+        (json!({"timezone": "Mars/Olympus", "rules": []}), "timezone"),
+        (
+            json!({"timezone": "UTC", "rules": [{"days": ["mon"], "from": "9am", "to": "17:00"}]}),
+            "rules[0].from",
+        ),
+        (json!({"timezone": "UTC"}), "rules"),
+    ] {
+        let (status, err) = hub
+            .call(
+                "POST",
+                &events_api(&acct, "/schedules"),
+                t,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, err["@error"]["@path"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
+    }
+    let other = hub.account().await;
+    let (status, foreign) = hub
+        .call(
+            "POST",
+            &events_api(&other, "/schedules"),
+            Some(&other.token),
+            Some(json!({"timezone": "UTC", "rules": [{"days": ["sun"], "from": "00:00", "to": "24:00"}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{foreign}");
+    let listener = listen(&hub, &acct, &open.url, &[&["call"]]).await;
+    let (status, err) = hub
+        .call(
+            "POST",
+            &events_api(&acct, &format!("/listeners/{listener}/filters")),
+            t,
+            Some(json!({"filter_type": "schedule", "filter_value": {"id": foreign["id"]}})),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("filter_value.id")),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn an_expired_listener_receives_nothing() {
     let hub = Hub::start().await;

@@ -554,7 +554,15 @@ async fn listeners_subscriptions_filters_and_profiles_round_trip() {
     assert_eq!(f2["filter_value"], json!({"in": ["+15551234567"]}));
     for (body, path) in [
         (
-            json!({"filter_type": "schedule", "filter_value": {"id": 1}}),
+            json!({"filter_type": "schedule", "filter_value": {"id": 99999}}),
+            "filter_value.id",
+        ),
+        (
+            json!({"filter_type": "schedule", "filter_value": {"eq": "+15551234567"}}),
+            "filter_value.id",
+        ),
+        (
+            json!({"filter_type": "fax", "filter_value": {"id": 1}}),
             "filter_type",
         ),
         (

@@ -1,6 +1,7 @@
 //! Filters: conditions every event must pass to reach a listener. `number` filters compare
 //! against every party number of the event (`eq`, `in`, `match` with `%` wildcards);
-//! `not_logic` inverts one.
+//! `schedule` filters pass events that happened inside a schedule's hours (`{"id": N}`, a
+//! schedule of the same owner); `not_logic` inverts one.
 
 use super::callbacks::not_found_as;
 use super::fields::{opt_bool, Body};
@@ -13,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use switchboard_store::{Kind, NewResource, Resource};
+use switchboard_store::{Kind, NewResource, Ref, Resource};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -98,22 +99,38 @@ fn check_number_value(value: &Value) -> ApiResult<Value> {
     }
 }
 
-fn check(body: &Body, existing: Option<&Body>) -> ApiResult<Body> {
+/// A `schedule` filter's value: the id of a schedule it names.
+fn check_schedule_value(value: &Value) -> ApiResult<(Value, i64)> {
+    match value
+        .as_object()
+        .and_then(|o| o.get("id"))
+        .and_then(Value::as_i64)
+        .filter(|id| *id > 0)
+    {
+        Some(id) => Ok((json!({ "id": id }), id)),
+        None => Err(ApiError::invalid(
+            "filter_value.id",
+            "expected the integer id of a schedule",
+        )),
+    }
+}
+
+/// A checked filter document and the schedule it names, if any.
+struct Checked {
+    doc: Body,
+    refs: Vec<Ref>,
+}
+
+fn check(body: &Body, existing: Option<&Body>) -> ApiResult<Checked> {
     let mut doc = existing.cloned().unwrap_or_else(|| {
         let mut d = Body::new();
         d.insert("not_logic".into(), Value::Bool(false));
         d
     });
-    if let Some(t) = body.get("filter_type") {
-        match t.as_str() {
-            Some("number") => {
-                doc.insert("filter_type".into(), json!("number"));
-            }
-            Some("schedule") => {
-                return Err(ApiError::invalid(
-                    "filter_type",
-                    "schedule filters are not supported yet",
-                ))
+    match body.get("filter_type") {
+        Some(t) => match t.as_str() {
+            Some(kind @ ("number" | "schedule")) => {
+                doc.insert("filter_type".into(), json!(kind));
             }
             _ => {
                 return Err(ApiError::invalid(
@@ -121,29 +138,43 @@ fn check(body: &Body, existing: Option<&Body>) -> ApiResult<Body> {
                     "expected \"number\" or \"schedule\"",
                 ))
             }
+        },
+        None if existing.is_none() => {
+            return Err(ApiError::invalid(
+                "filter_type",
+                "missing: this field is required",
+            ))
         }
-    } else if existing.is_none() {
-        return Err(ApiError::invalid(
-            "filter_type",
-            "missing: this field is required",
-        ));
+        None => {}
     }
-    match body.get("filter_value") {
-        Some(v) => {
-            doc.insert("filter_value".into(), check_number_value(v)?);
-        }
+    let value = match body.get("filter_value") {
+        Some(v) => v.clone(),
         None if existing.is_none() => {
             return Err(ApiError::invalid(
                 "filter_value",
                 "missing: this field is required",
             ))
         }
-        None => {}
-    }
+        None => doc.get("filter_value").cloned().unwrap_or(Value::Null),
+    };
+    // The value is checked against the type, whichever of the two this request changed.
+    let mut refs = Vec::new();
+    let value = if doc.get("filter_type") == Some(&json!("schedule")) {
+        let (value, id) = check_schedule_value(&value)?;
+        refs.push(Ref {
+            field: "filter_value.id".into(),
+            kind: Kind::Schedule,
+            id,
+        });
+        value
+    } else {
+        check_number_value(&value)?
+    };
+    doc.insert("filter_value".into(), value);
     if let Some(not) = opt_bool(body, "not_logic", "not_logic")? {
         doc.insert("not_logic".into(), json!(not));
     }
-    Ok(doc)
+    Ok(Checked { doc, refs })
 }
 
 async fn get_filter(state: &AppState, caller: &Caller) -> ApiResult<Resource> {
@@ -172,7 +203,7 @@ async fn create(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
     let (owner, listener) = listener_of(&state, &caller).await?;
-    let doc = check(&body, None)?;
+    let Checked { doc, refs } = check(&body, None)?;
     let created = state
         .store
         .create_resource(NewResource {
@@ -180,7 +211,7 @@ async fn create(
             owner,
             parent_id: Some(listener),
             body: Value::Object(doc),
-            refs: Vec::new(),
+            refs,
         })
         .await?;
     Ok(Json(view(&created)))
@@ -196,7 +227,7 @@ async fn update(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
     let current = get_filter(&state, &caller).await?;
-    let doc = check(&body, current.body.as_object())?;
+    let Checked { doc, refs } = check(&body, current.body.as_object())?;
     let updated = state
         .store
         .update_resource(
@@ -204,7 +235,7 @@ async fn update(
             caller.owner,
             current.parent_id,
             current.id,
-            move |_| Ok((Value::Object(doc), Vec::new())),
+            move |_| Ok((Value::Object(doc), refs)),
         )
         .await
         .map_err(|e| not_found_as(e, "filter"))?;

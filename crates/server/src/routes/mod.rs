@@ -10,6 +10,7 @@ mod listeners;
 mod ops;
 mod overview;
 mod profiles;
+mod schedules;
 mod subscriptions;
 mod tel4vn;
 mod unsubscribe;
@@ -30,6 +31,7 @@ fn events_api() -> Router<AppState> {
         .merge(subscriptions::router())
         .merge(filters::router())
         .merge(profiles::router())
+        .merge(schedules::router())
         .merge(overview::router())
 }
 
