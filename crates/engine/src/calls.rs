@@ -9,6 +9,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use switchboard_model::{
     Details, Dialect, Direction, Event, EventKind, Hangup, LegResult, Party, PartyKind,
     RecordingFacts,
@@ -428,10 +429,18 @@ pub struct CallFold {
     /// Some event of the call is to be delivered (not only imported history).
     audible: bool,
     last: Option<(Timestamp, u8, String)>,
-    /// For each of `legs` (at the same index): when its first event and its latest event
-    /// occurred.
-    leg_times: Vec<(Timestamp, Timestamp)>,
+    /// For each of `legs` (at the same index): when its latest event occurred, and that
+    /// event's rank (the highest of that moment).
+    leg_latest: Vec<(Timestamp, u8)>,
+    /// How many events were folded.
+    folded: usize,
+    /// Each leg's place in `legs` by its id, once a call has more legs than a look along them
+    /// finds quickly (most calls never do, and keep no table).
+    leg_index: Option<HashMap<String, usize>>,
 }
+
+/// Legs beyond which a call's fold finds a leg by a table rather than by looking along them.
+const INDEXED_LEGS: usize = 16;
 
 fn sort_key(e: &Event) -> (Timestamp, u8, String) {
     (
@@ -480,7 +489,9 @@ impl Default for CallFold {
             monitored: Vec::new(),
             audible: false,
             last: None,
-            leg_times: Vec::new(),
+            leg_latest: Vec::new(),
+            folded: 0,
+            leg_index: None,
         }
     }
 }
@@ -518,10 +529,9 @@ impl CallFold {
     }
 
     /// True when `e`, a leg's event occurring at the same time as the latest events folded,
-    /// changes the fold alone, whatever it sorts before: its leg has no event at that time
-    /// yet (or, a new leg, no leg first appeared at that time, so it takes the same place
-    /// among the legs), and it does not set the call's direction or agents differently than
-    /// they are. (Sources often send a moment's legs in their own order — one leg's end,
+    /// changes the fold alone, whatever it sorts before: it sorts after its own leg's events
+    /// (or it is a new leg), and it does not set the call's direction or agents differently
+    /// than they are. (Sources often send a moment's legs in their own order — one leg's end,
     /// then another's start — which sorts the other way.)
     fn commutes(&self, e: &Event) -> bool {
         let f = &e.fact;
@@ -539,24 +549,32 @@ impl CallFold {
         let Some(id) = l.leg.id.as_ref().or(f.leg_id.as_ref()) else {
             return true;
         };
-        match self.legs.iter().position(|x| &x.id == id) {
-            Some(i) => self.leg_times[i].1 < f.occurred_at,
-            None => self
-                .leg_times
-                .iter()
-                .all(|(appeared, _)| *appeared < f.occurred_at),
+        // A leg not yet heard of is a new leg, whose place among the legs `finish` gives by
+        // its times, not by when it was folded; a leg's own events must come in its order
+        // (a ringing before the end of that moment), which other legs' do not change.
+        self.leg_at(id)
+            .is_none_or(|i| self.leg_latest[i] < (f.occurred_at, rank(f.kind)))
+    }
+
+    /// Where the leg `id` is in `legs`.
+    fn leg_at(&self, id: &str) -> Option<usize> {
+        match &self.leg_index {
+            Some(index) => index.get(id).copied(),
+            None => self.legs.iter().position(|x| x.id == id),
         }
     }
 
     /// Folds one more event (the caller makes sure it [`follows`](Self::follows)).
     pub fn apply(&mut self, e: &Event) {
+        self.folded += 1;
         if self.follows_last(e) {
             self.last = Some(sort_key(e));
         }
         let CallFold {
             rec,
             legs,
-            leg_times,
+            leg_latest,
+            leg_index,
             source_end,
             source_missed,
             log_parties,
@@ -607,11 +625,14 @@ impl CallFold {
                     return;
                 };
                 let at = f.occurred_at;
-                let idx = match legs.iter().position(|x| x.id == id) {
+                let known = match leg_index {
+                    Some(index) => index.get(&id).copied(),
+                    None => legs.iter().position(|x| x.id == id),
+                };
+                let idx = match known {
                     Some(i) => {
-                        let (appeared, latest) = &mut leg_times[i];
-                        *appeared = (*appeared).min(at);
-                        *latest = (*latest).max(at);
+                        let latest = &mut leg_latest[i];
+                        *latest = (*latest).max((at, rank(f.kind)));
                         i
                     }
                     None => {
@@ -619,8 +640,23 @@ impl CallFold {
                         // most calls have one to three legs, and the writer keeps the folds
                         // of thousands of calls at once (a leg takes 512 bytes).
                         legs.reserve_exact(1);
-                        leg_times.reserve_exact(1);
-                        leg_times.push((at, at));
+                        leg_latest.reserve_exact(1);
+                        leg_latest.push((at, rank(f.kind)));
+                        match leg_index {
+                            Some(index) => {
+                                index.insert(id.clone(), legs.len());
+                            }
+                            None if legs.len() >= INDEXED_LEGS => {
+                                let mut index: HashMap<String, usize> = legs
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, l)| (l.id.clone(), i))
+                                    .collect();
+                                index.insert(id.clone(), legs.len());
+                                *leg_index = Some(index);
+                            }
+                            None => {}
+                        }
                         legs.push(LegRecord {
                             id,
                             is_first: None,
@@ -752,6 +788,11 @@ impl CallFold {
         }
     }
 
+    /// How many events the fold holds.
+    pub fn events_folded(&self) -> usize {
+        self.folded
+    }
+
     /// True when some event of the call is to be delivered; a call only imported history
     /// made (`?deliver=false`) has its call log stored, not delivered.
     pub fn audible(&self) -> bool {
@@ -762,6 +803,13 @@ impl CallFold {
     pub fn finish(&self) -> CallRecord {
         let mut rec = self.rec.clone();
         let mut legs = self.legs.clone();
+        // Legs in the order they started (by id on a tie), whatever order their events were
+        // folded in: everything below that looks for "the first" leg finds the same one
+        // either way, so a new leg's event commutes with the others of its moment.
+        legs.sort_by(|a, b| {
+            (a.created_at.or(a.ringing_at).or(a.answered_at), &a.id)
+                .cmp(&(b.created_at.or(b.ringing_at).or(b.answered_at), &b.id))
+        });
         let source_end = self.source_end;
         // Who called whom: the first leg's parties, else those of the earliest leg that names
         // them, else the source's CDR's.
@@ -1061,10 +1109,6 @@ impl CallFold {
                 }
             }
         }
-        legs.sort_by(|a, b| {
-            (a.created_at.or(a.ringing_at).or(a.answered_at), &a.id)
-                .cmp(&(b.created_at.or(b.ringing_at).or(b.answered_at), &b.id))
-        });
         rec.legs = legs;
         rec
     }

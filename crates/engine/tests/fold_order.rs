@@ -150,3 +150,28 @@ fn events_whose_order_at_one_moment_shows_are_not_applied_out_of_order() {
     let (_, applied) = fold_as_arriving(&arriving);
     assert!(applied < events.len(), "some arrivals were folded again");
 }
+
+#[test]
+fn new_legs_of_one_moment_are_applied_in_any_order_without_folding_again() {
+    // A PBX ringing fifty devices at once, whose ringing events come in reverse order of
+    // their ids: each new leg takes its place among the legs by its times, not by arrival,
+    // so none of them makes the call be folded again (which costs the whole call).
+    let inbound = Some(Direction::Inbound);
+    let mut events = vec![leg_event("call-1", EventKind::LegCreated, 0, inbound, None)];
+    for i in (0..50).rev() {
+        events.push(leg_event(
+            &format!("call-1-{i:02}"),
+            EventKind::LegRinging,
+            3,
+            inbound,
+            None,
+        ));
+    }
+    let arriving: Vec<&Event> = events.iter().collect();
+    let (fold, applied) = fold_as_arriving(&arriving);
+    assert_eq!(applied, events.len());
+    let legs: Vec<String> = fold.finish().legs.iter().map(|l| l.id.clone()).collect();
+    assert_eq!(legs[0], "call-1");
+    assert_eq!(legs[1], "call-1-00");
+    assert_eq!(legs[50], "call-1-49");
+}

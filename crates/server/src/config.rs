@@ -58,6 +58,7 @@ pub struct Config {
     #[serde(deserialize_with = "duration")]
     pub call_idle_timeout: Duration,
     pub active_call_cache: usize,
+    pub max_events_per_call: usize,
     /// 0: no limit.
     #[serde(deserialize_with = "optional_pages")]
     pub max_db_pages: Option<u64>,
@@ -187,6 +188,9 @@ impl Config {
             return Err(ConfigError(
                 "retry_jitter: must be at least 0 and below 1".into(),
             ));
+        }
+        if self.max_events_per_call == 0 {
+            return Err(ConfigError("max_events_per_call: must be positive".into()));
         }
         if self.max_body == 0 {
             return Err(ConfigError("max_body: must be positive".into()));

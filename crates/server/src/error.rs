@@ -100,6 +100,18 @@ impl From<StoreError> for ApiError {
                 ApiError::invalid(field, format!("no {kind} with id {id} in this account"))
             }
             StoreError::Conflict(message) => ApiError::conflict(message),
+            StoreError::CallFull {
+                index,
+                call_id,
+                max,
+            } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "call {call_id} already has {max} events, the most a call may have \
+                     (max_events_per_call): nothing of this request was stored"
+                ),
+            )
+            .at(index.map(|i| format!("[{i}]")).unwrap_or_default()),
             StoreError::Closed => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server is shutting down",

@@ -62,6 +62,7 @@ pub async fn run(
         idle_timeout: config.call_idle_timeout,
         fold_capacity: config.active_call_cache,
         max_db_pages: config.max_db_pages,
+        max_events_per_call: config.max_events_per_call,
     };
     let store = Store::open_with(&config.data_dir, calls)?;
     tracing::info!(db = %store.path().display(), "store open");

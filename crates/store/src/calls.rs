@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use switchboard_engine::calls::{aliases_of, names_its_call, CallFold, CallRecord, CallState};
 use switchboard_model::{
     normalize_number, AccountId, AgentFacts, CallLogFacts, Details, Dialect, Event, EventKind,
@@ -95,6 +96,9 @@ fn search_text(rec: &CallRecord) -> String {
     for a in &rec.agents {
         words.push(format!("agent:{a}"));
     }
+    // Each word once: a call that rang the same devices many times lists them once.
+    let mut seen = std::collections::HashSet::new();
+    words.retain(|w| w.is_empty() || seen.insert(w.clone()));
     words.push(String::new());
     words.join(" ")
 }
@@ -104,12 +108,12 @@ fn search_text(rec: &CallRecord) -> String {
 pub(crate) fn correlate(
     conn: &Connection,
     folds: &mut FoldCache,
+    unsaved: &mut Unsaved,
     account: AccountId,
     seq: i64,
     event: &Event,
-    now_ms: i64,
-    grace_ms: i64,
 ) -> Result<String> {
+    let now_ms = unsaved.now_ms;
     let aliases = aliases_of(event);
     let keys: Vec<String> = aliases.iter().map(|a| alias_key(account.0, a)).collect();
     let mut found: Vec<String> = Vec::new();
@@ -137,6 +141,11 @@ pub(crate) fn correlate(
     // events. (Workonflow names calls by their stream or thread, which the next call uses.)
     let mut taken_over: Vec<&String> = Vec::new();
     if let Some(allowed) = joins_ended_call_within(event) {
+        // Whether those calls had ended is what their rows say: write the batch's changes
+        // to them first.
+        for id in named.iter().filter_map(|(_, call)| call.as_deref()) {
+            unsaved.save(conn, folds, id)?;
+        }
         let mut ended_before = conn.prepare_cached(
             "SELECT 1 FROM calls WHERE id = ?1 AND state IN ('ended', 'finalized') AND ended_at < ?2",
         )?;
@@ -182,7 +191,13 @@ pub(crate) fn correlate(
             id
         }
     };
-    // Ids that name different calls join them: the later calls fold into the earliest.
+    // Ids that name different calls join them: the later calls fold into the earliest, as
+    // their rows list their events (so the batch's changes to them are written first).
+    if found.len() > 1 {
+        for id in &found {
+            unsaved.save(conn, folds, id)?;
+        }
+    }
     for other in found.iter().skip(1) {
         conn.execute(
             "UPDATE call_aliases SET call_id = ?1 WHERE call_id = ?2",
@@ -215,9 +230,10 @@ pub(crate) fn correlate(
             }
         }
     }
-    rebuild(
+    fold_in(
         conn,
         folds,
+        unsaved,
         &target,
         Arriving {
             event,
@@ -226,8 +242,6 @@ pub(crate) fn correlate(
             merged: found.len() > 1,
             created,
         },
-        now_ms,
-        grace_ms,
     )?;
     Ok(target)
 }
@@ -263,7 +277,7 @@ struct Arriving<'a> {
 
 /// A call's events in log order: the ones its row lists (`event_seqs`, the positions in
 /// the event log of the events joined to it, each after a comma).
-fn events_of(conn: &Connection, call_id: &str) -> Result<Vec<Event>> {
+fn events_of(conn: &Connection, call_id: &str, unsaved: &[i64]) -> Result<Vec<Event>> {
     let listed: String = conn
         .prepare_cached("SELECT event_seqs FROM calls WHERE id = ?1")?
         .query_row([call_id], |r| r.get(0))?;
@@ -278,6 +292,7 @@ fn events_of(conn: &Connection, call_id: &str) -> Result<Vec<Event>> {
             })
         })
         .collect::<Result<_>>()?;
+    seqs.extend_from_slice(unsaved);
     seqs.sort_unstable();
     seqs.dedup();
     let mut body_of = conn.prepare_cached("SELECT body FROM events WHERE seq = ?1")?;
@@ -331,8 +346,8 @@ struct Logged {
 /// An event that joined a call: its position in the log, and when the hub received it (ms).
 /// A call goes quiet by when its events arrived, not by the times they carry (a replayed
 /// queue or an import is history arriving now).
-struct Joined {
-    seq: i64,
+struct Joined<'a> {
+    seqs: &'a [i64],
     heard_ms: i64,
 }
 
@@ -352,7 +367,7 @@ fn save(
     rec: &CallRecord,
     row: &CallRow,
     before: Option<&CallRow>,
-    joined: Option<Joined>,
+    joined: Option<Joined<'_>>,
     logged: Option<Logged>,
 ) -> Result<()> {
     let direction = rec
@@ -367,9 +382,9 @@ fn save(
         b.state == row.state && b.started_at == row.started_at && b.finalize_at == row.finalize_at
     });
     let (ended, last, search) = (ms(rec.ended_at), ms(rec.last_event_at), search_text(rec));
-    let listed = joined
+    let listed: String = joined
         .as_ref()
-        .map(|j| format!(",{}", j.seq))
+        .map(|j| j.seqs.iter().map(|seq| format!(",{seq}")).collect())
         .unwrap_or_default();
     let heard = joined.as_ref().map(|j| j.heard_ms);
     // A finalized call's row is found by its id; a held call's by its rowid (a step less than
@@ -452,32 +467,89 @@ fn read_row(conn: &Connection, call_id: &str) -> Result<CallRow> {
         })?)
 }
 
-/// Rebuilds a call's record. An event that sorts after all the call's others is folded into
-/// the call's fold kept in memory; anything else (an event out of order, a merge, a call not
-/// in the cache) folds all the call's events again — the same result either way. An ended
-/// call is due for finalization after the grace window, unless its call log already says
-/// exactly this.
-fn rebuild(
-    conn: &Connection,
-    folds: &mut FoldCache,
-    call_id: &str,
-    new: Arriving<'_>,
+/// Calls the running batch of events changed whose rows are not written yet, each with the
+/// events that joined it (their log positions). A call's record is folded and its row written
+/// once per batch, however many of the batch's events it got ([`Unsaved::save_all`], before
+/// the batch's job ends), rather than once per event: with the call's every leg in its
+/// record, that cost grows with the call, so a flood of one call's events would cost the
+/// writer the square of the call's size.
+pub(crate) struct Unsaved {
+    calls: HashMap<String, Vec<i64>>,
+    /// In the order the batch first changed them.
+    order: Vec<String>,
     now_ms: i64,
     grace_ms: i64,
+    /// The most events a call may have.
+    max_events: usize,
+}
+
+impl Unsaved {
+    pub(crate) fn new(now_ms: i64, grace_ms: i64, max_events: usize) -> Unsaved {
+        Unsaved {
+            calls: HashMap::new(),
+            order: Vec::new(),
+            now_ms,
+            grace_ms,
+            max_events,
+        }
+    }
+
+    fn pending(&self, call_id: &str) -> &[i64] {
+        self.calls
+            .get(call_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Writes the call's row, if the batch changed it and it is not written yet.
+    fn save(&mut self, conn: &Connection, folds: &mut FoldCache, call_id: &str) -> Result<()> {
+        if let Some(seqs) = self.calls.remove(call_id) {
+            write_row(conn, folds, call_id, &seqs, self.now_ms, self.grace_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows of every call the batch changed.
+    pub(crate) fn save_all(&mut self, conn: &Connection, folds: &mut FoldCache) -> Result<()> {
+        for call_id in std::mem::take(&mut self.order) {
+            self.save(conn, folds, &call_id)?;
+        }
+        Ok(())
+    }
+}
+
+/// Folds an event into its call. An event that sorts after all the call's others (or
+/// commutes with those of its moment) is applied to the call's fold kept in memory; anything
+/// else (an event out of order, a merge, a call not in the cache) folds all the call's
+/// events again — the same result either way. The call's row is written at the end of the
+/// batch. A call that has `max_events` events already takes no more.
+fn fold_in(
+    conn: &Connection,
+    folds: &mut FoldCache,
+    unsaved: &mut Unsaved,
+    call_id: &str,
+    new: Arriving<'_>,
 ) -> Result<()> {
-    // The row lists the call's events up to this one, which it lists when saved.
-    let refold = || -> Result<CallFold> {
-        let mut events = events_of(conn, call_id)?;
+    // The row lists the call's events up to the batch; the batch's are listed unsaved.
+    let refold = |unsaved: &Unsaved| -> Result<CallFold> {
+        let mut events = events_of(conn, call_id, unsaved.pending(call_id))?;
         events.push(new.event.clone());
         Ok(CallFold::of(&events))
     };
+    let full = |fold: &CallFold| fold.events_folded() >= unsaved.max_events;
+    let known: Vec<bool> = new
+        .aliases
+        .iter()
+        .map(|key| folds.call_of(key) == Some(call_id))
+        .collect();
     let mut call = match folds.take(call_id) {
+        Some(call) if full(&call.fold) => return Err(too_many(call_id, unsaved)),
         Some(mut call) if !new.merged && call.fold.follows(new.event) => {
             call.fold.apply(new.event);
             call
         }
         Some(mut call) => {
-            call.fold = refold()?;
+            call.fold = refold(unsaved)?;
             call
         }
         // A call made for this event: its row is as `correlate` wrote it, listing no events.
@@ -489,18 +561,67 @@ fn rebuild(
                 ..CallRow::default()
             },
             aliases: Vec::new(),
+            listed: 0,
         }),
         None => Box::new(ActiveCall {
-            fold: refold()?,
+            fold: refold(unsaved)?,
             row: read_row(conn, call_id)?,
             aliases: Vec::new(),
+            listed: 0,
         }),
     };
-    for key in new.aliases {
-        if !call.aliases.contains(&key) {
+    // (A refold counts the new event too.)
+    if call.fold.events_folded() > unsaved.max_events {
+        return Err(too_many(call_id, unsaved));
+    }
+    // The ids the cache does not know for this call yet (most events add none).
+    let unlisted = call.listed.min(call.aliases.len());
+    for (key, known) in new.aliases.into_iter().zip(known) {
+        if !known && !call.aliases[unlisted..].contains(&key) {
             call.aliases.push(key);
         }
     }
+    folds.put(call_id, call);
+    match unsaved.calls.get_mut(call_id) {
+        Some(seqs) => seqs.push(new.seq),
+        None => {
+            unsaved.calls.insert(call_id.to_string(), vec![new.seq]);
+            unsaved.order.push(call_id.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn too_many(call_id: &str, unsaved: &Unsaved) -> crate::StoreError {
+    crate::StoreError::CallFull {
+        index: None,
+        call_id: call_id.to_string(),
+        max: unsaved.max_events,
+    }
+}
+
+/// Writes a call's row from its record, listing the events `seqs` as the call's. An ended
+/// call is due for finalization after the grace window, unless its call log already says
+/// exactly this.
+fn write_row(
+    conn: &Connection,
+    folds: &mut FoldCache,
+    call_id: &str,
+    seqs: &[i64],
+    now_ms: i64,
+    grace_ms: i64,
+) -> Result<()> {
+    let call = match folds.take(call_id) {
+        Some(call) => call,
+        // The cache had no room for it: folded from the row's events and the batch's.
+        None => Box::new(ActiveCall {
+            fold: CallFold::of(&events_of(conn, call_id, seqs)?),
+            row: read_row(conn, call_id)?,
+            aliases: Vec::new(),
+            listed: 0,
+        }),
+    };
+    let mut call = call;
     let (fold, before) = (&call.fold, &call.row);
     let rec = fold.finish();
     let (state, finalize_at) = if rec.state >= CallState::Ended {
@@ -534,7 +655,7 @@ fn rebuild(
         &row,
         Some(before),
         Some(Joined {
-            seq: new.seq,
+            seqs,
             heard_ms: now_ms,
         }),
         None,
@@ -689,7 +810,7 @@ fn read_due(ctx: &WriteCtx<'_>, call_id: &str, idle: bool) -> Result<Option<DueC
     let (rec, audible) = match ctx.folds.peek(call_id) {
         Some(call) => (call.fold.finish(), call.fold.audible()),
         None => {
-            let fold = CallFold::of(&events_of(ctx.conn, call_id)?);
+            let fold = CallFold::of(&events_of(ctx.conn, call_id, &[])?);
             (fold.finish(), fold.audible())
         }
     };
@@ -781,7 +902,7 @@ impl Finalization {
         // A finalized call rarely hears more; a late event folds it again from its events.
         ctx.folds.forget(&call.id);
         if !events.is_empty() {
-            insert_events(ctx, call.account, &events, now, 0)?;
+            insert_events(ctx, call.account, &events, now, 0, usize::MAX)?;
         }
         let row = CallRow {
             state: "finalized".into(),
@@ -942,7 +1063,7 @@ impl Store {
                     .prepare_cached("SELECT alias FROM call_aliases WHERE call_id = ?1 ORDER BY alias")?
                     .query_map([&call_id], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
-                let mut events = events_of(conn, &call_id)?;
+                let mut events = events_of(conn, &call_id, &[])?;
                 let record = record_of(&state, &record, || Ok(&events[..]))?;
                 events.sort_by(|a, b| (a.fact.occurred_at, &a.fact.source_key).cmp(&(b.fact.occurred_at, &b.fact.source_key)));
                 let call = StoredCall {
@@ -1015,7 +1136,7 @@ impl Store {
                 for (id, record, revision, merged, state) in rows {
                     let aliases = alias_stmt.query_map([&id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
                     out.push(StoredCall {
-                        record: record_of(&state, &record, || events_of(conn, &id))?,
+                        record: record_of(&state, &record, || events_of(conn, &id, &[]))?,
                         id,
                         revision,
                         aliases,

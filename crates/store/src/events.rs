@@ -3,7 +3,7 @@
 
 use crate::resources::{all_in, Kind, Resource};
 use crate::writer::WriteCtx;
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
 use rusqlite::{params, types::Value as SqlValue, OptionalExtension};
 use std::collections::HashMap;
@@ -201,9 +201,10 @@ impl Store {
             })
             .collect::<Result<Vec<_>>>()?;
         let grace_ms = self.inner.calls.finalize_grace.as_millis() as i64;
+        let max_events = self.inner.calls.max_events_per_call;
         self.inner
             .writer
-            .write(move |ctx| insert_events(ctx, account, &rows, now, grace_ms))
+            .write(move |ctx| insert_events(ctx, account, &rows, now, grace_ms, max_events))
             .await
             .inspect(|out| self.announce(out.last_seq))
     }
@@ -255,11 +256,13 @@ pub(crate) fn insert_events(
     rows: &[(Event, Vec<u8>)],
     now: Timestamp,
     grace_ms: i64,
+    max_events_per_call: usize,
 ) -> Result<IngestOutcome> {
     let mut out = IngestOutcome::default();
     let index = index_for(ctx, account)?;
     let conn = ctx.conn;
     let created = now_ms();
+    let mut unsaved = crate::calls::Unsaved::new(created, grace_ms, max_events_per_call);
     let mut insert_event = conn.prepare_cached(
         "INSERT OR IGNORE INTO events
          (id, account_id, source_key, kind, call_id, occurred_at, received_at, body)
@@ -278,7 +281,7 @@ pub(crate) fn insert_events(
         "SELECT agent_id FROM agents WHERE account_id = ?1 AND device = ?2 AND state != 'logged_out'
           ORDER BY since DESC LIMIT 1",
     )?;
-    for (event, body) in rows {
+    for (at, (event, body)) in rows.iter().enumerate() {
         // A call event seen at a device names the agent logged on there, when its source
         // named none: the event is kept so, and its call lists the agent.
         let named;
@@ -334,9 +337,16 @@ pub(crate) fn insert_events(
         out.last_seq = seq;
         // The call it belongs to: one order key per call, whatever ids its sources used.
         let call = if switchboard_engine::calls::is_call_event(event) {
-            Some(crate::calls::correlate(
-                conn, ctx.folds, account, seq, event, created, grace_ms,
-            )?)
+            let call = crate::calls::correlate(conn, ctx.folds, &mut unsaved, account, seq, event)
+                .map_err(|e| match e {
+                    StoreError::CallFull { call_id, max, .. } => StoreError::CallFull {
+                        index: Some(at),
+                        call_id,
+                        max,
+                    },
+                    other => other,
+                })?;
+            Some(call)
         } else {
             None
         };
@@ -394,5 +404,6 @@ pub(crate) fn insert_events(
             }
         }
     }
+    unsaved.save_all(conn, ctx.folds)?;
     Ok(out)
 }

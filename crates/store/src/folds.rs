@@ -29,6 +29,10 @@ pub(crate) struct ActiveCall {
     pub(crate) fold: CallFold,
     pub(crate) row: CallRow,
     pub(crate) aliases: Vec<String>,
+    /// How many of `aliases` (the first) the cache lists already: a put lists the rest, so
+    /// an event costs the aliases it adds, not all the call's (a call of many legs has an
+    /// alias per leg).
+    pub(crate) listed: usize,
 }
 
 /// An external id of a call as the cache knows it: the account's and the alias.
@@ -113,13 +117,15 @@ impl FoldCache {
     }
 
     /// Keeps a call as the running job left it, if there is room.
-    pub(crate) fn put(&mut self, call_id: &str, call: Box<ActiveCall>) {
+    pub(crate) fn put(&mut self, call_id: &str, mut call: Box<ActiveCall>) {
         self.tick += 1;
         if self.folds.len() >= self.capacity && !self.make_room() {
             return;
         }
         self.touched.push(call_id.to_string());
-        for key in &call.aliases {
+        let listed = call.listed.min(call.aliases.len());
+        call.listed = call.aliases.len();
+        for key in &call.aliases[listed..] {
             if self.calls_by_alias.get(key).map(String::as_str) != Some(call_id) {
                 self.calls_by_alias.insert(key.clone(), call_id.to_string());
                 self.job_aliases.push(key.clone());

@@ -59,6 +59,14 @@ pub enum StoreError {
     Closed,
     #[error("commit failed: {0}")]
     Commit(String),
+    /// An event would make its call longer than a call may be (`max_events_per_call`); the
+    /// batch is refused whole. `index` is the event's place in its batch.
+    #[error("call {call_id} has {max} events, as many as a call may have")]
+    CallFull {
+        index: Option<usize>,
+        call_id: String,
+        max: usize,
+    },
 }
 
 impl Store {
@@ -136,7 +144,13 @@ pub struct CallOptions {
     /// The most pages the database may grow to (`PRAGMA max_page_count`): a quota, and how
     /// tests make the storage full. `None`: as large as the disk allows.
     pub max_db_pages: Option<u64>,
+    /// The most events one call may have: an event beyond it is refused (its batch answers
+    /// 422). It bounds what one call costs the writer.
+    pub max_events_per_call: usize,
 }
+
+/// The most events one call may have, by default.
+pub const DEFAULT_MAX_EVENTS_PER_CALL: usize = 10_000;
 
 impl Default for CallOptions {
     fn default() -> Self {
@@ -145,6 +159,7 @@ impl Default for CallOptions {
             idle_timeout: std::time::Duration::from_secs(4 * 3600),
             fold_capacity: folds::DEFAULT_CAPACITY,
             max_db_pages: None,
+            max_events_per_call: DEFAULT_MAX_EVENTS_PER_CALL,
         }
     }
 }

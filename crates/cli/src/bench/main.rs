@@ -51,6 +51,10 @@ struct Args {
     /// Send only the first events of each call, leaving it in progress (memory runs).
     #[arg(long)]
     in_progress: bool,
+    /// Send one call of this many events instead of --calls calls (a tenant flooding one
+    /// call); `tail ms/event` then shows what an event costs once the call is that large.
+    #[arg(long)]
+    one_call: Option<usize>,
     /// Replay this NDJSON file of vendor events (in --dialect) instead of generating calls.
     #[arg(long)]
     replay: Option<PathBuf>,
@@ -106,6 +110,9 @@ struct Results {
     server_rss_mib_max: f64,
     server_rss_mib_end: f64,
     server_cpu_percent: f64,
+    /// Per event, the time of the last tenth of the requests (at least one), in order: what
+    /// an event costs at the end of the run (with --one-call, in a call that large).
+    tail_ms_per_event: f64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -136,6 +143,9 @@ fn main() -> std::process::ExitCode {
 /// batches.
 fn requests(args: &Args, dialect: Dialect) -> Result<(Vec<Vec<u8>>, usize)> {
     let events: Vec<Vec<u8>> = match &args.replay {
+        None if args.one_call.is_some() => {
+            traffic::one_call(args.one_call.unwrap_or_default(), dialect)
+        }
         Some(file) => std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?
             .lines()
@@ -208,6 +218,8 @@ async fn run(args: Args) -> Result<()> {
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let accepted = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
+    // Each request's (index, events, seconds).
+    let timings: Arc<Mutex<Vec<(usize, usize, f64)>>> = Arc::new(Mutex::new(Vec::new()));
     let content_type = if args.batch > 1 {
         "application/x-ndjson"
     } else {
@@ -217,6 +229,7 @@ async fn run(args: Args) -> Result<()> {
     let per_request = args.batch.max(1) as f64;
     let mut tasks = Vec::new();
     for _ in 0..args.connections.max(1) {
+        let timings = timings.clone();
         let (http, bodies, next, sent_at, accepted, errors) = (
             http.clone(),
             bodies.clone(),
@@ -252,6 +265,11 @@ async fn run(args: Args) -> Result<()> {
                         };
                         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
                         let ids = v["events"].as_array().cloned().unwrap_or_default();
+                        timings.lock().expect("lock").push((
+                            i,
+                            ids.len(),
+                            t.elapsed().as_secs_f64(),
+                        ));
                         accepted.fetch_add(
                             v["accepted"].as_u64().unwrap_or(0) as usize,
                             Ordering::Relaxed,
@@ -309,6 +327,13 @@ async fn run(args: Args) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let tail_ms_per_event = {
+        let mut timings = timings.lock().expect("lock").clone();
+        timings.sort_by_key(|t| t.0);
+        let tail = &timings[timings.len() - (timings.len() / 10).max(1).min(timings.len())..];
+        let (events, seconds) = tail.iter().fold((0, 0.0), |(e, s), t| (e + t.1, s + t.2));
+        seconds * 1000.0 / events.max(1) as f64
+    };
     let received = rx.received();
     let stats = sampler.stop(start.elapsed()).await;
     let sent_at = sent_at.lock().expect("lock");
@@ -352,6 +377,7 @@ async fn run(args: Args) -> Result<()> {
         server_rss_mib_max: stats.rss_max_mib,
         server_rss_mib_end: stats.rss_end_mib,
         server_cpu_percent: stats.cpu_percent,
+        tail_ms_per_event,
     };
     print_table(&results);
     if let Some(path) = &args.json {
@@ -410,6 +436,7 @@ fn print_table(r: &Results) {
             format!("{:.1} / {:.1}", r.server_rss_mib_max, r.server_rss_mib_end),
         ),
         ("server CPU %", format!("{:.0}", r.server_cpu_percent)),
+        ("tail ms/event", format!("{:.3}", r.tail_ms_per_event)),
     ];
     for (k, v) in rows {
         println!("{k:<34} {v:>14}");

@@ -170,3 +170,44 @@ pub fn call(n: u64, dialect: Dialect, in_progress: bool) -> Vec<Vec<u8>> {
         .filter_map(|e| encode(dialect, e, &to))
         .collect()
 }
+
+/// One call of `events` events, in `dialect`: a first leg, then ever more devices each ringing
+/// and giving up, ten events to a second, all naming the same call. The call that a flooding
+/// tenant sends (`--one-call`): every event grows it.
+pub fn one_call(events: usize, dialect: Dialect) -> Vec<Vec<u8>> {
+    let call = format!("flood-{}", uuid::Uuid::now_v7().simple());
+    let first = call.clone();
+    let start = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_secs(events as i64 / 10 + 60))
+        .expect("time");
+    let mut c = CallBuilder {
+        call,
+        caller: number(1),
+        dialled: number(9_000_000),
+        start,
+        events: Vec::with_capacity(events),
+    };
+    let dialled = c.dialled.clone();
+    c.leg(&first, &dialled, EventKind::LegCreated, None, 0);
+    let mut n = 0u64;
+    while c.events.len() < events {
+        let leg = format!("{first}-{n}");
+        let to = device(100 + n % 1000);
+        let at = c.events.len() as i64 / 10;
+        c.leg(&leg, &to, EventKind::LegRinging, None, at);
+        c.leg(
+            &leg,
+            &to,
+            EventKind::LegEnded,
+            Some(LegResult::NoAnswer),
+            at,
+        );
+        n += 1;
+    }
+    c.events.truncate(events);
+    let to = Recipient::default();
+    c.events
+        .iter()
+        .filter_map(|e| encode(dialect, e, &to))
+        .collect()
+}

@@ -489,3 +489,68 @@ async fn a_batch_answered_with_an_error_is_never_stored_afterwards() {
     assert_eq!(status, 405, "{err}");
     assert!(err["@error"]["@message"].is_string(), "{err}");
 }
+
+#[tokio::test]
+async fn a_call_takes_no_more_events_than_the_cap_and_a_refused_batch_stores_nothing() {
+    let hub = Hub::start_with(&[("SWITCHBOARD_MAX_EVENTS_PER_CALL", "6")]).await;
+    let acct = hub.account().await;
+    let other = hub.account().await;
+    // Eleven events of one call: its legs ringing, one after another.
+    let flood: Vec<serde_json::Value> = (0..11)
+        .map(|i| {
+            leg_event(
+                &format!("flood-{i}"),
+                "flood",
+                &format!("flood-leg-{i}"),
+                "connecting",
+                None,
+                did("+15551230000"),
+                did(&format!("+1555999{i:04}")),
+                1_700_000_000 + i,
+            )
+        })
+        .collect();
+    hub.ingest(&acct.token, &flood[..4]).await;
+    // Another call first, then three more of the flooded one: the third would be its 7th.
+    let mut batch = inbound_call("bystander", "+15550000001", "+15550000002")[..1].to_vec();
+    batch.extend_from_slice(&flood[4..7]);
+    let (status, err) = hub
+        .ingest_raw(
+            "phonecom",
+            &acct.token,
+            "application/json",
+            serde_json::Value::Array(batch).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("[3]")),
+        "{err}"
+    );
+    let message = err["@error"]["@message"].as_str().unwrap();
+    assert!(message.contains("max_events_per_call"), "{message}");
+    // Nothing of the refused batch was stored: not the other call, not the first two events.
+    let calls = get(&hub, &acct, "/calls").await;
+    assert_eq!(calls["total"], 1, "{calls}");
+    let call_id = calls["items"][0]["id"].as_str().unwrap().to_string();
+    let call = get(&hub, &acct, &format!("/calls/{call_id}")).await;
+    assert_eq!(call["legs"].as_array().map(Vec::len), Some(4), "{call}");
+    // The call takes what fits, and another account's calls are not limited by it.
+    hub.ingest(&acct.token, &flood[4..6]).await;
+    let (status, err) = hub
+        .ingest_raw(
+            "phonecom",
+            &acct.token,
+            "application/json",
+            flood[6].to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("[0]")),
+        "{err}"
+    );
+    hub.ingest(&other.token, &flood[..6]).await;
+    let call = get(&hub, &acct, &format!("/calls/{call_id}")).await;
+    assert_eq!(call["legs"].as_array().map(Vec::len), Some(6), "{call}");
+}
