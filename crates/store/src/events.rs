@@ -204,7 +204,9 @@ impl Store {
         let max_events = self.inner.calls.max_events_per_call;
         self.inner
             .writer
-            .write(move |ctx| insert_events(ctx, account, &rows, now, grace_ms, max_events))
+            .write_for(Some(account), move |ctx| {
+                insert_events(ctx, account, &rows, now, grace_ms, max_events)
+            })
             .await
             .inspect(|out| self.announce(out.last_seq))
     }

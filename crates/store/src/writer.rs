@@ -3,7 +3,9 @@
 //! A job is a closure run inside the open transaction, in a savepoint of its own. The caller's
 //! answer is sent only after the transaction that holds its writes has committed, so "Ok"
 //! always means "on disk". Jobs queued while a commit is under way ride along in the next one,
-//! which is what lets many concurrent requests share one fsync.
+//! which is what lets many concurrent requests share one fsync. Waiting jobs are taken one
+//! account's lane at a time, in turn, and a transaction takes no more once its jobs have
+//! worked [`WORK_BUDGET`]: one account's backlog delays another's ingest by one of its jobs.
 
 use crate::folds::FoldCache;
 use crate::{Result, StoreError};
@@ -32,10 +34,60 @@ impl WriteCtx<'_> {
 
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
 /// A job returns whether it failed (so its savepoint is rolled back) and how to answer.
-type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> (bool, Reply) + Send>;
+type Work = Box<dyn FnOnce(&mut WriteCtx<'_>) -> (bool, Reply) + Send>;
+
+/// A job and the lane it waits in: an account's ingest waits in that account's lane, other
+/// work in a lane of its own.
+struct Job {
+    lane: Option<AccountId>,
+    work: Work,
+}
 
 /// Most jobs one transaction takes before it commits.
 const MAX_BATCH: usize = 512;
+/// Once a transaction's jobs have worked this long, it takes no more and commits: the jobs
+/// still waiting, each lane's in turn, go in the next one.
+const WORK_BUDGET: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The jobs waiting for the writer, by lane, taken one lane at a time in turn: an account
+/// that queues many (or costly) batches delays another account's by one job of its own, not
+/// by its whole backlog.
+#[derive(Default)]
+struct Lanes {
+    waiting: HashMap<Option<AccountId>, std::collections::VecDeque<Work>>,
+    /// Lanes with jobs, in the order they take their next turn.
+    turns: std::collections::VecDeque<Option<AccountId>>,
+    len: usize,
+}
+
+impl Lanes {
+    fn push(&mut self, job: Job) {
+        let queue = self.waiting.entry(job.lane).or_default();
+        if queue.is_empty() {
+            self.turns.push_back(job.lane);
+        }
+        queue.push_back(job.work);
+        self.len += 1;
+    }
+
+    /// The next lane's next job.
+    fn pop(&mut self) -> Option<Work> {
+        let lane = self.turns.pop_front()?;
+        let queue = self.waiting.get_mut(&lane)?;
+        let work = queue.pop_front()?;
+        if queue.is_empty() {
+            self.waiting.remove(&lane);
+        } else {
+            self.turns.push_back(lane);
+        }
+        self.len -= 1;
+        Some(work)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
 /// A transaction this long is logged (at debug level) with its jobs and where the time went.
 const SLOW: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -75,8 +127,17 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
     {
+        self.write_for(None, f).await
+    }
+
+    /// As [`write`](Self::write), waiting in the account's own lane (see [`Lanes`]).
+    pub(crate) async fn write_for<T, F>(&self, lane: Option<AccountId>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T>>();
-        let job: Job = Box::new(move |ctx| {
+        let work: Work = Box::new(move |ctx| {
             let outcome = f(ctx);
             let failed = outcome.is_err();
             let reply: Reply = Box::new(move |committed: Result<()>| {
@@ -91,7 +152,9 @@ impl Writer {
         {
             let guard = self.jobs.lock().expect("writer lock");
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
-            sender.send(job).map_err(|_| StoreError::Closed)?;
+            sender
+                .send(Job { lane, work })
+                .map_err(|_| StoreError::Closed)?;
         }
         let result = rx.await.map_err(|_| StoreError::Closed)?;
         if let Err(e) = &result {
@@ -124,26 +187,29 @@ impl Writer {
 
 fn run(conn: Connection, rx: mpsc::Receiver<Job>, mut folds: FoldCache) {
     let mut indexes: HashMap<AccountId, Arc<ListenerIndex>> = HashMap::new();
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
+    let mut lanes = Lanes::default();
+    loop {
+        if lanes.is_empty() {
+            match rx.recv() {
+                Ok(job) => lanes.push(job),
                 Err(_) => break,
             }
         }
-        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        while let Ok(job) = rx.try_recv() {
+            lanes.push(job);
+        }
+        let mut replies: Vec<Reply> = Vec::new();
         let started = std::time::Instant::now();
-        let jobs = batch.len();
         let began = conn.execute_batch("BEGIN IMMEDIATE");
         if let Err(e) = began {
             // Dropping the jobs answers each caller with an error; nothing was written.
             tracing::error!(error = %e, "the writer could not begin a transaction");
-            drop(batch);
+            lanes = Lanes::default();
             std::thread::sleep(std::time::Duration::from_millis(50));
             continue;
         }
-        for job in batch {
+        while replies.len() < MAX_BATCH && started.elapsed() < WORK_BUDGET {
+            let Some(work) = lanes.pop() else { break };
             if let Err(e) = conn
                 .prepare_cached("SAVEPOINT job")
                 .and_then(|mut s| s.execute([]))
@@ -156,9 +222,10 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, mut folds: FoldCache) {
                 folds: &mut folds,
             };
             // The job reports its own outcome through its reply; a failed job is undone here.
-            let reply = run_job(job, &mut ctx, &conn);
+            let reply = run_job(work, &mut ctx, &conn);
             replies.push(reply);
         }
+        let jobs = replies.len();
         let worked = started.elapsed();
         let committed = conn
             .execute_batch("COMMIT")
@@ -186,8 +253,8 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, mut folds: FoldCache) {
 }
 
 /// Runs one job in its savepoint, rolling the savepoint back if the job failed.
-fn run_job(job: Job, ctx: &mut WriteCtx<'_>, conn: &Connection) -> Reply {
-    let (failed, reply) = job(ctx);
+fn run_job(work: Work, ctx: &mut WriteCtx<'_>, conn: &Connection) -> Reply {
+    let (failed, reply) = work(ctx);
     if failed {
         ctx.folds.job_undone();
     } else {
@@ -203,4 +270,47 @@ fn run_job(job: Job, ctx: &mut WriteCtx<'_>, conn: &Connection) -> Reply {
         tracing::error!(error = %e, "the writer could not end a savepoint");
     }
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_take_turns_so_a_backlog_delays_another_account_by_one_job() {
+        let ran: Arc<Mutex<Vec<String>>> = Arc::default();
+        let job = |lane: Option<i64>, name: &str| {
+            let (ran, name) = (ran.clone(), name.to_string());
+            Job {
+                lane: lane.map(AccountId),
+                work: Box::new(move |_| {
+                    ran.lock().unwrap().push(name);
+                    (false, Box::new(|_| {}) as Reply)
+                }),
+            }
+        };
+        let mut lanes = Lanes::default();
+        for name in ["a1", "a2", "a3"] {
+            lanes.push(job(Some(1), name));
+        }
+        lanes.push(job(Some(2), "b1"));
+        lanes.push(job(None, "admin"));
+        lanes.push(job(Some(2), "b2"));
+        let conn = Connection::open_in_memory().unwrap();
+        let mut indexes = HashMap::new();
+        let mut folds = FoldCache::new(0);
+        let mut ctx = WriteCtx {
+            conn: &conn,
+            indexes: &mut indexes,
+            folds: &mut folds,
+        };
+        while let Some(work) = lanes.pop() {
+            let _ = work(&mut ctx);
+        }
+        assert!(lanes.is_empty());
+        assert_eq!(
+            *ran.lock().unwrap(),
+            ["a1", "b1", "admin", "a2", "b2", "a3"]
+        );
+    }
 }

@@ -75,22 +75,22 @@ impl Hub {
             bail!("the hub did not start: {line:?}");
         };
         let base = base.to_string();
-        let http = client(1);
-        let resp = http
-            .post(format!("{base}/admin/accounts"))
-            .bearer_auth(ADMIN)
-            .header("content-type", "application/json")
-            .body(json!({"name": "bench"}).to_string())
-            .send()
-            .await?;
-        let v: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+        let (account, token) = new_account(&base, "bench").await?;
         Ok(Hub {
             base,
-            token: v["token"].as_str().context("no token")?.to_string(),
-            account: v["id"].as_i64().context("no account")?,
+            token,
+            account,
             child: Some(child),
             _dir: Some(dir),
         })
+    }
+
+    /// Another account on a hub the harness started: its id and api token.
+    pub async fn other_account(&self, name: &str) -> Result<(i64, String)> {
+        if self.child.is_none() {
+            bail!("another account needs a hub the harness started (it holds the admin token)");
+        }
+        new_account(&self.base, name).await
     }
 
     /// A callback and a listener with one subscription.
@@ -127,6 +127,22 @@ impl Hub {
             let _ = child.wait();
         }
     }
+}
+
+/// Creates an account through the admin API.
+async fn new_account(base: &str, name: &str) -> Result<(i64, String)> {
+    let resp = client(1)
+        .post(format!("{base}/admin/accounts"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(json!({ "name": name }).to_string())
+        .send()
+        .await?;
+    let v: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+    Ok((
+        v["id"].as_i64().context("no account")?,
+        v["token"].as_str().context("no token")?.to_string(),
+    ))
 }
 
 impl Drop for Hub {

@@ -55,6 +55,11 @@ struct Args {
     /// call); `tail ms/event` then shows what an event costs once the call is that large.
     #[arg(long)]
     one_call: Option<usize>,
+    /// Meanwhile, another account sends this many single events a second (each the start of
+    /// a call of its own) and the table gives their latency: what one account's load costs
+    /// another's ingest.
+    #[arg(long, default_value_t = 0.0)]
+    bystander_rate: f64,
     /// Replay this NDJSON file of vendor events (in --dialect) instead of generating calls.
     #[arg(long)]
     replay: Option<PathBuf>,
@@ -113,6 +118,11 @@ struct Results {
     /// Per event, the time of the last tenth of the requests (at least one), in order: what
     /// an event costs at the end of the run (with --one-call, in a call that large).
     tail_ms_per_event: f64,
+    /// The other account's single events (--bystander-rate): how many, and their latency.
+    bystander_requests: usize,
+    bystander_ms_p50: f64,
+    bystander_ms_p99: f64,
+    bystander_ms_max: f64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -225,6 +235,44 @@ async fn run(args: Args) -> Result<()> {
     } else {
         "application/json"
     };
+    let sending = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let bystander = if args.bystander_rate > 0.0 {
+        let (_, token) = hub.other_account("bystander").await?;
+        let (http, url, sending) = (
+            hub::client(1),
+            format!("{}/ingest/{}", hub.base, dialect.as_str()),
+            sending.clone(),
+        );
+        let every = Duration::from_secs_f64(1.0 / args.bystander_rate);
+        Some(tokio::spawn(async move {
+            let mut took: Vec<f64> = Vec::new();
+            let mut n = 0u64;
+            while sending.load(Ordering::Relaxed) {
+                let body = traffic::call(1_000_000 + n, dialect, true)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                n += 1;
+                let t = Instant::now();
+                let ok = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 202);
+                if ok {
+                    took.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                tokio::time::sleep(every.saturating_sub(t.elapsed())).await;
+            }
+            took.sort_by(|a, b| a.total_cmp(b));
+            took
+        }))
+    } else {
+        None
+    };
     let start = Instant::now();
     let per_request = args.batch.max(1) as f64;
     let mut tasks = Vec::new();
@@ -299,6 +347,11 @@ async fn run(args: Args) -> Result<()> {
         t.await?;
     }
     let send_seconds = start.elapsed().as_secs_f64();
+    sending.store(false, Ordering::Relaxed);
+    let bystander = match bystander {
+        Some(task) => task.await?,
+        None => Vec::new(),
+    };
     let accepted = accepted.load(Ordering::Relaxed);
     let tag_list: Vec<&str> = args.tags.split(',').collect();
     // Every generated event is a call event: with a plain `call` subscription each goes to
@@ -378,6 +431,10 @@ async fn run(args: Args) -> Result<()> {
         server_rss_mib_end: stats.rss_end_mib,
         server_cpu_percent: stats.cpu_percent,
         tail_ms_per_event,
+        bystander_requests: bystander.len(),
+        bystander_ms_p50: percentile(&bystander, 0.50),
+        bystander_ms_p99: percentile(&bystander, 0.99),
+        bystander_ms_max: bystander.last().copied().unwrap_or(0.0),
     };
     print_table(&results);
     if let Some(path) = &args.json {
@@ -437,6 +494,13 @@ fn print_table(r: &Results) {
         ),
         ("server CPU %", format!("{:.0}", r.server_cpu_percent)),
         ("tail ms/event", format!("{:.3}", r.tail_ms_per_event)),
+        (
+            "bystander n, p50 / p99 / max ms",
+            format!(
+                "{}, {:.1} / {:.1} / {:.1}",
+                r.bystander_requests, r.bystander_ms_p50, r.bystander_ms_p99, r.bystander_ms_max
+            ),
+        ),
     ];
     for (k, v) in rows {
         println!("{k:<34} {v:>14}");
