@@ -11,6 +11,7 @@ mod ingest;
 mod management;
 mod ops;
 mod records;
+mod reference_api;
 mod support;
 mod trust;
 mod waiting;

@@ -2,7 +2,7 @@
 //!
 //! A hook is a listener in the `tel4vn` dialect that wants one hook event, with its own
 //! callback. `callback_apikey`, when set, is sent with every delivery as the `X-Api-Key`
-//! header (and, like every API key, never shown back).
+//! header, and shown back to its owner only, as tel4vn shows it.
 
 use super::callbacks::{self, not_found_as};
 use super::fields::opt_text;
@@ -24,14 +24,15 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The tags that select each hook event's canonical events.
-fn tags_of(event: &str) -> &'static [&'static str] {
-    match event {
+fn tags_of(event: &str) -> Option<&'static [&'static str]> {
+    Some(match event {
         "hangup" => &["completed-call"],
         "ringing" => &["connecting-call"],
         "answered" => &["connected-call"],
         "missed" => &["missed-call"],
-        _ => &["call-log"],
-    }
+        "cdr" | "cdr_autocall" => &["call-log"],
+        _ => return None,
+    })
 }
 
 async fn owner(state: &AppState, headers: &HeaderMap) -> ApiResult<Owner> {
@@ -115,13 +116,18 @@ async fn create(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
     let owner = owner(&state, &headers).await?;
+    // An event outside tel4vn's list makes a hook that is never called, as tel4vn's own
+    // document says of its own and shows in its example (`"event": "create"`).
     let event = match body.get("event") {
-        Some(Value::String(e)) if EVENTS.contains(&e.as_str()) => e.clone(),
-        Some(Value::String(e)) => {
-            return Err(ApiError::invalid(
-                "event",
-                format!("unknown event {e:?}; the events are {}", EVENTS.join(", ")),
-            ));
+        Some(Value::String(e)) if !e.trim().is_empty() => {
+            if !EVENTS.contains(&e.as_str()) {
+                tracing::warn!(
+                    event = %e,
+                    "a tel4vn hook for an event tel4vn does not send: it will receive nothing (the events are {})",
+                    EVENTS.join(", ")
+                );
+            }
+            e.clone()
         }
         _ => {
             return Err(ApiError::invalid(
@@ -176,7 +182,9 @@ async fn create(
                 body: json!({ "callback_id": cb.id, "version": "tel4vn", "expires_at": null, "event": ev }),
                 refs: vec![Ref { field: "callback_id".into(), kind: Kind::Callback, id: cb.id }],
             })?;
-            add(NewResource { kind: Kind::Subscription, owner, parent_id: Some(listener.id), body: json!({ ":tags": tags_of(&ev) }), refs: Vec::new() })?;
+            if let Some(tags) = tags_of(&ev) {
+                add(NewResource { kind: Kind::Subscription, owner, parent_id: Some(listener.id), body: json!({ ":tags": tags }), refs: Vec::new() })?;
+            }
             Ok(())
         })
         .await?;
