@@ -59,6 +59,9 @@ pub struct Config {
     pub call_idle_timeout: Duration,
     pub active_call_cache: usize,
     pub max_events_per_call: usize,
+    pub max_connections: usize,
+    #[serde(deserialize_with = "duration")]
+    pub header_timeout: Duration,
     /// 0: no limit.
     #[serde(deserialize_with = "optional_pages")]
     pub max_db_pages: Option<u64>,
@@ -188,6 +191,12 @@ impl Config {
             return Err(ConfigError(
                 "retry_jitter: must be at least 0 and below 1".into(),
             ));
+        }
+        if self.header_timeout.is_zero() {
+            return Err(ConfigError("header_timeout: must be positive".into()));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError("max_connections: must be positive".into()));
         }
         if self.max_events_per_call == 0 {
             return Err(ConfigError("max_events_per_call: must be positive".into()));

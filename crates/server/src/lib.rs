@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod listing;
 mod routes;
+mod serve;
 
 pub use config::{Config, ConfigError, DEFAULT_CONFIG};
 
@@ -85,17 +86,20 @@ pub async fn run(
         stopping: CancellationToken::new(),
     };
     let streams = state.stopping.clone();
+    let limits = serve::Limits {
+        head_timeout: state.config.header_timeout,
+        max_connections: state.config.max_connections,
+    };
     let router = app(state);
     let stopping = ready.clone();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // /readyz answers 503 from here on, while in-flight requests drain.
-            stopping.store(false, Ordering::SeqCst);
-            streams.cancel();
-            tracing::info!("shutting down: finishing requests in flight");
-        })
-        .await;
+    let served = serve::serve(listener, router, limits, async move {
+        shutdown.await;
+        // /readyz answers 503 from here on, while in-flight requests drain.
+        stopping.store(false, Ordering::SeqCst);
+        streams.cancel();
+        tracing::info!("shutting down: finishing requests in flight");
+    })
+    .await;
     cancel.cancel();
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {

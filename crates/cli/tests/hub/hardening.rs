@@ -554,3 +554,69 @@ async fn a_call_takes_no_more_events_than_the_cap_and_a_refused_batch_stores_not
     let call = get(&hub, &acct, &format!("/calls/{call_id}")).await;
     assert_eq!(call["legs"].as_array().map(Vec::len), Some(6), "{call}");
 }
+
+/// Reads from a raw connection until it closes or `within` passes: whether it closed.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_slow_connections_are_closed_and_connections_are_capped() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let hub = Hub::start_with(&[
+        ("SWITCHBOARD_HEADER_TIMEOUT", "1s"),
+        ("SWITCHBOARD_MAX_CONNECTIONS", "4"),
+    ])
+    .await;
+    let addr = hub.base.trim_start_matches("http://").to_string();
+    // A connection that sends nothing, and one that sends its head a byte at a time too
+    // slowly, are closed once the time for a request's head is up.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let _ = slow.write_all(b"X-Slow: 1\r\n").await;
+    }
+    assert!(closed_within(&mut idle, std::time::Duration::from_secs(3)).await);
+    assert!(closed_within(&mut slow, std::time::Duration::from_secs(3)).await);
+    // A kept-alive connection that goes quiet after a request is closed as well.
+    let mut kept = TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(closed_within(&mut kept, std::time::Duration::from_secs(3)).await);
+
+    // Four connections held open: a fifth is closed at once; the four are still served.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut fifth = TcpStream::connect(&addr).await.unwrap();
+    assert!(closed_within(&mut fifth, std::time::Duration::from_millis(500)).await);
+    held[0]
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut held[0], &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Once they are gone, new connections are served again.
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, _) = hub.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, 200);
+}
