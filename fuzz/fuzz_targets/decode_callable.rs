@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
                     source: switchboard_model::Source { dialect: Dialect::Callable, name: None },
                     received_at: ctx.received_at,
                     tags: switchboard_model::tags::derive(&fact),
+                    silent: false,
                     fact,
                 };
                 for to in Dialect::ALL {
