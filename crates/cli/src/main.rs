@@ -39,6 +39,10 @@ enum Command {
     /// Manage tokens through a running hub's admin API.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Copy the hub's database into a new file, while the hub runs: a consistent snapshot.
+    /// To restore, put the file in an empty data directory as `switchboard.db` and start
+    /// `switchboard serve --data-dir` on it.
+    Backup(BackupArgs),
     /// Print the commented default configuration.
     DefaultConfig,
     /// Decode a file of one dialect's events and print canonical events as NDJSON.
@@ -78,6 +82,20 @@ struct ServeArgs {
     /// Allow callbacks on loopback and private networks [env SWITCHBOARD_ALLOW_PRIVATE_TARGETS].
     #[arg(long)]
     allow_private_targets: bool,
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// The hub's data directory [default: as `serve` finds it: ./switchboard-data, env
+    /// SWITCHBOARD_DATA_DIR, or the config file's].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A TOML configuration file (see `switchboard default-config`).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// The file to write; it must not exist.
+    #[arg(long)]
+    to: PathBuf,
 }
 
 #[derive(Args)]
@@ -162,6 +180,7 @@ fn run() -> Result<()> {
                 body,
             ))
         }
+        Command::Backup(args) => backup(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
@@ -184,6 +203,24 @@ fn init_logging(format: &str) {
     } else {
         builder.init();
     }
+}
+
+fn backup(args: BackupArgs) -> Result<()> {
+    let mut figment = Config::figment(args.config.as_deref());
+    if let Some(dir) = &args.data_dir {
+        figment = figment.merge(("data_dir", dir));
+    }
+    let config = Config::from_figment(figment)?;
+    let report = switchboard_store::backup(&config.data_dir, &args.to)?;
+    println!(
+        "backed up {} events, {} calls and {} deliveries still to make ({} bytes) to {}",
+        report.events,
+        report.calls,
+        report.pending_deliveries,
+        report.bytes,
+        args.to.display()
+    );
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {

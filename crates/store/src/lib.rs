@@ -7,6 +7,7 @@
 //! separate connections (WAL lets them run beside the writer).
 
 mod accounts;
+mod backup;
 mod body;
 mod calls;
 mod checkpoint;
@@ -19,6 +20,7 @@ mod schema;
 mod writer;
 
 pub use accounts::{Account, Scope, TokenInfo};
+pub use backup::{backup, inspect, BackupReport};
 pub use calls::{AgentRow, CallQuery, FinalizeRound, Finalized, StoredCall};
 pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
@@ -59,6 +61,9 @@ pub enum StoreError {
     Closed,
     #[error("commit failed: {0}")]
     Commit(String),
+    /// A backup could not be taken (the message says why).
+    #[error("{0}")]
+    Backup(String),
     /// An event would make its call longer than a call may be (`max_events_per_call`); the
     /// batch is refused whole. `index` is the event's place in its batch.
     #[error("call {call_id} has {max} events, as many as a call may have")]

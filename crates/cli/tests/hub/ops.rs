@@ -3,6 +3,7 @@
 use crate::support::*;
 use serde_json::json;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -155,4 +156,167 @@ async fn a_hub_without_an_admin_token_has_no_admin_api() {
         )
         .await;
     assert_eq!(status, 404, "{out}");
+}
+
+/// Every event of the account, as its sender's `uuid`s.
+async fn stored_uuids(hub: &Hub, acct: &Account) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    let mut after = "0".to_string();
+    loop {
+        let page = get(hub, acct, &format!("/events?after={after}&limit=500")).await;
+        let items = page["items"].as_array().unwrap();
+        if items.is_empty() {
+            return out;
+        }
+        for item in items {
+            if let Some(uuid) = item["fact"]["raw"]["uuid"].as_str() {
+                out.insert(uuid.to_string());
+            }
+        }
+        after = page["next_cursor"].as_str().unwrap().to_string();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_every_acknowledged_event_and_pending_delivery() {
+    // Deliveries fail, then wait an hour for their next attempt: they stay pending.
+    let env = [("SWITCHBOARD_RETRY_SCHEDULE", "0s,1h")];
+    let hub = Hub::start_with(&env).await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    rx.answer(503);
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (acked, stop, base, token) = (
+            acked.clone(),
+            stop.clone(),
+            hub.base.clone(),
+            acct.token.clone(),
+        );
+        tokio::spawn(async move {
+            #[allow(clippy::disallowed_methods)]
+            let http = reqwest::Client::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let batch: Vec<serde_json::Value> = (0..10)
+                    .map(|i| {
+                        leg_event(
+                            &format!("b{n}-{i}"),
+                            &format!("backup-call-{n}"),
+                            &format!("backup-call-{n}"),
+                            "new",
+                            None,
+                            did("+15550000001"),
+                            did("+15550000002"),
+                            1_700_000_000 + i,
+                        )
+                    })
+                    .collect();
+                let r = http
+                    .post(format!("{base}/ingest/phonecom"))
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(serde_json::Value::Array(batch.clone()).to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+                acked.lock().unwrap().extend(
+                    batch
+                        .iter()
+                        .map(|e| e["uuid"].as_str().unwrap().to_string()),
+                );
+                n += 1;
+            }
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before: Vec<String> = acked.lock().unwrap().clone();
+    let copy = tempfile::tempdir().unwrap();
+    let file = copy.path().join("switchboard-backup.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["backup", "--data-dir"])
+        .arg(hub.dir.join("data"))
+        .arg("--to")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let after: Vec<String> = acked.lock().unwrap().clone();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Ingest went on meanwhile, and after.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.await.unwrap();
+    assert!(acked.lock().unwrap().len() > after.len(), "ingest stopped");
+    // A backup never overwrites a file.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["backup", "--data-dir"])
+        .arg(hub.dir.join("data"))
+        .arg("--to")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    // Restored: a hub on the copy has every event acknowledged before the backup began, and
+    // nothing it never acknowledged; the deliveries still to make are still to be made.
+    let restored_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(restored_dir.path().join("data")).unwrap();
+    std::fs::copy(&file, restored_dir.path().join("data/switchboard.db")).unwrap();
+    let restored = Hub::start_on(restored_dir, &env).await;
+    let there = stored_uuids(&restored, &acct).await;
+    let missing = before.iter().filter(|u| !there.contains(*u)).count();
+    assert_eq!(
+        missing,
+        0,
+        "of {} acknowledged before, {} there: {said}",
+        before.len(),
+        there.len()
+    );
+    let acked_all: std::collections::HashSet<String> =
+        acked.lock().unwrap().iter().cloned().collect();
+    assert!(there.iter().all(|u| acked_all.contains(u)));
+    assert!(there.len() >= before.len() && there.len() <= after.len());
+    let pending: i64 = said
+        .split(" and ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(pending > 0, "{said}");
+    let log = get(&restored, &acct, "/integrations/events/callbacks?limit=1").await;
+    let cb = log["items"][0]["id"].as_i64().unwrap();
+    let mut waiting = 0;
+    let mut offset = 0;
+    loop {
+        let page = get(
+            &restored,
+            &acct,
+            &format!("/integrations/events/callbacks/{cb}/deliveries?limit=500&offset={offset}"),
+        )
+        .await;
+        let items = page["items"].as_array().unwrap();
+        if items.is_empty() {
+            break;
+        }
+        waiting += items
+            .iter()
+            .filter(|d| {
+                !matches!(
+                    d["status"].as_str(),
+                    Some("succeeded" | "dead" | "suppressed" | "expired")
+                )
+            })
+            .count();
+        offset += items.len();
+    }
+    assert_eq!(waiting as i64, pending, "{said}");
 }

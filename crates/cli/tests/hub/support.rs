@@ -83,7 +83,12 @@ impl Hub {
     }
 
     pub async fn start_with(env: &[(&str, &str)]) -> Hub {
-        let tmp = tempfile::tempdir().expect("temp dir");
+        Hub::start_on(tempfile::tempdir().expect("temp dir"), env).await
+    }
+
+    /// Starts a hub whose data directory is `tmp/data`, as it was left there (a restored
+    /// backup, say).
+    pub async fn start_on(tmp: tempfile::TempDir, env: &[(&str, &str)]) -> Hub {
         let dir = tmp.path().to_path_buf();
         let env: Vec<(String, String)> = env
             .iter()
