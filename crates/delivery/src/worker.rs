@@ -307,6 +307,11 @@ impl State {
         }
         match recorded {
             Ok(deactivated) => {
+                Self::count_outcomes(&outcomes);
+                if !deactivated.is_empty() {
+                    metrics::counter!("switchboard_callbacks_disabled_total")
+                        .increment(deactivated.len() as u64);
+                }
                 for d in deactivated {
                     self.announce(d).await;
                 }
@@ -314,6 +319,29 @@ impl State {
             Err(e) => {
                 tracing::error!(error = %e, "could not record delivery attempts; their deliveries are due again")
             }
+        }
+    }
+
+    /// Counts recorded attempts by how they ended and the class of the receiver's answer.
+    fn count_outcomes(outcomes: &[AttemptOutcome]) {
+        for o in outcomes {
+            let outcome = match o.next {
+                Next::Succeeded => "succeeded",
+                Next::Dead => "dead",
+                Next::RetryAt(_) => "failed_attempt",
+                // Not sent: held, rerouted to a fallback, or waiting for the callback.
+                _ => continue,
+            };
+            let class = match o.status_code {
+                Some(200..=299) => "2xx",
+                Some(300..=399) => "3xx",
+                Some(400..=499) => "4xx",
+                Some(500..=599) => "5xx",
+                Some(_) => "other",
+                None => "none",
+            };
+            metrics::counter!("switchboard_deliveries_total", "outcome" => outcome, "status_class" => class)
+            .increment(1);
         }
     }
 
@@ -725,7 +753,12 @@ async fn deliver(state: &State, d: ClaimedDelivery) -> AttemptOutcome {
             None => Next::Dead,
         }
     };
-    if !result.succeeded() {
+    if result.succeeded() {
+        // From the hub's acceptance of the event to its delivery (retries included).
+        let since = jiff::Timestamp::now().duration_since(d.event.received_at);
+        metrics::histogram!("switchboard_delivery_latency_seconds")
+            .record(since.as_secs_f64().max(0.0));
+    } else {
         tracing::info!(outbox_id = d.outbox_id, callback_id = callback.id, attempt = attempts_made, error = ?result.error, "delivery attempt failed");
     }
     AttemptOutcome {

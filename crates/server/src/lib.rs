@@ -9,6 +9,7 @@ pub mod config;
 mod error;
 mod extract;
 mod listing;
+mod metrics;
 mod routes;
 mod serve;
 
@@ -65,6 +66,7 @@ pub async fn run(
         max_db_pages: config.max_db_pages,
         max_events_per_call: config.max_events_per_call,
     };
+    metrics::install();
     let store = Store::open_with(&config.data_dir, calls)?;
     tracing::info!(db = %store.path().display(), "store open");
     let cancel = CancellationToken::new();
@@ -128,6 +130,8 @@ async fn finalize_calls(store: Store, delivery: DeliveryHandle, cancel: Cancella
             match store.finalize_due(jiff::Timestamp::now()).await {
                 Ok(done) => {
                     if done.events > 0 {
+                        ::metrics::counter!("switchboard_call_logs_emitted_total")
+                            .increment(done.events as u64);
                         delivery.wake();
                     }
                     if done.more && !cancel.is_cancelled() {

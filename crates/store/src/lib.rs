@@ -13,6 +13,7 @@ mod calls;
 mod checkpoint;
 mod events;
 mod folds;
+mod gauges;
 mod outbox;
 mod pool;
 mod resources;
@@ -24,6 +25,7 @@ pub use backup::{backup, inspect, BackupReport};
 pub use calls::{AgentRow, CallQuery, FinalizeRound, Finalized, StoredCall};
 pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
+pub use gauges::Gauges;
 pub use outbox::{
     AttemptOutcome, AttemptRecord, CallbackSlots, Claim, ClaimedDelivery, Deactivation,
     DeliveryPage, DeliveryRecord, DeliveryStatus, InFlight, Next, WAITING,

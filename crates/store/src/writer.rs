@@ -235,6 +235,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, mut folds: FoldCache) {
             indexes.clear();
             folds.clear();
         }
+        metrics::histogram!("switchboard_writer_transaction_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("switchboard_writer_transaction_jobs").record(jobs as f64);
         if started.elapsed() >= SLOW {
             tracing::debug!(
                 jobs,

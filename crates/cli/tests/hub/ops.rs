@@ -320,3 +320,129 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_event_and_pending
     }
     assert_eq!(waiting as i64, pending, "{said}");
 }
+
+/// The value of a metric in Prometheus text: the sum over the series whose labels include
+/// every one of `labels`.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.split(',').any(|p| p == format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
+        })
+        .sum()
+}
+
+async fn scrape(hub: &Hub) -> String {
+    let r = hub
+        .http
+        .get(format!("{}/metrics", hub.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_what_the_hub_did() {
+    let hub = Hub::start().await;
+    let acct = hub.account().await;
+    let ok = Receiver::start().await;
+    let failing = Receiver::start().await;
+    let limited = Receiver::start().await;
+    listen(&hub, &acct, &ok.url, &[&["call"]]).await;
+    listen(&hub, &acct, &failing.url, &[&["call"]]).await;
+    listen_with(
+        &hub,
+        &acct,
+        json!({"config": {"url": limited.url, "rate-limit": {"number": 1, "period": 3600}}}),
+        &[&["call"]],
+    )
+    .await;
+    failing.answer(500);
+    let before = scrape(&hub).await;
+    let events = inbound_call("metered", "+15550000001", "+15550000002");
+    let n = events.len();
+    hub.ingest(&acct.token, &events).await;
+    hub.ingest(&acct.token, &events[..1]).await; // a duplicate
+    let (status, _) = hub
+        .ingest_raw("phonecom", &acct.token, "application/json", "{not json")
+        .await;
+    assert_eq!(status, 400);
+    ok.wait_events(n, 10).await;
+    // The failing receiver's deliveries: three attempts each (0 s, 200 ms, 200 ms), then dead.
+    failing.wait_events(3 * n, 10).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await; // the call log's grace
+    let after = scrape(&hub).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        metric(&after, name, labels) - metric(&before, name, labels)
+    };
+    let ingested = "switchboard_events_ingested_total";
+    assert_eq!(
+        delta(
+            ingested,
+            &[("dialect", "phonecom"), ("outcome", "accepted")]
+        ),
+        n as f64
+    );
+    assert_eq!(
+        delta(
+            ingested,
+            &[("dialect", "phonecom"), ("outcome", "duplicate")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(ingested, &[("dialect", "phonecom"), ("outcome", "refused")]),
+        1.0
+    );
+    let deliveries = "switchboard_deliveries_total";
+    // The call's events, and its call log to the two listeners that take it (all but the
+    // rate-limited one's first event are suppressed).
+    let succeeded = delta(
+        deliveries,
+        &[("outcome", "succeeded"), ("status_class", "2xx")],
+    );
+    assert!(succeeded >= (n + 1) as f64, "{succeeded}\n{after}");
+    assert!(
+        delta(
+            deliveries,
+            &[("outcome", "failed_attempt"), ("status_class", "5xx")]
+        ) >= (2 * n) as f64
+    );
+    assert!(delta(deliveries, &[("outcome", "dead"), ("status_class", "5xx")]) >= n as f64);
+    assert!(delta(deliveries, &[("outcome", "suppressed")]) >= (n - 1) as f64);
+    assert_eq!(
+        delta("switchboard_call_logs_emitted_total", &[]),
+        1.0,
+        "{after}"
+    );
+    assert!(
+        metric(
+            &after,
+            "switchboard_ingest_request_duration_seconds_count",
+            &[("dialect", "phonecom")]
+        ) >= 3.0
+    );
+    assert!(metric(&after, "switchboard_writer_transaction_seconds_count", &[]) > 0.0);
+    assert!(metric(&after, "switchboard_delivery_latency_seconds_count", &[]) >= n as f64);
+    assert!(metric(&after, "switchboard_database_bytes", &[]) > 0.0);
+    assert!(after.contains("switchboard_calls_in_progress"));
+    assert!(after.contains("switchboard_delivery_backlog_rows"));
+    // No label names an account, a listener or a URL.
+    assert!(!after.contains(&acct.id.to_string()) && !after.contains("127.0.0.1"));
+}

@@ -33,9 +33,29 @@ fn too_large(max: usize) -> ApiError {
     )
 }
 
+/// Takes a batch, and counts and times it (`/metrics`).
 async fn ingest(
-    State(state): State<AppState>,
+    state: State<AppState>,
     Path(dialect): Path<String>,
+    query: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let started = std::time::Instant::now();
+    let label = crate::metrics::dialect_label(&dialect);
+    let answer = take(state, dialect, query, headers, body).await;
+    metrics::histogram!("switchboard_ingest_request_duration_seconds", "dialect" => label)
+        .record(started.elapsed().as_secs_f64());
+    if answer.is_err() {
+        metrics::counter!("switchboard_events_ingested_total", "dialect" => label, "outcome" => "refused")
+            .increment(1);
+    }
+    answer
+}
+
+async fn take(
+    State(state): State<AppState>,
+    dialect: String,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
@@ -153,6 +173,20 @@ async fn ingest(
         .store
         .ingest(token.account, events, received_at)
         .await?;
+    let label = dialect.as_str();
+    for (outcome_name, n) in [
+        ("accepted", outcome.accepted),
+        ("duplicate", outcome.duplicates),
+    ] {
+        if n > 0 {
+            metrics::counter!("switchboard_events_ingested_total", "dialect" => label, "outcome" => outcome_name)
+                .increment(n as u64);
+        }
+    }
+    if outcome.suppressed > 0 {
+        metrics::counter!("switchboard_deliveries_total", "outcome" => "suppressed", "status_class" => "none")
+            .increment(outcome.suppressed as u64);
+    }
     if outcome.deliveries > 0 {
         state.delivery.wake();
     }
