@@ -383,6 +383,17 @@ fn in_order(events: &[Event]) -> Vec<usize> {
     (0..events.len()).collect()
 }
 
+/// Every scenario [`scenario`] builds.
+const SCENARIOS: [&str; 7] = [
+    "phonecom_rollover",
+    "phonecom_busy_missed",
+    "tel4vn_ring_group",
+    "callable_b_legs",
+    "welljoint_transfer",
+    "welljoint_conference",
+    "workonflow_members",
+];
+
 fn scenario(name: &str) -> (Vec<Event>, &'static str) {
     match name {
         "phonecom_rollover" => (phonecom_rollover(), "c"),
@@ -400,7 +411,7 @@ proptest! {
 
     #[test]
     fn every_arrival_order_gives_the_same_call(
-        name in proptest::sample::select(vec!["phonecom_rollover", "phonecom_busy_missed", "tel4vn_ring_group", "callable_b_legs", "welljoint_transfer", "welljoint_conference", "workonflow_members"]),
+        name in proptest::sample::select(SCENARIOS.to_vec()),
         seed in any::<u64>(),
     ) {
         let (events, alias) = scenario(name);
@@ -421,15 +432,7 @@ proptest! {
 fn the_record_is_the_same_however_the_events_are_batched() {
     // A call's row is written once per batch: batches that hold a merge, a call's end and
     // what follows it, or more calls than the cache keeps must come out as one at a time.
-    for name in [
-        "phonecom_rollover",
-        "phonecom_busy_missed",
-        "tel4vn_ring_group",
-        "callable_b_legs",
-        "welljoint_transfer",
-        "welljoint_conference",
-        "workonflow_members",
-    ] {
+    for name in SCENARIOS {
         let (events, alias) = scenario(name);
         let mut order = in_order(&events);
         order.reverse();
@@ -446,15 +449,7 @@ fn the_record_is_the_same_however_the_events_are_batched() {
 
 #[test]
 fn the_record_does_not_depend_on_the_fold_cache() {
-    for name in [
-        "phonecom_rollover",
-        "phonecom_busy_missed",
-        "tel4vn_ring_group",
-        "callable_b_legs",
-        "welljoint_transfer",
-        "welljoint_conference",
-        "workonflow_members",
-    ] {
+    for name in SCENARIOS {
         let (events, alias) = scenario(name);
         let order = in_order(&events);
         let cached = record_after(&events, &order, alias);

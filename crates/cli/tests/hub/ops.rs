@@ -236,13 +236,16 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_event_and_pending
     let before: Vec<String> = acked.lock().unwrap().clone();
     let copy = tempfile::tempdir().unwrap();
     let file = copy.path().join("switchboard-backup.db");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["backup", "--data-dir"])
-        .arg(hub.dir.join("data"))
-        .arg("--to")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let backup = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["backup", "--data-dir"])
+            .arg(hub.dir.join("data"))
+            .arg("--to")
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = backup();
     let after: Vec<String> = acked.lock().unwrap().clone();
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -256,13 +259,7 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_event_and_pending
     sender.await.unwrap();
     assert!(acked.lock().unwrap().len() > after.len(), "ingest stopped");
     // A backup never overwrites a file.
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["backup", "--data-dir"])
-        .arg(hub.dir.join("data"))
-        .arg("--to")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let again = backup();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
 
