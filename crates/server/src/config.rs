@@ -42,6 +42,14 @@ pub struct Config {
     pub disable_after: Duration,
     #[serde(deserialize_with = "duration")]
     pub attempt_retention: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub event_retention: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub call_retention: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub delivery_retention: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub prune_every: Duration,
     /// Empty: as long as `attempt_retention`.
     #[serde(deserialize_with = "optional_duration")]
     pub delivery_wait_limit: Option<Duration>,
@@ -184,6 +192,15 @@ impl Config {
         .expect("the embedded defaults are valid")
     }
 
+    /// How long each kind of row is kept.
+    pub fn retention(&self) -> switchboard_store::Retention {
+        switchboard_store::Retention {
+            events: self.event_retention,
+            calls: self.call_retention,
+            deliveries: self.delivery_retention,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         self.retry_schedule()?;
         self.guard()?;
@@ -191,6 +208,9 @@ impl Config {
             return Err(ConfigError(
                 "retry_jitter: must be at least 0 and below 1".into(),
             ));
+        }
+        if self.prune_every.is_zero() {
+            return Err(ConfigError("prune_every: must be positive".into()));
         }
         if self.header_timeout.is_zero() {
             return Err(ConfigError("header_timeout: must be positive".into()));

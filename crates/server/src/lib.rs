@@ -78,6 +78,12 @@ pub async fn run(
         delivery.clone(),
         cancel.clone(),
     ));
+    tracker.spawn(prune(
+        store.clone(),
+        config.prune_every,
+        config.retention(),
+        cancel.clone(),
+    ));
     let ready = Arc::new(AtomicBool::new(true));
     let grace = config.shutdown_grace;
     let state = AppState {
@@ -114,6 +120,56 @@ pub async fn run(
     served?;
     Ok(())
 }
+
+/// Prunes what is past its retention, every `prune_every`: batch after batch while any goes,
+/// each a writer job of its own, giving the freed pages back after each.
+async fn prune(
+    store: Store,
+    every: std::time::Duration,
+    keep: switchboard_store::Retention,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let mut total = switchboard_store::Pruned::default();
+        while !cancel.is_cancelled() {
+            let now = jiff::Timestamp::now().as_millisecond();
+            match store.prune_batch(now, keep, PRUNE_BATCH).await {
+                Ok(done) if done.any() => {
+                    total.events += done.events;
+                    total.calls += done.calls;
+                    total.deliveries += done.deliveries;
+                    if let Err(e) = store.reclaim_space(RECLAIM_PAGES).await {
+                        tracing::warn!(error = %e, "could not give pruned space back");
+                    }
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "pruning failed");
+                    break;
+                }
+            }
+        }
+        if total.any() {
+            tracing::info!(
+                events = total.events,
+                calls = total.calls,
+                deliveries = total.deliveries,
+                "pruned what is past its retention"
+            );
+        }
+    }
+}
+
+/// Rows of each kind one pruning job takes.
+const PRUNE_BATCH: usize = 1000;
+/// Pages given back after each pruning job (4 KiB each).
+const RECLAIM_PAGES: u32 = 2000;
 
 /// Finalizes ended calls once their grace window is over (and closes quiet ones), a few times
 /// a second; their call logs go out like any other event.

@@ -296,12 +296,18 @@ fn events_of(conn: &Connection, call_id: &str, unsaved: &[i64]) -> Result<Vec<Ev
     seqs.sort_unstable();
     seqs.dedup();
     let mut body_of = conn.prepare_cached("SELECT body FROM events WHERE seq = ?1")?;
-    seqs.into_iter()
-        .map(|seq| {
-            let body: SqlValue = body_of.query_row([seq], |r| r.get(0))?;
-            crate::body::event_of((&body).into())
-        })
-        .collect()
+    let mut events = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        // An event past its retention is gone; the call keeps what remains.
+        let Some(body) = body_of
+            .query_row([seq], |r| r.get::<_, SqlValue>(0))
+            .optional()?
+        else {
+            continue;
+        };
+        events.push(crate::body::event_of((&body).into())?);
+    }
+    Ok(events)
 }
 
 /// A call's record as a reader finds it: the one written when the call was finalized, or,

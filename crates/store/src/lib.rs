@@ -17,6 +17,7 @@ mod gauges;
 mod outbox;
 mod pool;
 mod resources;
+mod retention;
 mod schema;
 mod writer;
 
@@ -31,6 +32,7 @@ pub use outbox::{
     DeliveryPage, DeliveryRecord, DeliveryStatus, InFlight, Next, WAITING,
 };
 pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource};
+pub use retention::{Pruned, Retention};
 pub use switchboard_engine::calls::CallRecord;
 
 use pool::ReadPool;

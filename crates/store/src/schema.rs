@@ -208,11 +208,32 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE write_probe (id INTEGER PRIMARY KEY, pad BLOB);
     "#,
+    // 15: retention. An event's deliveries are found by the event (to prune them with it, and
+    // for the foreign key's check when it goes); where each account's pruned events end, so
+    // a cursor before it is told so.
+    r#"
+    CREATE INDEX outbox_by_event ON outbox(event_seq);
+    CREATE TABLE retention_marks (
+        account_id      INTEGER PRIMARY KEY,
+        events_through  INTEGER NOT NULL
+    );
+    "#,
 ];
 
-/// Brings the schema up to date.
+/// Brings the schema up to date. A new database gives the space pruning frees back to the
+/// file system bit by bit (`auto_vacuum = INCREMENTAL`, which only a database without tables
+/// can take); one made by an earlier version reuses freed pages for new data instead.
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current == 0 {
+        let tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables == 0 {
+            // (The file's header is written already, by the switch to WAL: an empty
+            // database's VACUUM makes the new mode its own.)
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+            conn.execute_batch("VACUUM")?;
+        }
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
         conn.execute_batch(&format!(

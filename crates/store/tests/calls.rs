@@ -603,6 +603,8 @@ fn a_database_from_before_calls_listed_their_events_keeps_every_calls_events() {
              ALTER TABLE calls DROP COLUMN heard_at;
              DROP INDEX agents_by_device;
              DROP TABLE write_probe;
+             DROP INDEX outbox_by_event;
+             DROP TABLE retention_marks;
              CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE status = 'pending';
              CREATE INDEX outbox_by_callback ON outbox(callback_id, id);
              PRAGMA user_version = 8;",
@@ -776,4 +778,16 @@ fn events_an_earlier_version_stored_as_text_are_still_read_and_folded() {
             serde_json::to_value(&whole).unwrap()
         );
     });
+}
+
+#[test]
+fn a_new_database_gives_pruned_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.close();
+    let db = rusqlite::Connection::open(dir.path().join("switchboard.db")).unwrap();
+    let mode: i64 = db
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, 2, "auto_vacuum = INCREMENTAL");
 }

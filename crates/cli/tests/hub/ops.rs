@@ -443,3 +443,175 @@ async fn metrics_count_what_the_hub_did() {
     // No label names an account, a listener or a URL.
     assert!(!after.contains(&acct.id.to_string()) && !after.contains("127.0.0.1"));
 }
+
+/// The senders' `uuid`s of the account's events, and the cursor after the last.
+async fn log_after(hub: &Hub, acct: &Account, after: &str) -> (u16, Vec<String>, String) {
+    let (status, page) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}/events?after={after}&limit=500", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    let uuids = page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["fact"]["raw"]["uuid"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let next = page["next_cursor"].as_str().unwrap_or_default().to_string();
+    (status, uuids, next)
+}
+
+#[tokio::test]
+async fn what_is_past_its_retention_is_pruned_and_an_older_cursor_is_told_so() {
+    let hub = Hub::start_with(&[
+        ("SWITCHBOARD_EVENT_RETENTION", "2s"),
+        ("SWITCHBOARD_CALL_RETENTION", "2s"),
+        ("SWITCHBOARD_DELIVERY_RETENTION", "2s"),
+        ("SWITCHBOARD_PRUNE_EVERY", "200ms"),
+        ("SWITCHBOARD_FINALIZE_GRACE", "100ms"),
+    ])
+    .await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    let call = |name: &str| -> Vec<serde_json::Value> {
+        ["new", "connecting", "connected", "completed"]
+            .iter()
+            .enumerate()
+            .map(|(i, state)| {
+                leg_event(
+                    &format!("{name}-{i}"),
+                    name,
+                    name,
+                    state,
+                    (*state == "completed").then_some("success"),
+                    did("+15550000001"),
+                    did("+15550000002"),
+                    // Times a moment ago: the call ended before it was sent.
+                    1_699_999_990 + i as i64,
+                )
+            })
+            .collect()
+    };
+    let old = call("old-call");
+    hub.ingest(&acct.token, &old).await;
+    rx.wait_events(old.len(), 10).await;
+    let (_, uuids, _) = log_after(&hub, &acct, "0").await;
+    assert!(uuids.contains(&"old-call-0".to_string()));
+    // A reader half-way through the old call's events.
+    let halfway = get(&hub, &acct, "/events?after=0&limit=2").await["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_call = get(&hub, &acct, "/calls?limit=1").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Past the retention, the old call's events, its deliveries and the call go.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, uuids, _) = log_after(&hub, &acct, "0").await;
+        let calls = get(&hub, &acct, "/calls").await;
+        if uuids.is_empty() && calls["total"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not pruned: {uuids:?} {calls}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // What is new stays; nothing of the old call is left anywhere.
+    let new = call("new-call");
+    hub.ingest(&acct.token, &new).await;
+    let (_, uuids, _) = log_after(&hub, &acct, "0").await;
+    assert_eq!(
+        uuids,
+        ["new-call-0", "new-call-1", "new-call-2", "new-call-3"]
+    );
+    let (status, _) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}/calls/{old_call}", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}/calls/old-call", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "the call's aliases are gone too");
+    let cb = get(&hub, &acct, "/integrations/events/callbacks").await["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    rx.wait_events(old.len() + new.len(), 10).await;
+    let deliveries = get(
+        &hub,
+        &acct,
+        &format!("/integrations/events/callbacks/{cb}/deliveries?limit=500"),
+    )
+    .await;
+    assert!(
+        deliveries["total"].as_i64().unwrap() <= new.len() as i64 + 1,
+        "{deliveries}"
+    );
+    // A cursor from before the pruning is told it is too old, and where to go on from.
+    let (status, err) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}/events?after={halfway}", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 410, "{err}");
+    assert_eq!(err["@error"]["@path"], "after");
+    assert!(err["@error"]["@message"]
+        .as_str()
+        .unwrap()
+        .contains("event_retention"));
+    // So is a live stream resumed from there.
+    let r = hub
+        .http
+        .get(format!("{}/v4/accounts/{}/stream", hub.base, acct.id))
+        .bearer_auth(&acct.token)
+        .header("Last-Event-ID", &halfway)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+}
+
+#[tokio::test]
+async fn an_event_still_to_be_delivered_outlives_its_retention() {
+    let hub = Hub::start_with(&[
+        ("SWITCHBOARD_EVENT_RETENTION", "1s"),
+        ("SWITCHBOARD_DELIVERY_RETENTION", "1s"),
+        ("SWITCHBOARD_PRUNE_EVERY", "200ms"),
+        ("SWITCHBOARD_RETRY_SCHEDULE", "0s,1h"),
+    ])
+    .await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    rx.answer(503);
+    let events = inbound_call("owed", "+15550000001", "+15550000002");
+    hub.ingest(&acct.token, &events).await;
+    rx.wait_events(1, 10).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // Its first attempt failed and the next is an hour away: the events wait, kept.
+    let (_, uuids, _) = log_after(&hub, &acct, "0").await;
+    assert_eq!(uuids.len(), events.len(), "{uuids:?}");
+}

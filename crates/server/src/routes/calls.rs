@@ -214,6 +214,28 @@ fn cursor_param(value: Option<&String>, key: &str) -> ApiResult<Option<i64>> {
         .transpose()
 }
 
+/// Refuses a cursor (`after`, `Last-Event-ID`) that names events pruned since: what came
+/// after it is partly gone, and reading on would skip it silently.
+async fn still_kept(
+    state: &AppState,
+    account: AccountId,
+    after: i64,
+    field: &str,
+) -> ApiResult<()> {
+    let pruned = state.store.pruned_through(account).await?;
+    if after > 0 && after < pruned {
+        return Err(ApiError::new(
+            axum::http::StatusCode::GONE,
+            format!(
+                "this cursor is older than the events the hub keeps (event_retention): \
+                 events up to {pruned} were pruned; go on from after={pruned}"
+            ),
+        )
+        .at(field));
+    }
+    Ok(())
+}
+
 async fn events(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,6 +243,7 @@ async fn events(
 ) -> ApiResult<axum::response::Response> {
     let after = cursor_param(q.get("after"), "after")?.unwrap_or(0);
     let limit = limit_of(&q)?;
+    still_kept(&state, caller.owner.account, after, "after").await?;
     let items = state
         .store
         .events_after(caller.owner.account, after, limit)
@@ -317,8 +340,17 @@ async fn stream(
         .map(str::to_owned);
     let latest = state.store.watch_latest();
     let after = match cursor_param(resume.as_ref(), "Last-Event-ID")? {
-        Some(seq) => seq,
-        None => cursor_param(q.get("after"), "after")?.unwrap_or(*latest.borrow()),
+        Some(seq) => {
+            still_kept(&state, caller.owner.account, seq, "Last-Event-ID").await?;
+            seq
+        }
+        None => match cursor_param(q.get("after"), "after")? {
+            Some(seq) => {
+                still_kept(&state, caller.owner.account, seq, "after").await?;
+                seq
+            }
+            None => *latest.borrow(),
+        },
     };
     let follow = Follow {
         stopping: state.stopping.clone(),
