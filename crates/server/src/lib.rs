@@ -147,6 +147,7 @@ async fn prune(
                     if let Err(e) = store.reclaim_space(RECLAIM_PAGES).await {
                         tracing::warn!(error = %e, "could not give pruned space back");
                     }
+                    tokio::time::sleep(PRUNE_PAUSE).await;
                 }
                 Ok(_) => break,
                 Err(e) => {
@@ -166,10 +167,13 @@ async fn prune(
     }
 }
 
-/// Rows of each kind one pruning job takes.
-const PRUNE_BATCH: usize = 1000;
+/// Rows of each kind one pruning job takes: a job of a few milliseconds, so the writer's
+/// other jobs wait no longer for it than for one ingest batch.
+const PRUNE_BATCH: usize = 250;
 /// Pages given back after each pruning job (4 KiB each).
-const RECLAIM_PAGES: u32 = 2000;
+const RECLAIM_PAGES: u32 = 500;
+/// The pause between pruning jobs: ingest goes first.
+const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Finalizes ended calls once their grace window is over (and closes quiet ones), a few times
 /// a second; their call logs go out like any other event.
