@@ -615,3 +615,97 @@ async fn an_event_still_to_be_delivered_outlives_its_retention() {
     let (_, uuids, _) = log_after(&hub, &acct, "0").await;
     assert_eq!(uuids.len(), events.len(), "{uuids:?}");
 }
+
+#[tokio::test]
+async fn erasing_a_number_leaves_nothing_that_mentions_it() {
+    let hub = Hub::start_with(&[("SWITCHBOARD_FINALIZE_GRACE", "100ms")]).await;
+    let acct = hub.account().await;
+    let other = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    let mut mine = inbound_call("erase-me", "+15551234567", "+15550000002");
+    mine.extend(inbound_call("keep-me", "+15559990000", "+15550000002"));
+    // A message naming the number only in its text, as the sender wrote it.
+    mine.push(json!({"uuid": "m-erase", "data_type": "message",
+        "data": {"uuid": "msg-erase", "direction": "inbound", "type": "sms",
+                 "from": {"type": "did", "id": "+15558880000"},
+                 "to": [{"type": "did", "id": "+15550000002"}],
+                 "message": "call me back on +1 (555) 123-4567"}}));
+    hub.ingest(&acct.token, &mine).await;
+    hub.ingest(
+        &other.token,
+        &inbound_call("theirs", "+15551234567", "+15550000003"),
+    )
+    .await;
+    rx.wait_events(mine.len() - 1, 10).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await; // the call logs
+    let before = get(&hub, &acct, "/events?limit=500").await;
+    let text = before.to_string();
+    assert!(text.contains("5551234567"));
+
+    let (status, err) = hub
+        .call(
+            "POST",
+            "/admin/erase",
+            Some(ADMIN),
+            Some(json!({"number": "123"})),
+        )
+        .await;
+    assert_eq!(
+        (status, err["@error"]["@path"].as_str()),
+        (422, Some("number"))
+    );
+    let (status, err) = hub
+        .call(
+            "POST",
+            "/admin/erase",
+            Some(&acct.token),
+            Some(json!({"number": "+15551234567"})),
+        )
+        .await;
+    assert_eq!(status, 401, "{err}");
+    let (status, out) = hub
+        .call(
+            "POST",
+            "/admin/erase",
+            Some(ADMIN),
+            Some(json!({"number": "+1 555 123 4567", "account": acct.id})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    // The call's events, its call log, the message; their deliveries; the call.
+    assert!(out["erased"]["events"].as_i64().unwrap() >= 12, "{out}");
+    assert!(out["erased"]["deliveries"].as_i64().unwrap() >= 11, "{out}");
+    assert_eq!(out["erased"]["calls"], 1, "{out}");
+    assert!(hub.log().contains("erased a phone number"));
+
+    // Nothing of the account mentions it: its events, calls and deliveries.
+    let after = get(&hub, &acct, "/events?limit=500").await.to_string();
+    assert!(!after.contains("5551234567"), "{after}");
+    assert!(after.contains("keep-me"), "the other call stays");
+    let calls = get(&hub, &acct, "/calls").await;
+    assert!(!calls.to_string().contains("5551234567"), "{calls}");
+    assert_eq!(calls["total"], 1);
+    let (status, _) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}/calls/erase-me", acct.id),
+            Some(&acct.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "its aliases are gone");
+    let cb = get(&hub, &acct, "/integrations/events/callbacks").await["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let log = get(
+        &hub,
+        &acct,
+        &format!("/integrations/events/callbacks/{cb}/deliveries?limit=500"),
+    )
+    .await;
+    assert!(!log.to_string().contains("5551234567"));
+    // Another account was not asked about.
+    let theirs = get(&hub, &other, "/events?limit=500").await.to_string();
+    assert!(theirs.contains("5551234567"));
+}

@@ -20,6 +20,55 @@ pub fn router() -> Router<AppState> {
         .route("/admin/accounts", post(create_account))
         .route("/admin/accounts/{account}", get(get_account))
         .route("/admin/accounts/{account}/tokens", post(create_token))
+        .route("/admin/erase", post(erase))
+}
+
+/// Erases every event, call, delivery and attempt that mentions a phone number (in one
+/// account with `account`, else in all): `{"number": "+15551234567", "account"?: id}`.
+async fn erase(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    check_admin(&state, &headers)?;
+    let number = match opt_text(&body, "number", "number")? {
+        Some(Some(n)) => n,
+        _ => {
+            return Err(ApiError::invalid(
+                "number",
+                "missing: the phone number to erase",
+            ))
+        }
+    };
+    let digits = switchboard_store::digits_of(&number);
+    // Fewer digits would match parts of other numbers' written forms.
+    if digits.len() < 6 || digits.len() > 20 {
+        return Err(ApiError::invalid(
+            "number",
+            "expected a phone number of 6 to 20 digits",
+        ));
+    }
+    let account = match opt_id(&body, "account", "account")? {
+        Some(Some(id)) => {
+            let account = AccountId(id);
+            if state.store.account(account).await?.is_none() {
+                return Err(ApiError::not_found("account").at("account"));
+            }
+            Some(account)
+        }
+        _ => None,
+    };
+    let erased = state.store.erase_number(account, digits.clone()).await?;
+    // The log keeps who asked for what to go, not the number itself.
+    tracing::warn!(
+        account = account.map(|a| a.0),
+        number_ends_with = &digits[digits.len() - 2..],
+        events = erased.events,
+        calls = erased.calls,
+        deliveries = erased.deliveries,
+        "erased a phone number"
+    );
+    Ok(Json(json!({ "erased": erased })))
 }
 
 fn check_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {

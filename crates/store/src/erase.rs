@@ -1,0 +1,218 @@
+//! Erasure: forgetting every trace of a phone number, when the law asks.
+//!
+//! An event is erased when a number in it — in what the source sent (`raw`, verbatim) or in
+//! what the hub made of it — is the number: the same digits, whatever separators or prefix
+//! (`+1 (555) 123-4567`, `sip:15551234567@pbx`), or one ending with the other where the
+//! shorter has at least 9 digits (a national form beside an international one). A call is erased when one of its
+//! events is, or when its record names the number; with it go all its events, their
+//! deliveries and attempts, and its aliases. The events are found on a reader, a chunk at a
+//! time, and removed by the writer in small jobs, so ingest goes on meanwhile; what arrives
+//! during an erasure is not part of it (run it again).
+
+use crate::{Result, Store};
+use rusqlite::params;
+use rusqlite::types::Value as SqlValue;
+use std::collections::BTreeSet;
+use switchboard_model::AccountId;
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Erased {
+    pub events: usize,
+    pub calls: usize,
+    pub deliveries: usize,
+}
+
+/// Events read per reader job while looking.
+const SCAN_CHUNK: i64 = 2000;
+/// Rows removed per writer job.
+const ERASE_CHUNK: usize = 250;
+
+impl Store {
+    /// Erases every event and call that mentions the number's `digits` (in one account, or
+    /// in all), with their deliveries, attempts and aliases.
+    pub async fn erase_number(&self, account: Option<AccountId>, digits: String) -> Result<Erased> {
+        // The events that mention it.
+        let mut seqs: BTreeSet<i64> = BTreeSet::new();
+        let mut after = 0i64;
+        loop {
+            let needle = digits.clone();
+            let (found, last) = self
+                .inner
+                .readers
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT seq, body FROM events WHERE seq > ?1 AND (?2 IS NULL OR account_id = ?2)
+                         ORDER BY seq LIMIT ?3",
+                    )?;
+                    let rows = stmt
+                        .query_map(params![after, account.map(|a| a.0), SCAN_CHUNK], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, SqlValue>(1)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let last = rows.last().map(|(seq, _)| *seq);
+                    let mut found = Vec::new();
+                    for (seq, body) in rows {
+                        let event = crate::body::event_of((&body).into())?;
+                        if mentions(&serde_json::to_string(&event)?, &needle) {
+                            found.push(seq);
+                        }
+                    }
+                    Ok((found, last))
+                })
+                .await?;
+            seqs.extend(found);
+            match last {
+                Some(seq) => after = seq,
+                None => break,
+            }
+        }
+        // The calls they belong to, and those whose record names the number.
+        let needle = digits.clone();
+        let matched = seqs.clone();
+        let calls: Vec<(String, Vec<i64>)> = self
+            .inner
+            .readers
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, event_seqs, search, record FROM calls WHERE (?1 IS NULL OR account_id = ?1)",
+                )?;
+                let rows = stmt.query_map(params![account.map(|a| a.0)], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                })?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (id, listed, search, record) = row?;
+                    let events: Vec<i64> =
+                        listed.split(',').filter_map(|s| s.parse().ok()).collect();
+                    let names = [search, record]
+                        .iter()
+                        .flatten()
+                        .any(|text| mentions(text, &needle));
+                    if names || events.iter().any(|s| matched.contains(s)) {
+                        out.push((id, events));
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        for (_, events) in &calls {
+            seqs.extend(events);
+        }
+        let mut erased = Erased::default();
+        let seqs: Vec<i64> = seqs.into_iter().collect();
+        for chunk in seqs.chunks(ERASE_CHUNK) {
+            let chunk = chunk.to_vec();
+            let (events, deliveries) = self
+                .inner
+                .writer
+                .write(move |ctx| {
+                    let (mut events, mut deliveries) = (0, 0);
+                    for seq in chunk {
+                        ctx.conn
+                            .prepare_cached(
+                                "DELETE FROM attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE event_seq = ?1)",
+                            )?
+                            .execute([seq])?;
+                        deliveries += ctx
+                            .conn
+                            .prepare_cached("DELETE FROM outbox WHERE event_seq = ?1")?
+                            .execute([seq])?;
+                        events += ctx
+                            .conn
+                            .prepare_cached("DELETE FROM events WHERE seq = ?1")?
+                            .execute([seq])?;
+                    }
+                    Ok((events, deliveries))
+                })
+                .await?;
+            erased.events += events;
+            erased.deliveries += deliveries;
+        }
+        for chunk in calls.chunks(ERASE_CHUNK) {
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+            erased.calls += self
+                .inner
+                .writer
+                .write(move |ctx| {
+                    let mut n = 0;
+                    for id in ids {
+                        ctx.conn
+                            .prepare_cached("DELETE FROM call_aliases WHERE call_id = ?1")?
+                            .execute([&id])?;
+                        n += ctx
+                            .conn
+                            .prepare_cached("DELETE FROM calls WHERE id = ?1")?
+                            .execute([&id])?;
+                        ctx.folds.forget(&id);
+                    }
+                    Ok(n)
+                })
+                .await?;
+        }
+        Ok(erased)
+    }
+}
+
+/// The digits of a text, in order (`+1 (555) 123-4567` → `15551234567`).
+pub fn digits_of(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Whether a number written in `text` is the number `digits` (see the module's rule).
+fn mentions(text: &str, digits: &str) -> bool {
+    let same = |found: &str| {
+        let (short, long) = if found.len() <= digits.len() {
+            (found, digits)
+        } else {
+            (digits, found)
+        };
+        found == digits || (short.len() >= 9 && long.ends_with(short))
+    };
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once('"')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else if matches!(c, ' ' | '-' | '(' | ')' | '.') && !run.is_empty() {
+            // Separators inside a written number.
+        } else {
+            if !run.is_empty() && same(&run) {
+                return true;
+            }
+            run.clear();
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn a_number_is_found_however_it_is_written_and_only_as_a_whole() {
+        let n = "15551234567";
+        for text in [
+            r#"{"to":"+15551234567"}"#,
+            r#"{"uri":"sip:15551234567@pbx.example"}"#,
+            r#"{"text":"call +1 (555) 123-4567 back"}"#,
+            r#"{"national":"5551234567"}"#,
+            r#"{"n":15551234567}"#,
+        ] {
+            assert!(mentions(text, n), "{text}");
+        }
+        for text in [
+            r#"{"ts":1796577073,"to":"+15550000001"}"#,
+            r#"{"to":"+15551234568"}"#,
+            r#"{"id":"1234567"}"#,
+            r#"{"a":"1555","b":"1234567"}"#,
+        ] {
+            assert!(!mentions(text, n), "{text}");
+        }
+    }
+}
