@@ -71,6 +71,16 @@ fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+impl TokenCache {
+    /// Forgets an account's tokens (the account is being erased).
+    pub(crate) fn forget_account(&self, account: AccountId) {
+        self.by_id
+            .write()
+            .expect("token cache")
+            .retain(|_, t| t.info.account != account);
+    }
+}
+
 /// Tokens look like `sb_<scope>_<id>_<secret>`: the id finds the row, the secret is checked.
 fn split_token(token: &str) -> Option<(i64, &str)> {
     let rest = token.strip_prefix("sb_")?;

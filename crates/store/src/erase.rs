@@ -159,6 +159,107 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Erases an account and everything of it: events, deliveries and attempts, calls and
+    /// their aliases, agents, callbacks and the rest of its configuration, its tokens. The
+    /// rows go a chunk per writer job, so other accounts' ingest goes on meanwhile; the
+    /// account's tokens stop working first.
+    pub async fn erase_account(&self, account: AccountId) -> Result<Erased> {
+        // Its tokens first: nothing of it is taken while it goes.
+        self.inner
+            .writer
+            .write(move |ctx| {
+                ctx.conn
+                    .execute("DELETE FROM tokens WHERE account_id = ?1", [account.0])?;
+                Ok(())
+            })
+            .await?;
+        self.inner.tokens.forget_account(account);
+        let mut erased = Erased::default();
+        loop {
+            let (events, deliveries) = self
+                .inner
+                .writer
+                .write(move |ctx| {
+                    let seqs: Vec<i64> = ctx
+                        .conn
+                        .prepare_cached(
+                            "SELECT seq FROM events WHERE account_id = ?1 LIMIT ?2",
+                        )?
+                        .query_map(params![account.0, ERASE_CHUNK as i64], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    let mut deliveries = 0;
+                    for seq in &seqs {
+                        ctx.conn
+                            .prepare_cached(
+                                "DELETE FROM attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE event_seq = ?1)",
+                            )?
+                            .execute([seq])?;
+                        deliveries += ctx
+                            .conn
+                            .prepare_cached("DELETE FROM outbox WHERE event_seq = ?1")?
+                            .execute([seq])?;
+                        ctx.conn
+                            .prepare_cached("DELETE FROM events WHERE seq = ?1")?
+                            .execute([seq])?;
+                    }
+                    Ok((seqs.len(), deliveries))
+                })
+                .await?;
+            erased.events += events;
+            erased.deliveries += deliveries;
+            if events == 0 {
+                break;
+            }
+        }
+        loop {
+            let calls = self
+                .inner
+                .writer
+                .write(move |ctx| {
+                    let ids: Vec<String> = ctx
+                        .conn
+                        .prepare_cached("SELECT id FROM calls WHERE account_id = ?1 LIMIT ?2")?
+                        .query_map(params![account.0, ERASE_CHUNK as i64], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    for id in &ids {
+                        ctx.conn
+                            .prepare_cached("DELETE FROM call_aliases WHERE call_id = ?1")?
+                            .execute([id])?;
+                        ctx.conn
+                            .prepare_cached("DELETE FROM calls WHERE id = ?1")?
+                            .execute([id])?;
+                        ctx.folds.forget(id);
+                    }
+                    Ok(ids.len())
+                })
+                .await?;
+            erased.calls += calls;
+            if calls == 0 {
+                break;
+            }
+        }
+        self.inner
+            .writer
+            .write(move |ctx| {
+                let a = account.0;
+                ctx.conn.execute_batch(&format!(
+                    "DELETE FROM callback_health WHERE callback_id IN
+                       (SELECT id FROM resources WHERE account_id = {a} AND kind = 'callback');
+                     DELETE FROM resources WHERE account_id = {a};
+                     DELETE FROM agents WHERE account_id = {a};
+                     DELETE FROM call_aliases WHERE account_id = {a};
+                     DELETE FROM retention_marks WHERE account_id = {a};
+                     DELETE FROM accounts WHERE id = {a};"
+                ))?;
+                ctx.invalidate(account);
+                Ok(())
+            })
+            .await?;
+        Ok(erased)
+    }
+}
+
 /// The digits of a text, in order (`+1 (555) 123-4567` → `15551234567`).
 pub fn digits_of(text: &str) -> String {
     text.chars().filter(char::is_ascii_digit).collect()

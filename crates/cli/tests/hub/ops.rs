@@ -709,3 +709,81 @@ async fn erasing_a_number_leaves_nothing_that_mentions_it() {
     let theirs = get(&hub, &other, "/events?limit=500").await.to_string();
     assert!(theirs.contains("5551234567"));
 }
+
+#[tokio::test]
+async fn erasing_an_account_removes_it_and_everything_of_it() {
+    let hub = Hub::start_with(&[("SWITCHBOARD_FINALIZE_GRACE", "100ms")]).await;
+    let gone = hub.account().await;
+    let stays = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &gone, &rx.url, &[&["call"]]).await;
+    listen(&hub, &stays, &rx.url, &[&["call"]]).await;
+    let events = inbound_call("doomed", "+15551112222", "+15550000002");
+    hub.ingest(&gone.token, &events).await;
+    hub.ingest(
+        &stays.token,
+        &inbound_call("kept", "+15553334444", "+15550000002"),
+    )
+    .await;
+    rx.wait_events(2 * events.len(), 10).await;
+    let (status, out) = hub
+        .call(
+            "DELETE",
+            &format!("/admin/accounts/{}", gone.id),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert!(
+        out["erased"]["events"].as_i64().unwrap() >= events.len() as i64,
+        "{out}"
+    );
+    assert_eq!(out["erased"]["calls"], 1, "{out}");
+    assert!(
+        out["erased"]["deliveries"].as_i64().unwrap() >= events.len() as i64,
+        "{out}"
+    );
+    // Its token no longer works, the account is not there, and a second erasure finds none.
+    let (status, _) = hub
+        .call(
+            "GET",
+            &format!("/v4/accounts/{}/calls", gone.id),
+            Some(&gone.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = hub
+        .ingest_raw(
+            "phonecom",
+            &gone.token,
+            "application/json",
+            events[0].to_string(),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = hub
+        .call(
+            "GET",
+            &format!("/admin/accounts/{}", gone.id),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = hub
+        .call(
+            "DELETE",
+            &format!("/admin/accounts/{}", gone.id),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // The other account is whole.
+    let calls = get(&hub, &stays, "/calls").await;
+    assert_eq!(calls["total"], 1);
+    let listeners = get(&hub, &stays, "/integrations/events/listeners").await;
+    assert_eq!(listeners["total"], 1);
+}

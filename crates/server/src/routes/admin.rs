@@ -18,7 +18,10 @@ use switchboard_store::Scope;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/accounts", post(create_account))
-        .route("/admin/accounts/{account}", get(get_account))
+        .route(
+            "/admin/accounts/{account}",
+            get(get_account).delete(erase_account),
+        )
         .route("/admin/accounts/{account}/tokens", post(create_token))
         .route("/admin/erase", post(erase))
 }
@@ -136,6 +139,28 @@ async fn get_account(
     Ok(Json(
         json!({ "id": account.id, "name": account.name, "created_at": account.created_at }),
     ))
+}
+
+/// Erases an account and all of its data.
+async fn erase_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(params): Path<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    check_admin(&state, &headers)?;
+    let account = AccountId(id_param(&params, "account", "account")?);
+    if state.store.account(account).await?.is_none() {
+        return Err(ApiError::not_found("account"));
+    }
+    let erased = state.store.erase_account(account).await?;
+    tracing::warn!(
+        account = account.0,
+        events = erased.events,
+        calls = erased.calls,
+        deliveries = erased.deliveries,
+        "erased an account and all its data"
+    );
+    Ok(Json(json!({ "erased": erased })))
 }
 
 async fn create_token(
