@@ -115,9 +115,21 @@ pub(crate) fn build_index(
         .map(|s| (s.id, s))
         .collect();
     let mut filters: HashMap<i64, Vec<FilterSpec>> = HashMap::new();
+    // A listener with a filter that cannot be read receives nothing, rather than everything
+    // the filter was there to keep from it.
+    let mut unreadable: std::collections::HashSet<i64> = std::collections::HashSet::new();
     for f in all_in(conn, Kind::Filter, account)? {
-        if let (Some(parent), Some(spec)) = (f.parent_id, filter_spec(&f.body, &schedules)) {
-            filters.entry(parent).or_default().push(spec);
+        let Some(parent) = f.parent_id else { continue };
+        match filter_spec(&f.body, &schedules) {
+            Some(spec) => filters.entry(parent).or_default().push(spec),
+            None => {
+                tracing::warn!(
+                    listener_id = parent,
+                    filter_id = f.id,
+                    "a filter cannot be read: its listener receives nothing until it is fixed"
+                );
+                unreadable.insert(parent);
+            }
         }
     }
     let mut specs = Vec::new();
@@ -130,6 +142,9 @@ pub(crate) fn build_index(
         })
     };
     for l in all_in(conn, Kind::Listener, account)? {
+        if unreadable.contains(&l.id) {
+            continue;
+        }
         let Some(own) = id_field(&l.body, "callback_id") else {
             continue;
         };

@@ -216,3 +216,44 @@ async fn a_claim_skips_rows_in_flight_and_fills_each_callbacks_free_senders() {
     assert_eq!(claimed, expected);
     store.close();
 }
+
+#[tokio::test]
+async fn a_listener_whose_filter_cannot_be_read_receives_nothing() {
+    let (_dir, store, owner) = new_store().await;
+    let callback = add_listener(&store, owner).await;
+    let events = two_events_of_one_call();
+    let out = store
+        .ingest(AccountId(1), events.clone(), jiff::Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(out.deliveries, 2, "the listener takes the call's events");
+    // A filter of a kind this version cannot read (a later version's, say) is put on it.
+    let listener = callback + 1;
+    store
+        .create_resources(move |add| {
+            add(NewResource {
+                kind: Kind::Filter,
+                owner,
+                parent_id: Some(listener),
+                body: json!({"filter_type": "fax", "filter_value": {"id": 1}, "not_logic": false}),
+                refs: Vec::new(),
+            })?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut later = events;
+    for e in &mut later {
+        e.id = uuid::Uuid::now_v7();
+        e.fact.source_key.push_str("-again");
+    }
+    let out = store
+        .ingest(AccountId(1), later, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(out.accepted, 2);
+    assert_eq!(
+        out.deliveries, 0,
+        "not everything the filter was there to keep out"
+    );
+}
