@@ -9,6 +9,7 @@
 //! time, and removed by the writer in small jobs, so ingest goes on meanwhile; what arrives
 //! during an erasure is not part of it (run it again).
 
+use crate::retention::{forget_call, forget_event};
 use crate::{Result, Store};
 use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
@@ -114,19 +115,9 @@ impl Store {
                 .write(move |ctx| {
                     let (mut events, mut deliveries) = (0, 0);
                     for seq in chunk {
-                        ctx.conn
-                            .prepare_cached(
-                                "DELETE FROM attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE event_seq = ?1)",
-                            )?
-                            .execute([seq])?;
-                        deliveries += ctx
-                            .conn
-                            .prepare_cached("DELETE FROM outbox WHERE event_seq = ?1")?
-                            .execute([seq])?;
-                        events += ctx
-                            .conn
-                            .prepare_cached("DELETE FROM events WHERE seq = ?1")?
-                            .execute([seq])?;
+                        let (e, d) = forget_event(ctx.conn, seq)?;
+                        events += e;
+                        deliveries += d;
                     }
                     Ok((events, deliveries))
                 })
@@ -142,14 +133,7 @@ impl Store {
                 .write(move |ctx| {
                     let mut n = 0;
                     for id in ids {
-                        ctx.conn
-                            .prepare_cached("DELETE FROM call_aliases WHERE call_id = ?1")?
-                            .execute([&id])?;
-                        n += ctx
-                            .conn
-                            .prepare_cached("DELETE FROM calls WHERE id = ?1")?
-                            .execute([&id])?;
-                        ctx.folds.forget(&id);
+                        n += usize::from(forget_call(ctx, &id)?);
                     }
                     Ok(n)
                 })
@@ -183,25 +167,12 @@ impl Store {
                 .write(move |ctx| {
                     let seqs: Vec<i64> = ctx
                         .conn
-                        .prepare_cached(
-                            "SELECT seq FROM events WHERE account_id = ?1 LIMIT ?2",
-                        )?
+                        .prepare_cached("SELECT seq FROM events WHERE account_id = ?1 LIMIT ?2")?
                         .query_map(params![account.0, ERASE_CHUNK as i64], |r| r.get(0))?
                         .collect::<rusqlite::Result<_>>()?;
                     let mut deliveries = 0;
                     for seq in &seqs {
-                        ctx.conn
-                            .prepare_cached(
-                                "DELETE FROM attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE event_seq = ?1)",
-                            )?
-                            .execute([seq])?;
-                        deliveries += ctx
-                            .conn
-                            .prepare_cached("DELETE FROM outbox WHERE event_seq = ?1")?
-                            .execute([seq])?;
-                        ctx.conn
-                            .prepare_cached("DELETE FROM events WHERE seq = ?1")?
-                            .execute([seq])?;
+                        deliveries += forget_event(ctx.conn, *seq)?.1;
                     }
                     Ok((seqs.len(), deliveries))
                 })
@@ -223,13 +194,7 @@ impl Store {
                         .query_map(params![account.0, ERASE_CHUNK as i64], |r| r.get(0))?
                         .collect::<rusqlite::Result<_>>()?;
                     for id in &ids {
-                        ctx.conn
-                            .prepare_cached("DELETE FROM call_aliases WHERE call_id = ?1")?
-                            .execute([id])?;
-                        ctx.conn
-                            .prepare_cached("DELETE FROM calls WHERE id = ?1")?
-                            .execute([id])?;
-                        ctx.folds.forget(id);
+                        forget_call(ctx, id)?;
                     }
                     Ok(ids.len())
                 })

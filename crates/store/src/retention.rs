@@ -42,6 +42,36 @@ impl Pruned {
     }
 }
 
+/// Removes an event with its deliveries and their attempts; returns (events, deliveries)
+/// removed.
+pub(crate) fn forget_event(conn: &rusqlite::Connection, seq: i64) -> Result<(usize, usize)> {
+    conn.prepare_cached(
+        "DELETE FROM attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE event_seq = ?1)",
+    )?
+    .execute([seq])?;
+    let deliveries = conn
+        .prepare_cached("DELETE FROM outbox WHERE event_seq = ?1")?
+        .execute([seq])?;
+    let events = conn
+        .prepare_cached("DELETE FROM events WHERE seq = ?1")?
+        .execute([seq])?;
+    Ok((events, deliveries))
+}
+
+/// Removes a call with its aliases (its events are another matter); returns whether it was
+/// there.
+pub(crate) fn forget_call(ctx: &mut crate::writer::WriteCtx<'_>, id: &str) -> Result<bool> {
+    ctx.conn
+        .prepare_cached("DELETE FROM call_aliases WHERE call_id = ?1")?
+        .execute([id])?;
+    let removed = ctx
+        .conn
+        .prepare_cached("DELETE FROM calls WHERE id = ?1")?
+        .execute([id])?;
+    ctx.folds.forget(id);
+    Ok(removed > 0)
+}
+
 fn cutoff_ms(now_ms: i64, keep: Duration) -> i64 {
     now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
 }
@@ -100,14 +130,7 @@ impl Store {
                     if owed {
                         break;
                     }
-                    conn.prepare_cached(
-                        "DELETE FROM attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE event_seq = ?1)",
-                    )?
-                    .execute([seq])?;
-                    conn.prepare_cached("DELETE FROM outbox WHERE event_seq = ?1")?
-                        .execute([seq])?;
-                    conn.prepare_cached("DELETE FROM events WHERE seq = ?1")?
-                        .execute([seq])?;
+                    forget_event(conn, seq)?;
                     marks.insert(account, seq);
                     out.events += 1;
                 }
@@ -136,11 +159,7 @@ impl Store {
                     .map(|(id, ..)| id)
                     .collect();
                 for id in &calls {
-                    conn.prepare_cached("DELETE FROM call_aliases WHERE call_id = ?1")?
-                        .execute([id])?;
-                    conn.prepare_cached("DELETE FROM calls WHERE id = ?1")?
-                        .execute([id])?;
-                    ctx.folds.forget(id);
+                    forget_call(ctx, id)?;
                 }
                 out.calls = calls.len();
                 Ok(out)
