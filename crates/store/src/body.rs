@@ -52,6 +52,16 @@ pub(crate) fn event_of(stored: ValueRef<'_>) -> Result<Event> {
     Ok(serde_json::from_slice(&unpack(stored)?)?)
 }
 
+/// Other JSON kept the same way (a finalized call's record).
+pub(crate) fn pack_json(json: &[u8]) -> Result<Vec<u8>> {
+    pack(json)
+}
+
+/// The JSON of a column [`pack_json`] wrote (or TEXT, as earlier versions wrote it).
+pub(crate) fn unpack_json(stored: ValueRef<'_>) -> Result<Cow<'_, [u8]>> {
+    unpack(stored)
+}
+
 fn pack(json: &[u8]) -> Result<Vec<u8>> {
     let len = u32::try_from(json.len())
         .map_err(|_| StoreError::Corrupt("an event larger than 4 GiB".into()))?;

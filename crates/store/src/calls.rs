@@ -315,11 +315,13 @@ fn events_of(conn: &Connection, call_id: &str, unsaved: &[i64]) -> Result<Vec<Ev
 /// only then).
 fn record_of<E: std::borrow::Borrow<[Event]>>(
     state: &str,
-    stored: &str,
+    stored: &SqlValue,
     events: impl FnOnce() -> Result<E>,
 ) -> Result<CallRecord> {
     if state == "finalized" {
-        Ok(serde_json::from_str(stored)?)
+        Ok(serde_json::from_slice(&crate::body::unpack_json(
+            stored.into(),
+        )?)?)
     } else {
         Ok(CallFold::of(events()?.borrow()).finish())
     }
@@ -345,8 +347,8 @@ macro_rules! update_call {
 struct Logged {
     revision: i64,
     missed: bool,
-    /// The finalized record's JSON.
-    record: String,
+    /// The finalized record's JSON, packed ([`crate::body::pack_json`]).
+    record: Vec<u8>,
 }
 
 /// An event that joined a call: its position in the log, and when the hub received it (ms).
@@ -839,8 +841,8 @@ struct Finalization {
     /// The `call.log` (and `call.missed`) events, when the call log changed.
     events: Vec<(Event, Vec<u8>)>,
     digest: String,
-    /// The finalized record's JSON, for the row.
-    record: String,
+    /// The finalized record's JSON, packed as event bodies are, for the row.
+    record: Vec<u8>,
 }
 
 impl Finalization {
@@ -875,7 +877,7 @@ impl Finalization {
             }
         }
         call.rec.state = CallState::Finalized;
-        let record = serde_json::to_string(&call.rec)?;
+        let record = crate::body::pack_json(&serde_json::to_vec(&call.rec)?)?;
         Ok(Finalization {
             call,
             events,
@@ -1057,7 +1059,7 @@ impl Store {
                     )
                     .optional()?;
                 let call_id = by_alias.unwrap_or(id);
-                let row: Option<(String, i64, String, String)> = conn
+                let row: Option<(SqlValue, i64, String, String)> = conn
                     .query_row(
                         "SELECT record, revision, merged, state FROM calls WHERE id = ?1 AND account_id = ?2",
                         params![call_id, account.0],
@@ -1134,7 +1136,7 @@ impl Store {
                 let mut stmt = conn.prepare(&format!("SELECT id, record, revision, merged, state{sql} ORDER BY started_at DESC, id DESC LIMIT ?"))?;
                 let rows = stmt
                     .query_map(params_from_iter(args.iter()), |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+                        Ok((r.get::<_, String>(0)?, r.get::<_, SqlValue>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 let mut alias_stmt = conn.prepare_cached("SELECT alias FROM call_aliases WHERE call_id = ?1 ORDER BY alias")?;

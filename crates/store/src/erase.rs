@@ -83,12 +83,19 @@ impl Store {
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, SqlValue>(3)?,
                     ))
                 })?;
                 let mut out = Vec::new();
                 for row in rows {
                     let (id, listed, search, record) = row?;
+                    let record = match record {
+                        SqlValue::Null => None,
+                        stored => Some(
+                            String::from_utf8_lossy(&crate::body::unpack_json((&stored).into())?)
+                                .into_owned(),
+                        ),
+                    };
                     let events: Vec<i64> =
                         listed.split(',').filter_map(|s| s.parse().ok()).collect();
                     let names = [search, record]
