@@ -9,6 +9,7 @@ mod ingest;
 mod listeners;
 mod ops;
 mod overview;
+mod plain;
 mod profiles;
 mod schedules;
 mod subscriptions;
@@ -30,8 +31,8 @@ fn events_api() -> Router<AppState> {
         .merge(listeners::router())
         .merge(subscriptions::router())
         .merge(filters::router())
-        .merge(profiles::router())
-        .merge(schedules::router())
+        .merge(profiles::PROFILES.router())
+        .merge(schedules::SCHEDULES.router())
         .merge(overview::router())
 }
 

@@ -1,25 +1,25 @@
 //! Profiles: who to tell (`support_email`) when a callback keeps failing.
 
-use super::callbacks::not_found_as;
 use super::fields::{opt_text, Body};
+use super::plain::Plain;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, JsonObject};
-use crate::listing::{page_of, Page};
-use crate::AppState;
-use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{json, Value};
-use switchboard_store::{Blocker, Kind, NewResource, Resource};
+use switchboard_store::{Blocker, Kind, Resource};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/profiles", get(list).post(create))
-        .route(
-            "/profiles/{profile_id}",
-            get(show).patch(update).delete(remove),
-        )
-}
+/// The routes of `/profiles`.
+pub static PROFILES: Plain = Plain {
+    kind: Kind::Profile,
+    path: "/profiles",
+    param: "profile_id",
+    name: "profile",
+    view,
+    check: |body, existing| check(body, existing, ""),
+    in_use: || Blocker {
+        kind: Kind::Callback,
+        field: "profile_id",
+        message: "Error: Profile is in use. Look for callbacks using it.".into(),
+    },
+};
 
 pub fn view(r: &Resource) -> Value {
     let b = &r.body;
@@ -75,82 +75,4 @@ pub fn check(body: &Body, existing: Option<&Body>, path: &str) -> ApiResult<Body
         None => {}
     }
     Ok(doc)
-}
-
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(query): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Value>> {
-    let page = Page::parse(&query, &[])?;
-    page_of(&state, Kind::Profile, caller.owner, None, &page, view).await
-}
-
-async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    JsonObject(body): JsonObject,
-) -> ApiResult<Json<Value>> {
-    let doc = check(&body, None, "")?;
-    let created = state
-        .store
-        .create_resource(NewResource {
-            kind: Kind::Profile,
-            owner: caller.owner,
-            parent_id: None,
-            body: Value::Object(doc),
-            refs: Vec::new(),
-        })
-        .await?;
-    Ok(Json(view(&created)))
-}
-
-async fn get_profile(state: &AppState, caller: &Caller) -> ApiResult<Resource> {
-    let id = caller.id("profile_id", "profile")?;
-    state
-        .store
-        .get_resource(Kind::Profile, caller.owner, None, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("profile"))
-}
-
-async fn show(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    Ok(Json(view(&get_profile(&state, &caller).await?)))
-}
-
-async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    JsonObject(body): JsonObject,
-) -> ApiResult<Json<Value>> {
-    let current = get_profile(&state, &caller).await?;
-    let doc = check(&body, current.body.as_object(), "")?;
-    let updated = state
-        .store
-        .update_resource(Kind::Profile, caller.owner, None, current.id, move |_| {
-            Ok((Value::Object(doc), Vec::new()))
-        })
-        .await
-        .map_err(|e| not_found_as(e, "profile"))?;
-    Ok(Json(view(&updated)))
-}
-
-async fn remove(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let id = caller.id("profile_id", "profile")?;
-    state
-        .store
-        .delete_resource(
-            Kind::Profile,
-            caller.owner,
-            None,
-            id,
-            vec![Blocker {
-                kind: Kind::Callback,
-                field: "profile_id",
-                message: "Error: Profile is in use. Look for callbacks using it.".into(),
-            }],
-        )
-        .await
-        .map_err(|e| not_found_as(e, "profile"))?;
-    Ok(Json(json!({ "success": true })))
 }
