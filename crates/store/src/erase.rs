@@ -112,40 +112,10 @@ impl Store {
         for (_, events) in &calls {
             seqs.extend(events);
         }
-        let mut erased = Erased::default();
         let seqs: Vec<i64> = seqs.into_iter().collect();
-        for chunk in seqs.chunks(ERASE_CHUNK) {
-            let chunk = chunk.to_vec();
-            let (events, deliveries) = self
-                .inner
-                .writer
-                .write(move |ctx| {
-                    let (mut events, mut deliveries) = (0, 0);
-                    for seq in chunk {
-                        let (e, d) = forget_event(ctx.conn, seq)?;
-                        events += e;
-                        deliveries += d;
-                    }
-                    Ok((events, deliveries))
-                })
-                .await?;
-            erased.events += events;
-            erased.deliveries += deliveries;
-        }
-        for chunk in calls.chunks(ERASE_CHUNK) {
-            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
-            erased.calls += self
-                .inner
-                .writer
-                .write(move |ctx| {
-                    let mut n = 0;
-                    for id in ids {
-                        n += usize::from(forget_call(ctx, &id)?);
-                    }
-                    Ok(n)
-                })
-                .await?;
-        }
+        let ids: Vec<String> = calls.into_iter().map(|(id, _)| id).collect();
+        let mut erased = self.forget_events(&seqs).await?;
+        erased += self.forget_calls(&ids).await?;
         Ok(erased)
     }
 }
@@ -159,10 +129,7 @@ impl Store {
         let mut erased = self.erase_account_rows(account).await?;
         // A batch whose token was checked just before the tokens went may have been stored
         // since: one more pass takes it (no token of the account works by now).
-        let late = self.erase_account_rows(account).await?;
-        erased.events += late.events;
-        erased.calls += late.calls;
-        erased.deliveries += late.deliveries;
+        erased += self.erase_account_rows(account).await?;
         Ok(erased)
     }
 
@@ -178,49 +145,31 @@ impl Store {
             .await?;
         self.inner.tokens.forget_account(account);
         let mut erased = Erased::default();
+        // Its events (with their deliveries), then its calls, a chunk at a time, until none
+        // is left.
         loop {
-            let (events, deliveries) = self
-                .inner
-                .writer
-                .write(move |ctx| {
-                    let seqs: Vec<i64> = ctx
-                        .conn
-                        .prepare_cached("SELECT seq FROM events WHERE account_id = ?1 LIMIT ?2")?
-                        .query_map(params![account.0, ERASE_CHUNK as i64], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    let mut deliveries = 0;
-                    for seq in &seqs {
-                        deliveries += forget_event(ctx.conn, *seq)?.1;
-                    }
-                    Ok((seqs.len(), deliveries))
-                })
+            let seqs: Vec<i64> = self
+                .of_account(
+                    "SELECT seq FROM events WHERE account_id = ?1 LIMIT ?2",
+                    account,
+                )
                 .await?;
-            erased.events += events;
-            erased.deliveries += deliveries;
-            if events == 0 {
+            if seqs.is_empty() {
                 break;
             }
+            erased += self.forget_events(&seqs).await?;
         }
         loop {
-            let calls = self
-                .inner
-                .writer
-                .write(move |ctx| {
-                    let ids: Vec<String> = ctx
-                        .conn
-                        .prepare_cached("SELECT id FROM calls WHERE account_id = ?1 LIMIT ?2")?
-                        .query_map(params![account.0, ERASE_CHUNK as i64], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    for id in &ids {
-                        forget_call(ctx, id)?;
-                    }
-                    Ok(ids.len())
-                })
+            let ids: Vec<String> = self
+                .of_account(
+                    "SELECT id FROM calls WHERE account_id = ?1 LIMIT ?2",
+                    account,
+                )
                 .await?;
-            erased.calls += calls;
-            if calls == 0 {
+            if ids.is_empty() {
                 break;
             }
+            erased += self.forget_calls(&ids).await?;
         }
         self.inner
             .writer
@@ -240,6 +189,75 @@ impl Store {
             })
             .await?;
         Ok(erased)
+    }
+}
+
+impl Store {
+    /// Removes these events with their deliveries and attempts, a writer job per chunk.
+    async fn forget_events(&self, seqs: &[i64]) -> Result<Erased> {
+        let mut erased = Erased::default();
+        for chunk in seqs.chunks(ERASE_CHUNK) {
+            let chunk = chunk.to_vec();
+            erased += self
+                .inner
+                .writer
+                .write(move |ctx| {
+                    let mut erased = Erased::default();
+                    for seq in chunk {
+                        let (events, deliveries) = forget_event(ctx.conn, seq)?;
+                        erased.events += events;
+                        erased.deliveries += deliveries;
+                    }
+                    Ok(erased)
+                })
+                .await?;
+        }
+        Ok(erased)
+    }
+
+    /// Removes these calls with their aliases, a writer job per chunk.
+    async fn forget_calls(&self, ids: &[String]) -> Result<Erased> {
+        let mut erased = Erased::default();
+        for chunk in ids.chunks(ERASE_CHUNK) {
+            let chunk = chunk.to_vec();
+            erased.calls += self
+                .inner
+                .writer
+                .write(move |ctx| {
+                    let mut n = 0;
+                    for id in chunk {
+                        n += usize::from(forget_call(ctx, &id)?);
+                    }
+                    Ok(n)
+                })
+                .await?;
+        }
+        Ok(erased)
+    }
+
+    /// A chunk of an account's rows by `sql` (`?1` the account, `?2` the chunk's size).
+    async fn of_account<T: rusqlite::types::FromSql + Send + 'static>(
+        &self,
+        sql: &'static str,
+        account: AccountId,
+    ) -> Result<Vec<T>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(sql)?
+                    .query_map(params![account.0, ERASE_CHUNK as i64], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+}
+
+impl std::ops::AddAssign for Erased {
+    fn add_assign(&mut self, more: Erased) {
+        self.events += more.events;
+        self.calls += more.calls;
+        self.deliveries += more.deliveries;
     }
 }
 
