@@ -619,7 +619,7 @@ fn write_row(
     now_ms: i64,
     grace_ms: i64,
 ) -> Result<()> {
-    let call = match folds.take(call_id) {
+    let mut call = match folds.take(call_id) {
         Some(call) => call,
         // The cache had no room for it: folded from the row's events and the batch's.
         None => Box::new(ActiveCall {
@@ -629,7 +629,6 @@ fn write_row(
             listed: 0,
         }),
     };
-    let mut call = call;
     let (fold, before) = (&call.fold, &call.row);
     let rec = fold.finish();
     let (state, finalize_at) = if rec.state >= CallState::Ended {

@@ -555,20 +555,6 @@ async fn a_call_takes_no_more_events_than_the_cap_and_a_refused_batch_stores_not
     assert_eq!(call["legs"].as_array().map(Vec::len), Some(6), "{call}");
 }
 
-/// Reads from a raw connection until it closes or `within` passes: whether it closed.
-async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
-    use tokio::io::AsyncReadExt;
-    let mut buf = [0u8; 512];
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Err(_) => return false,
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
 #[tokio::test]
 async fn idle_and_slow_connections_are_closed_and_connections_are_capped() {
     use tokio::io::AsyncWriteExt;

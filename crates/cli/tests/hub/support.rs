@@ -759,3 +759,20 @@ pub async fn wait_call<F: Fn(&Value) -> bool>(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Reads from a raw connection until it closes or `within` passes: whether it closed.
+pub async fn closed_within(
+    stream: &mut tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
