@@ -57,7 +57,6 @@ struct Lanes {
     waiting: HashMap<Option<AccountId>, std::collections::VecDeque<Work>>,
     /// Lanes with jobs, in the order they take their next turn.
     turns: std::collections::VecDeque<Option<AccountId>>,
-    len: usize,
 }
 
 impl Lanes {
@@ -67,7 +66,6 @@ impl Lanes {
             self.turns.push_back(job.lane);
         }
         queue.push_back(job.work);
-        self.len += 1;
     }
 
     /// The next lane's next job.
@@ -80,12 +78,11 @@ impl Lanes {
         } else {
             self.turns.push_back(lane);
         }
-        self.len -= 1;
         Some(work)
     }
 
     fn is_empty(&self) -> bool {
-        self.len == 0
+        self.turns.is_empty()
     }
 }
 /// A transaction this long is logged (at debug level) with its jobs and where the time went.

@@ -163,17 +163,13 @@ async fn stored_uuids(hub: &Hub, acct: &Account) -> std::collections::HashSet<St
     let mut out = std::collections::HashSet::new();
     let mut after = "0".to_string();
     loop {
-        let page = get(hub, acct, &format!("/events?after={after}&limit=500")).await;
-        let items = page["items"].as_array().unwrap();
-        if items.is_empty() {
+        let (status, uuids, next) = log_after(hub, acct, &after).await;
+        assert_eq!(status, 200);
+        if next == after {
             return out;
         }
-        for item in items {
-            if let Some(uuid) = item["fact"]["raw"]["uuid"].as_str() {
-                out.insert(uuid.to_string());
-            }
-        }
-        after = page["next_cursor"].as_str().unwrap().to_string();
+        out.extend(uuids);
+        after = next;
     }
 }
 
