@@ -433,32 +433,32 @@ pub struct Event {
     pub fact: Fact,
 }
 
-impl Fact {
-    /// Every party the fact names, to mark.
-    pub fn parties_mut(&mut self) -> Vec<&mut Party> {
-        let mut out: Vec<&mut Party> = Vec::new();
-        match &mut self.details {
+/// The parties a fact's details name, as references made by `$iter` (`iter` or `iter_mut`):
+/// one list of where parties are, for [`Fact::parties`] and [`Fact::parties_mut`].
+macro_rules! parties_in {
+    ($details:expr, $iter:ident, $opt:ident) => {{
+        let mut out = Vec::new();
+        match $details {
             Details::Leg(l) => {
-                let LegFacts { leg, first_leg, .. } = l.as_mut();
-                out.extend(leg.from.iter_mut());
-                out.extend(leg.to.iter_mut());
-                if let Some(first) = first_leg {
-                    out.extend(first.from.iter_mut());
-                    out.extend(first.to.iter_mut());
+                out.extend(l.leg.from.$iter());
+                out.extend(l.leg.to.$iter());
+                if let Some(first) = l.first_leg.$opt() {
+                    out.extend(first.from.$iter());
+                    out.extend(first.to.$iter());
                 }
             }
             Details::Message(m) => {
-                out.extend(m.from.iter_mut());
-                out.extend(m.to.iter_mut());
+                out.extend(m.from.$iter());
+                out.extend(m.to.$iter());
             }
             Details::CallLog(c) => {
-                out.extend(c.from.iter_mut());
-                out.extend(c.to.iter_mut());
+                out.extend(c.from.$iter());
+                out.extend(c.to.$iter());
             }
-            Details::Dtmf(d) => out.extend(d.party.iter_mut()),
+            Details::Dtmf(d) => out.extend(d.party.$iter()),
             Details::Transfer(t) => {
-                out.extend(t.by.iter_mut());
-                out.extend(t.to.iter_mut());
+                out.extend(t.by.$iter());
+                out.extend(t.to.$iter());
             }
             Details::Recording(_)
             | Details::ApiError(_)
@@ -467,6 +467,18 @@ impl Fact {
             | Details::None => {}
         }
         out
+    }};
+}
+
+impl Fact {
+    /// Every party the fact names.
+    pub fn parties(&self) -> Vec<&Party> {
+        parties_in!(&self.details, iter, as_ref)
+    }
+
+    /// Every party the fact names, to mark.
+    pub fn parties_mut(&mut self) -> Vec<&mut Party> {
+        parties_in!(&mut self.details, iter_mut, as_mut)
     }
 }
 
@@ -474,41 +486,5 @@ impl Event {
     /// Every party named by the event.
     pub fn parties(&self) -> Vec<&Party> {
         self.fact.parties()
-    }
-}
-
-impl Fact {
-    /// Every party the fact names.
-    pub fn parties(&self) -> Vec<&Party> {
-        let mut out = Vec::new();
-        match &self.details {
-            Details::Leg(l) => {
-                out.extend(l.leg.from.iter());
-                out.extend(l.leg.to.iter());
-                if let Some(first) = &l.first_leg {
-                    out.extend(first.from.iter());
-                    out.extend(first.to.iter());
-                }
-            }
-            Details::Message(m) => {
-                out.extend(m.from.iter());
-                out.extend(m.to.iter());
-            }
-            Details::CallLog(c) => {
-                out.extend(c.from.iter());
-                out.extend(c.to.iter());
-            }
-            Details::Dtmf(d) => out.extend(d.party.iter()),
-            Details::Transfer(t) => {
-                out.extend(t.by.iter());
-                out.extend(t.to.iter());
-            }
-            Details::Recording(_)
-            | Details::ApiError(_)
-            | Details::Notice(_)
-            | Details::Agent(_)
-            | Details::None => {}
-        }
-        out
     }
 }
