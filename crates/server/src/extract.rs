@@ -135,8 +135,11 @@ pub fn id_param(params: &HashMap<String, String>, name: &str, what: &str) -> Api
 }
 
 /// An id as the API writes it: decimal digits with no sign, spaces or leading zeros (`+1`,
-/// ` 1` and `01` name nothing).
+/// `-1`, ` 1` and `01` name nothing).
 pub fn strict_id(text: &str) -> Option<i64> {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let id = text.parse::<i64>().ok()?;
     (id.to_string() == text).then_some(id)
 }

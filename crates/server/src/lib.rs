@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod listing;
 mod metrics;
+pub mod openapi;
 mod routes;
 mod serve;
 

@@ -36,6 +36,14 @@ async fn ids_in_paths_are_read_strictly() {
     // The account's own id too.
     let path = format!("/v4/accounts/+{}/integrations/events/callbacks", acct.id);
     assert_eq!(get(path).await, 404);
+    // And an extension's: a negative number names no extension (it was read as one).
+    for odd in ["-1", "+1", "01"] {
+        let path = format!(
+            "/v4/accounts/{}/extensions/{odd}/integrations/events/callbacks",
+            acct.id
+        );
+        assert_eq!(get(path).await, 404, "extension {odd}");
+    }
 }
 
 #[tokio::test]

@@ -3,11 +3,11 @@
 use super::fields::{opt_id, opt_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{bearer, id_param, JsonObject};
+use crate::openapi::{Api, Auth, Op};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use sha2::Digest;
 use std::collections::HashMap;
@@ -15,15 +15,57 @@ use subtle::ConstantTimeEq;
 use switchboard_model::AccountId;
 use switchboard_store::Scope;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/accounts", post(create_account))
+pub fn router() -> Api {
+    const TAG: &str = "Admin";
+    Api::new()
+        .route(
+            "/admin/accounts",
+            TAG,
+            [Op::post(create_account)
+                .named("createAccount", "Create an account")
+                .auth(Auth::Admin)
+                .body("AccountCreate")
+                .reply(
+                    201,
+                    "The account, with an api token (shown this once).",
+                    "AccountCreated",
+                )],
+        )
         .route(
             "/admin/accounts/{account}",
-            get(get_account).delete(erase_account),
+            TAG,
+            [
+                Op::get(get_account)
+                    .named("getAccount", "Get an account")
+                    .auth(Auth::Admin)
+                    .reply(200, "The account.", "Account"),
+                Op::delete(erase_account)
+                    .named("eraseAccount", "Erase an account and all of its data")
+                    .auth(Auth::Admin)
+                    .reply(200, "What was removed.", "Erased"),
+            ],
         )
-        .route("/admin/accounts/{account}/tokens", post(create_token))
-        .route("/admin/erase", post(erase))
+        .route(
+            "/admin/accounts/{account}/tokens",
+            TAG,
+            [Op::post(create_token)
+                .named("createToken", "Make a token for an account")
+                .auth(Auth::Admin)
+                .body("TokenCreate")
+                .reply(201, "The token (shown this once).", "TokenCreated")],
+        )
+        .route(
+            "/admin/erase",
+            TAG,
+            [Op::post(erase)
+                .named(
+                    "eraseNumber",
+                    "Erase every event, call and delivery that mentions a phone number",
+                )
+                .auth(Auth::Admin)
+                .body("Erase")
+                .reply(200, "What was removed.", "Erased")],
+        )
 }
 
 /// Erases every event, call, delivery and attempt that mentions a phone number (in one

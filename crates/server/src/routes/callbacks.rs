@@ -5,30 +5,79 @@ use super::fields::{opt_bool, opt_id, opt_text, required, Body};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
 use crate::listing::{page_of, FilterKind, Page};
+use crate::openapi::{Api, Op, Param, Ty, PAGING};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use switchboard_delivery::signing::new_secret;
 use switchboard_delivery::{EmailConfig, GoogleAnalytics, HttpConfig};
 use switchboard_store::{Blocker, Kind, NewResource, Owner, Ref, Resource, StoreError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/callbacks", get(list).post(create))
+pub fn router() -> Api {
+    const TAG: &str = "Callbacks";
+    Api::new()
+        .route(
+            "/callbacks",
+            TAG,
+            [
+                Op::get(list)
+                    .named("listCallbacks", "List callbacks")
+                    .query(PAGING)
+                    .query(&[
+                        Param::new("filters[name]", Ty::Text, "Only callbacks of this name."),
+                        Param::new("filters[profile_id]", Ty::Text, "Only callbacks of this profile (`null` for none)."),
+                        Param::new("filters[fallback_callback_id]", Ty::Text, "Only callbacks with this fallback (`null` for none)."),
+                    ])
+                    .reply(200, "The callbacks, newest first.", "CallbackPage"),
+                Op::post(create)
+                    .named("createCallback", "Create a callback")
+                    .about("An HTTP(S) callback's URL is sent `POST {\"test\": 1}` first and must answer 200 or 201. The answer shows the signing secret, this once.")
+                    .body("CallbackCreate")
+                    .reply(200, "The callback made.", "Callback"),
+            ],
+        )
         .route(
             "/callbacks/{callback_id}",
-            get(show).patch(update).delete(remove),
+            TAG,
+            [
+                Op::get(show)
+                    .named("getCallback", "Get a callback")
+                    .reply(200, "The callback.", "Callback"),
+                Op::patch(update)
+                    .named("updateCallback", "Update a callback")
+                    .about("Setting `enabled: true` again clears its failure streak.")
+                    .body("CallbackUpdate")
+                    .reply(200, "The callback as it is now.", "Callback"),
+                Op::delete(remove)
+                    .named("deleteCallback", "Delete a callback")
+                    .reply(200, "Deleted.", "Success")
+                    .reply(409, "A listener uses it, or it is another callback's fallback.", "Error"),
+            ],
         )
-        .route("/callbacks/{callback_id}/deliveries", get(deliveries))
+        .route(
+            "/callbacks/{callback_id}/deliveries",
+            TAG,
+            [Op::get(deliveries)
+                .named("listDeliveries", "List a callback's deliveries")
+                .about("With each delivery's attempts (Switchboard's own).")
+                .query(PAGING)
+                .reply(200, "The deliveries, newest first.", "DeliveryPage")],
+        )
         .route(
             "/callbacks/{callback_id}/deliveries/{delivery_id}/retry",
-            post(retry),
+            TAG,
+            [Op::post(retry)
+                .named("retryDelivery", "Send a delivery once more")
+                .reply(200, "It is pending again.", "RetryAnswer")],
         )
         .route(
             "/callbacks/{callback_id}/rotate-secret",
-            post(rotate_secret),
+            TAG,
+            [Op::post(rotate_secret)
+                .named("rotateSecret", "Give a callback a new signing secret")
+                .about("The old secret signs beside the new one for 24 hours.")
+                .reply(200, "The new secret.", "SecretAnswer")],
         )
 }
 

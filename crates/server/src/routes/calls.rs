@@ -4,12 +4,12 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Caller;
 use crate::listing::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::openapi::{Api, Op, Param, Reply, Ty};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::stream::Stream;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -18,13 +18,77 @@ use std::time::Duration;
 use switchboard_model::{tags, AccountId, EventKind};
 use switchboard_store::{CallQuery, Store, StoredCall, StoredEvent};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v4/accounts/{account}/calls", get(list))
-        .route("/v4/accounts/{account}/calls/{call_id}", get(show))
-        .route("/v4/accounts/{account}/events", get(events))
-        .route("/v4/accounts/{account}/stream", get(stream))
-        .route("/v4/accounts/{account}/agents", get(agents))
+const LIMIT: Param = Param::new(
+    "limit",
+    Ty::Whole(1),
+    "How many (25 by default; more than 500 is read as 500).",
+);
+const AFTER: Param = Param::new("after", Ty::Text, "A cursor: what came after it.");
+
+pub fn router() -> Api {
+    const TAG: &str = "Calls and events";
+    Api::new()
+        .route(
+            "/v4/accounts/{account}/calls",
+            TAG,
+            [Op::get(list)
+                .named("listCalls", "List calls")
+                .query(&[
+                    Param::new("number", Ty::Text, "Calls with a party of this number."),
+                    Param::new("direction", Ty::OneOf(&["inbound", "outbound", "internal"]), "Calls of this direction."),
+                    Param::new("disposition", Ty::OneOf(&["answered", "no_answer", "busy", "rejected", "cancelled", "failed", "unknown"]), "Calls that ended so."),
+                    Param::new("missed", Ty::Bool, "Missed calls only (or none of them)."),
+                    Param::new("started_after", Ty::Time, "Calls that started at or after this."),
+                    Param::new("started_before", Ty::Time, "Calls that started before this."),
+                    Param::new("agent", Ty::Text, "Calls this agent took part in."),
+                    Param::new("extension", Ty::Text, "Calls with a party of this extension."),
+                    LIMIT,
+                    Param::new("cursor", Ty::Text, "The `next_cursor` of the page before."),
+                ])
+                .reply(200, "The calls, newest first.", "CallPage")],
+        )
+        .route(
+            "/v4/accounts/{account}/calls/{call_id}",
+            TAG,
+            [Op::get(show)
+                .named("getCall", "Get a call, with its timeline")
+                .reply(200, "The call.", "Call")],
+        )
+        .route(
+            "/v4/accounts/{account}/events",
+            TAG,
+            [Op::get(events)
+                .named("listEvents", "Pull the event log")
+                .about("In the order the hub stored them. A cursor older than the retention window answers 410.")
+                .query(&[AFTER, LIMIT])
+                .reply(200, "The events after the cursor.", "EventPage")],
+        )
+        .route(
+            "/v4/accounts/{account}/stream",
+            TAG,
+            [Op::get(stream)
+                .named("streamEvents", "Follow events as they are stored (Server-Sent Events)")
+                .about("Each event's SSE id is its cursor; reconnect with `Last-Event-ID` (or `after`) to resume. A cursor older than the retention window answers 410.")
+                .query(&[
+                    AFTER,
+                    Param::new("tags", Ty::Text, "Comma-separated tags: only events with all of them."),
+                ])
+                .reply_with(
+                    200,
+                    "A stream of `canonical` events, one SSE message each, named by kind.",
+                    Reply::Other {
+                        media: "text/event-stream",
+                        about: "Server-Sent Events.",
+                    },
+                )],
+        )
+        .route(
+            "/v4/accounts/{account}/agents",
+            TAG,
+            [Op::get(agents)
+                .named("listAgents", "Agents and their current state")
+                .reply(200, "The agents.", "AgentList")],
+        )
 }
 
 fn view(call: &StoredCall) -> Value {

@@ -9,19 +9,48 @@ use super::listeners::listener_of;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
 use crate::listing::{page_of, Page};
+use crate::openapi::{Api, Op, PAGING};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use switchboard_store::{Kind, NewResource, Ref, Resource};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/listeners/{listener_id}/filters", get(list).post(create))
+pub fn router() -> Api {
+    const TAG: &str = "Filters";
+    Api::new()
+        .route(
+            "/listeners/{listener_id}/filters",
+            TAG,
+            [
+                Op::get(list)
+                    .named("listFilters", "List a listener's filters")
+                    .query(PAGING)
+                    .reply(200, "The filters.", "FilterPage"),
+                Op::post(create)
+                    .named("createFilter", "Create a filter")
+                    .about("All filters of a listener must pass for an event to reach it.")
+                    .body("FilterCreate")
+                    .reply(200, "The filter made.", "Filter"),
+            ],
+        )
         .route(
             "/listeners/{listener_id}/filters/{filter_id}",
-            get(show).patch(update).delete(remove),
+            TAG,
+            [
+                Op::get(show).named("getFilter", "Get a filter").reply(
+                    200,
+                    "The filter.",
+                    "Filter",
+                ),
+                Op::patch(update)
+                    .named("updateFilter", "Update a filter")
+                    .body("FilterUpdate")
+                    .reply(200, "The filter as it is now.", "Filter"),
+                Op::delete(remove)
+                    .named("deleteFilter", "Delete a filter")
+                    .reply(200, "Deleted.", "Success"),
+            ],
         )
 }
 

@@ -11,19 +11,39 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{
     check_encoding, is_javascript_type, is_json_type, token_of, unsupported_type,
 };
+use crate::openapi::{Api, Op, Param, Ty};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use switchboard_dialects::{decodable, parse_body, DecodeContext};
 use switchboard_model::{Dialect, InternalNumbers, Source};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/ingest/{dialect}", post(ingest))
+pub fn router() -> Api {
+    Api::new().route(
+        "/ingest/{dialect}",
+        "Ingest",
+        [Op::post(ingest)
+            .named("ingest", "Send events")
+            .about("The events are on disk when this answers 202. A batch is taken whole or not at all; an event the hub has already (by the source's own ids) counts as a duplicate.")
+            .query(&[
+                Param::new("tz", Ty::Text, "The source's time zone (IANA), for times it writes without one."),
+                Param::new("deliver", Ty::Bool, "`false` imports history: stored and joined into calls, never delivered."),
+            ])
+            .body_as(
+                "IngestBody",
+                &[
+                    "application/json",
+                    "application/x-ndjson",
+                    "application/javascript",
+                ],
+            )
+            .reply(202, "Stored.", "IngestAnswer")
+            .reply(503, "The storage refuses writes (a full disk): try again after `Retry-After`.", "Error")],
+    )
 }
 
 fn too_large(max: usize) -> ApiError {

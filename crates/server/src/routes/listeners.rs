@@ -5,22 +5,62 @@ use super::fields::{opt_id, opt_text, Body};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
 use crate::listing::{page_of, FilterKind, Page};
+use crate::openapi::{Api, Op, Param, Ty, PAGING};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use switchboard_dialects::encodable;
 use switchboard_store::{dialect_of_version, Kind, NewResource, Owner, Ref, Resource};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/listeners", get(list).post(create))
+pub fn router() -> Api {
+    const TAG: &str = "Listeners";
+    Api::new()
+        .route(
+            "/listeners",
+            TAG,
+            [
+                Op::get(list)
+                    .named("listListeners", "List listeners")
+                    .query(PAGING)
+                    .query(&[Param::new(
+                        "filters[callback_id]",
+                        Ty::Text,
+                        "Only listeners of this callback.",
+                    )])
+                    .reply(200, "The listeners, newest first.", "ListenerPage"),
+                Op::post(create)
+                    .named("createListener", "Create a listener")
+                    .about("`version` picks the dialect its callback receives. A listener made at extension level receives only events with a party of that extension.")
+                    .body("ListenerCreate")
+                    .reply(200, "The listener made.", "Listener"),
+            ],
+        )
         .route(
             "/listeners/{listener_id}",
-            get(show).patch(update).delete(remove),
+            TAG,
+            [
+                Op::get(show)
+                    .named("getListener", "Get a listener")
+                    .reply(200, "The listener.", "Listener"),
+                Op::patch(update)
+                    .named("updateListener", "Update a listener")
+                    .body("ListenerUpdate")
+                    .reply(200, "The listener as it is now.", "Listener"),
+                Op::delete(remove)
+                    .named("deleteListener", "Delete a listener")
+                    .about("With its subscriptions and filters.")
+                    .reply(200, "Deleted.", "Success"),
+            ],
         )
-        .route("/listeners/{listener_id}/replay", post(replay))
+        .route(
+            "/listeners/{listener_id}/replay",
+            TAG,
+            [Op::post(replay)
+                .named("replayListener", "Send again what a listener matched in a time range")
+                .body("Replay")
+                .reply(200, "How many events were queued again.", "ReplayAnswer")],
+        )
 }
 
 pub fn view(r: &Resource) -> Value {

@@ -17,16 +17,18 @@ mod tel4vn;
 mod unsubscribe;
 
 use crate::error::ApiError;
+use crate::openapi::Api;
 use crate::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::Router;
+use std::time::Duration;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// The Phone.com events API under one account (or extension) prefix.
-fn events_api() -> Router<AppState> {
-    Router::new()
+fn events_api() -> Api {
+    Api::new()
         .merge(callbacks::router())
         .merge(listeners::router())
         .merge(subscriptions::router())
@@ -36,30 +38,40 @@ fn events_api() -> Router<AppState> {
         .merge(overview::router())
 }
 
-pub fn router(state: AppState) -> Router {
-    let max_body = state.config.max_body;
-    let request_timeout = state.config.request_timeout;
-    // Every route but ingest answers within `request_timeout`. Ingest times what comes before
-    // the writer (reading the body), and once its batch is with the writer answers when that
-    // commits: a batch answered with an error is never stored afterwards.
-    let timed = Router::new()
+/// Every route, documented. Every route but ingest answers within `request_timeout`. Ingest
+/// times what comes before the writer (reading the body), and once its batch is with the
+/// writer answers when that commits: a batch answered with an error is never stored
+/// afterwards.
+pub fn api(request_timeout: Duration) -> Api {
+    let timed = Api::new()
         .merge(ops::router())
         .merge(admin::router())
         .merge(unsubscribe::router())
         .merge(tel4vn::router())
         .merge(calls::router())
-        .nest("/v4/accounts/{account}/integrations/events", events_api())
         .nest(
-            "/v4/accounts/{account}/extensions/{ext}/integrations/events",
+            "/v4/accounts/{account}/integrations/events",
+            "",
             events_api(),
         )
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ));
-    Router::new()
-        .merge(ingest::router())
-        .merge(timed)
+        .nest(
+            "/v4/accounts/{account}/extensions/{ext}/integrations/events",
+            "AtExtension",
+            events_api(),
+        )
+        .map_router(|r| {
+            r.layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                request_timeout,
+            ))
+        });
+    ingest::router().merge(timed)
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body;
+    let (routes, _) = api(state.config.request_timeout).split();
+    routes
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

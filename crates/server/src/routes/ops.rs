@@ -1,18 +1,72 @@
 //! Liveness and readiness.
 
+use crate::openapi::{Api, Auth, Op, Reply};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::render))
+pub fn router() -> Api {
+    const TAG: &str = "Operations";
+    Api::new()
+        .route(
+            "/healthz",
+            TAG,
+            [Op::get(healthz)
+                .named("healthz", "The process is up")
+                .auth(Auth::Open)
+                .reply(200, "Up.", "Status")],
+        )
+        .route(
+            "/readyz",
+            TAG,
+            [Op::get(readyz)
+                .named("readyz", "The hub can take traffic")
+                .about("Not shutting down, the database answers, and the storage takes writes.")
+                .auth(Auth::Open)
+                .reply(200, "Ready.", "Status")
+                .reply(503, "Not ready: `status` says why.", "Status")],
+        )
+        .route(
+            "/metrics",
+            TAG,
+            [Op::get(crate::metrics::render)
+                .named("metrics", "Metrics in the Prometheus text format")
+                .auth(Auth::Open)
+                .reply_with(
+                    200,
+                    "The metrics.",
+                    Reply::Other {
+                        media: "text/plain",
+                        about: "Prometheus text exposition format 0.0.4.",
+                    },
+                )],
+        )
+        .route(
+            "/openapi.json",
+            TAG,
+            [Op::get(|| async { crate::openapi::served_document() })
+                .named("openapi", "This document")
+                .auth(Auth::Open)
+                .reply(200, "The OpenAPI 3.1 document.", "OpenApiDocument")],
+        )
+        .route(
+            "/docs",
+            TAG,
+            [Op::get(|| async { crate::openapi::served_page() })
+                .named("docs", "This document as a page")
+                .auth(Auth::Open)
+                .reply_with(
+                    200,
+                    "The API reference.",
+                    Reply::Other {
+                        media: "text/html",
+                        about: "An HTML page.",
+                    },
+                )],
+        )
 }
 
 /// The process is up and serving HTTP.

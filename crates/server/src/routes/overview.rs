@@ -6,15 +6,39 @@ use super::{callbacks, listeners, profiles, subscriptions};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
 use crate::listing::Page;
+use crate::openapi::{Api, Op, PAGING};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use switchboard_store::{Kind, ListQuery, NewResource, Owner, Ref, Resource};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/overview", get(list).post(express_create))
+pub fn router() -> Api {
+    Api::new().route(
+        "/overview",
+        "Overview",
+        [
+            Op::get(list)
+                .named(
+                    "getOverview",
+                    "Listeners with their callback, profile, fallback and subscriptions",
+                )
+                .query(PAGING)
+                .reply(200, "The listeners.", "OverviewPage"),
+            Op::post(express_create)
+                .named(
+                    "expressCreate",
+                    "Create a listener with its callback and subscriptions at once",
+                )
+                .about("Everything is made in one transaction, or nothing is.")
+                .body("ExpressCreate")
+                .reply(
+                    200,
+                    "The listener made, as the overview shows it.",
+                    "ListenerOverview",
+                ),
+        ],
+    )
 }
 
 async fn find(

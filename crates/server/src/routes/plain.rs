@@ -7,10 +7,10 @@ use super::fields::Body;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
 use crate::listing::{page_of, Page};
+use crate::openapi::{Api, Op, PAGING};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use switchboard_store::{Blocker, Kind, NewResource, Resource};
 
@@ -23,6 +23,11 @@ pub struct Plain {
     pub param: &'static str,
     /// The resource's name in errors (`profile`).
     pub name: &'static str,
+    /// Its name in the API document (`Profile`): its schemas are `Profile`, `ProfilePage`,
+    /// `ProfileCreate` and `ProfileUpdate`.
+    pub title: &'static str,
+    /// Its operations' tag in the document (`Profiles`).
+    pub tag: &'static str,
     pub view: fn(&Resource) -> Value,
     /// Checks a body over the existing document (`None` when creating).
     pub check: fn(&Body, Option<&Body>) -> ApiResult<Body>,
@@ -31,44 +36,65 @@ pub struct Plain {
 }
 
 impl Plain {
-    pub fn router(&'static self) -> Router<AppState> {
-        Router::new()
+    pub fn router(&'static self) -> Api {
+        let (one, name) = (self.title, self.name);
+        Api::new()
             .route(
                 self.path,
-                get(
-                    move |State(state): State<AppState>,
-                          caller: Caller,
-                          Query(query): Query<Vec<(String, String)>>| async move {
-                        self.list(&state, &caller, &query).await
-                    },
-                )
-                .post(
-                    move |State(state): State<AppState>,
-                          caller: Caller,
-                          JsonObject(body): JsonObject| async move {
-                        self.create(&state, &caller, &body).await
-                    },
-                ),
+                self.tag,
+                [
+                    Op::get(
+                        move |State(state): State<AppState>,
+                              caller: Caller,
+                              Query(query): Query<Vec<(String, String)>>| async move {
+                            self.list(&state, &caller, &query).await
+                        },
+                    )
+                    .named(format!("list{}", self.tag), format!("List {name}s"))
+                    .query(PAGING)
+                    .reply(200, "Newest first.", format!("{one}Page")),
+                    Op::post(
+                        move |State(state): State<AppState>,
+                              caller: Caller,
+                              JsonObject(body): JsonObject| async move {
+                            self.create(&state, &caller, &body).await
+                        },
+                    )
+                    .named(format!("create{one}"), format!("Create a {name}"))
+                    .body(format!("{one}Create"))
+                    .reply(200, "Made.", one),
+                ],
             )
             .route(
                 &format!("{}/{{{}}}", self.path, self.param),
-                get(
-                    move |State(state): State<AppState>, caller: Caller| async move {
-                        Ok::<_, ApiError>(Json((self.view)(&self.get(&state, &caller).await?)))
-                    },
-                )
-                .patch(
-                    move |State(state): State<AppState>,
-                          caller: Caller,
-                          JsonObject(body): JsonObject| async move {
-                        self.update(&state, &caller, &body).await
-                    },
-                )
-                .delete(
-                    move |State(state): State<AppState>, caller: Caller| async move {
-                        self.remove(&state, &caller).await
-                    },
-                ),
+                self.tag,
+                [
+                    Op::get(
+                        move |State(state): State<AppState>, caller: Caller| async move {
+                            Ok::<_, ApiError>(Json((self.view)(&self.get(&state, &caller).await?)))
+                        },
+                    )
+                    .named(format!("get{one}"), format!("Get a {name}"))
+                    .reply(200, "Found.", one),
+                    Op::patch(
+                        move |State(state): State<AppState>,
+                              caller: Caller,
+                              JsonObject(body): JsonObject| async move {
+                            self.update(&state, &caller, &body).await
+                        },
+                    )
+                    .named(format!("update{one}"), format!("Update a {name}"))
+                    .body(format!("{one}Update"))
+                    .reply(200, "As it is now.", one),
+                    Op::delete(
+                        move |State(state): State<AppState>, caller: Caller| async move {
+                            self.remove(&state, &caller).await
+                        },
+                    )
+                    .named(format!("delete{one}"), format!("Delete a {name}"))
+                    .reply(200, "Deleted.", "Success")
+                    .reply(409, "Something uses it.", "Error"),
+                ],
             )
     }
 

@@ -12,6 +12,8 @@ pub static PROFILES: Plain = Plain {
     path: "/profiles",
     param: "profile_id",
     name: "profile",
+    title: "Profile",
+    tag: "Profiles",
     view,
     check: |body, existing| check(body, existing, ""),
     in_use: || Blocker {

@@ -17,6 +17,8 @@ pub static SCHEDULES: Plain = Plain {
     path: "/schedules",
     param: "schedule_id",
     name: "schedule",
+    title: "Schedule",
+    tag: "Schedules",
     view,
     check,
     in_use: || Blocker {

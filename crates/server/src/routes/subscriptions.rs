@@ -7,23 +7,45 @@ use super::listeners::listener_of;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonObject};
 use crate::listing::{page_of, Page};
+use crate::openapi::{Api, Op, PAGING};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use switchboard_model::tags;
 use switchboard_store::{Kind, NewResource, Resource};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Api {
+    const TAG: &str = "Subscriptions";
+    Api::new()
         .route(
             "/listeners/{listener_id}/subscriptions",
-            get(list).post(create),
+            TAG,
+            [
+                Op::get(list)
+                    .named("listSubscriptions", "List a listener's subscriptions")
+                    .query(PAGING)
+                    .reply(200, "The subscriptions.", "SubscriptionPage"),
+                Op::post(create)
+                    .named(
+                        "createSubscription",
+                        "Subscribe a listener to events with these tags",
+                    )
+                    .body("SubscriptionCreate")
+                    .reply(200, "The subscription made.", "Subscription"),
+            ],
         )
         .route(
             "/listeners/{listener_id}/subscriptions/{subscription_id}",
-            get(show).delete(remove),
+            TAG,
+            [
+                Op::get(show)
+                    .named("getSubscription", "Get a subscription")
+                    .reply(200, "The subscription.", "Subscription"),
+                Op::delete(remove)
+                    .named("deleteSubscription", "Delete a subscription")
+                    .reply(200, "Deleted.", "Success"),
+            ],
         )
 }
 

@@ -8,19 +8,39 @@ use super::callbacks::{self, not_found_as};
 use super::fields::opt_text;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{strict_id, token_of, JsonObject};
+use crate::openapi::{Api, Op};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use switchboard_dialects::tel4vn::EVENTS;
 use switchboard_store::{Kind, ListQuery, NewResource, Owner, Ref, Scope};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/event", get(list).post(create))
-        .route("/v1/event/{id}", delete(remove))
+pub fn router() -> Api {
+    const TAG: &str = "tel4vn hooks";
+    Api::new()
+        .route(
+            "/v1/event",
+            TAG,
+            [
+                Op::get(list)
+                    .named("listHooks", "List tel4vn hooks")
+                    .reply(200, "The hooks, with their keys (shown to their owner only).", "HookList"),
+                Op::post(create)
+                    .named("createHook", "Create a tel4vn hook")
+                    .about("`callback_apikey` is sent as the `X-Api-Key` header. The URL must answer 200 or 201 to `POST {\"test\": 1}`.")
+                    .body("HookCreate")
+                    .reply(200, "The hook made.", "HookCreated"),
+            ],
+        )
+        .route(
+            "/v1/event/{id}",
+            TAG,
+            [Op::delete(remove)
+                .named("deleteHook", "Delete a tel4vn hook")
+                .reply(200, "Deleted.", "HookDeleted")],
+        )
 }
 
 /// The tags that select each hook event's canonical events.

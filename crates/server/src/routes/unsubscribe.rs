@@ -1,14 +1,30 @@
 //! The unsubscribe link of e-mail callbacks: following it switches the callback off.
 
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{Api, Auth, Op, Reply};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::response::Html;
-use axum::routing::get;
-use axum::Router;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/unsubscribe/{token}", get(unsubscribe))
+pub fn router() -> Api {
+    Api::new().route(
+        "/unsubscribe/{token}",
+        "E-mail",
+        [Op::get(unsubscribe)
+            .named(
+                "unsubscribe",
+                "Switch off an e-mail callback from the link in its messages",
+            )
+            .auth(Auth::Open)
+            .reply_with(
+                200,
+                "Switched off.",
+                Reply::Other {
+                    media: "text/html",
+                    about: "A page saying so.",
+                },
+            )],
+    )
 }
 
 async fn unsubscribe(
