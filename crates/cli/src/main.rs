@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use switchboard_server::{Config, DEFAULT_CONFIG};
 
 mod offline;
+mod telemetry;
 
 /// mimalloc instead of the system allocator: the hub allocates and frees many small objects
 /// per event on a few threads, where glibc's allocator cost about a tenth of the writer's time
@@ -192,19 +193,6 @@ fn run() -> Result<()> {
     }
 }
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn backup(args: BackupArgs) -> Result<()> {
     let mut figment = Config::figment(args.config.as_deref());
     if let Some(dir) = &args.data_dir {
@@ -235,7 +223,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         figment = figment.merge(("allow_private_targets", true));
     }
     let config = Config::from_figment(figment)?;
-    init_logging(&config.log_format);
+    let telemetry = telemetry::init(
+        &config.log_format,
+        &config.otlp_endpoint,
+        &config.otlp_protocol,
+    )?;
     raise_open_file_limit();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -244,7 +236,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // A fixed line on stdout tells scripts (and tests started on port 0) where the hub is.
     println!("switchboard listening on http://{addr}");
     tracing::info!(%addr, data_dir = %config.data_dir.display(), admin_api = config.admin_token.is_some(), "switchboard started");
-    switchboard_server::run(listener, config, shutdown_signal()).await?;
+    let ran = switchboard_server::run(listener, config, shutdown_signal()).await;
+    // Sending the last spans blocks: off the runtime's threads, which carry the requests.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    ran?;
     Ok(())
 }
 

@@ -14,6 +14,10 @@ pub mod signing;
 pub mod target;
 mod worker;
 
+/// The target of the spans exported as traces (one per delivery attempt here, one per ingest
+/// request in the server): the binary's OTLP layer listens to it, its log lines do not.
+pub const TRACE_TARGET: &str = "switchboard::trace";
+
 pub use application::GoogleAnalytics;
 pub use email::{EmailConfig, SmtpSettings};
 pub use http::{verify_callback, HttpConfig, HttpConfigError};

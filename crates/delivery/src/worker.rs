@@ -25,6 +25,7 @@ use switchboard_store::{
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 /// How delivery behaves; every field has a documented default in the config file.
 #[derive(Debug, Clone)]
@@ -664,7 +665,31 @@ fn is_on(callback: &switchboard_store::Resource) -> bool {
     callback.body.get("enabled").and_then(Value::as_bool) != Some(false)
 }
 
+/// One attempt, as a span exported as a trace when OTLP is on (nothing listens otherwise).
 async fn deliver(state: &State, d: ClaimedDelivery) -> AttemptOutcome {
+    let span = tracing::info_span!(
+        target: crate::TRACE_TARGET,
+        "delivery.attempt",
+        event_id = %d.event.id,
+        delivery_id = d.outbox_id,
+        listener_id = d.listener_id,
+        callback_id = d.callback.as_ref().map_or(0, |c| c.id),
+        // As signed integers: OTLP has no unsigned ones (an unsigned value goes as text).
+        attempt = i64::from(d.attempts) + 1,
+        "http.response.status_code" = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let outcome = attempt(state, d).instrument(span.clone()).await;
+    if !span.is_disabled() {
+        if let Some(status) = outcome.status_code {
+            span.record("http.response.status_code", i64::from(status));
+        }
+        span.record("outcome", outcome.next.name());
+    }
+    outcome
+}
+
+async fn attempt(state: &State, d: ClaimedDelivery) -> AttemptOutcome {
     let (Some(dialect), Some(callback)) = (d.dialect, d.callback.as_ref()) else {
         return outcome(
             &d,

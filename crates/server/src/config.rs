@@ -77,6 +77,10 @@ pub struct Config {
     #[serde(deserialize_with = "duration")]
     pub max_clock_skew: Duration,
     pub log_format: String,
+    /// Where to send traces over OTLP/HTTP (empty: nowhere).
+    pub otlp_endpoint: String,
+    /// `http/protobuf` or `http/json`.
+    pub otlp_protocol: String,
 }
 
 /// A configuration that cannot be used, with the key at fault.
@@ -243,6 +247,21 @@ impl Config {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError("log_format: use \"text\" or \"json\"".into()));
+        }
+        if !matches!(self.otlp_protocol.as_str(), "http/protobuf" | "http/json") {
+            return Err(ConfigError(
+                "otlp_protocol: use \"http/protobuf\" or \"http/json\"".into(),
+            ));
+        }
+        let http = ["http://", "https://"]
+            .iter()
+            .any(|scheme| self.otlp_endpoint.starts_with(scheme));
+        if !self.otlp_endpoint.is_empty() && !http {
+            return Err(ConfigError(format!(
+                "otlp_endpoint: expected an http:// or https:// URL (the collector's OTLP/HTTP \
+                 port, e.g. http://127.0.0.1:4318), got {:?}",
+                self.otlp_endpoint
+            )));
         }
         Ok(())
     }

@@ -16,6 +16,10 @@ mod serve;
 
 pub use config::{Config, ConfigError, DEFAULT_CONFIG};
 
+/// The target of the spans exported as traces (one per ingest request, one per delivery
+/// attempt): the binary's OTLP layer listens to it, its log lines do not.
+pub const TRACE_TARGET: &str = switchboard_delivery::TRACE_TARGET;
+
 use axum::Router;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,6 +143,7 @@ async fn prune(
         }
         let mut total = switchboard_store::Pruned::default();
         while !cancel.is_cancelled() {
+            let started = std::time::Instant::now();
             let now = jiff::Timestamp::now().as_millisecond();
             match store.prune_batch(now, keep, PRUNE_BATCH).await {
                 Ok(done) if done.any() => {
@@ -148,7 +153,12 @@ async fn prune(
                     if let Err(e) = store.reclaim_space(RECLAIM_PAGES).await {
                         tracing::warn!(error = %e, "could not give pruned space back");
                     }
-                    tokio::time::sleep(PRUNE_PAUSE).await;
+                    // Ingest goes first: the pruner waits at least twice as long as its
+                    // jobs took (with the writer's queue ahead of them), so it never holds
+                    // the writer for more than a third of the time however slow its jobs
+                    // get on a large database or under load.
+                    let pause = PRUNE_PAUSE.max(started.elapsed() * PRUNE_YIELD);
+                    tokio::time::sleep(pause).await;
                 }
                 Ok(_) => break,
                 Err(e) => {
@@ -173,7 +183,9 @@ async fn prune(
 const PRUNE_BATCH: usize = 250;
 /// Pages given back after each pruning job (4 KiB each).
 const RECLAIM_PAGES: u32 = 500;
-/// The pause between pruning jobs: ingest goes first.
+/// How many times as long as a pruning job took the pruner waits before the next.
+const PRUNE_YIELD: u32 = 2;
+/// The least pause between pruning jobs: ingest goes first.
 const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Finalizes ended calls once their grace window is over (and closes quiet ones), a few times

@@ -232,6 +232,20 @@ pub enum Next {
     Reroute(i64),
 }
 
+impl Next {
+    /// What became of the attempt, in a word (for traces and logs).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Next::Succeeded => "succeeded",
+            Next::RetryAt(_) => "retry",
+            Next::Dead => "dead",
+            Next::HoldUntil(_) => "held",
+            Next::Wait => "waiting",
+            Next::Reroute(_) => "rerouted",
+        }
+    }
+}
+
 /// A callback the hub switched off while recording attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deactivation {

@@ -783,3 +783,135 @@ async fn erasing_an_account_removes_it_and_everything_of_it() {
     let listeners = get(&hub, &stays, "/integrations/events/listeners").await;
     assert_eq!(listeners["total"], 1);
 }
+
+/// The spans in what an OTLP/HTTP JSON collector received: (name, attributes by key).
+fn spans_in(
+    got: &[Received],
+) -> Vec<(String, std::collections::HashMap<String, serde_json::Value>)> {
+    let mut out = Vec::new();
+    for r in got {
+        for rs in r.body["resourceSpans"].as_array().into_iter().flatten() {
+            let service = rs["resource"]["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["key"] == "service.name")
+                .map(|a| a["value"]["stringValue"].clone());
+            assert_eq!(service, Some(json!("switchboard")), "{rs}");
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for span in ss["spans"].as_array().into_iter().flatten() {
+                    let attributes = span["attributes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| {
+                            let v = &a["value"];
+                            let value = v
+                                .get("stringValue")
+                                .cloned()
+                                .or_else(|| {
+                                    // OTLP JSON writes 64-bit integers as strings or numbers.
+                                    v.get("intValue").map(|i| match i {
+                                        serde_json::Value::String(s) => {
+                                            json!(s.parse::<i64>().unwrap())
+                                        }
+                                        other => other.clone(),
+                                    })
+                                })
+                                .unwrap_or_else(|| v.clone());
+                            (a["key"].as_str().unwrap().to_string(), value)
+                        })
+                        .collect();
+                    out.push((span["name"].as_str().unwrap().to_string(), attributes));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn ingest_requests_and_delivery_attempts_are_traced_to_an_otlp_collector() {
+    let collector = Receiver::start().await;
+    let endpoint = collector.url.trim_end_matches("/hook").to_string();
+    let hub = Hub::start_with(&[
+        ("SWITCHBOARD_OTLP_ENDPOINT", endpoint.as_str()),
+        ("SWITCHBOARD_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ])
+    .await;
+    let acct = hub.account().await;
+    let rx = Receiver::start().await;
+    listen(&hub, &acct, &rx.url, &[&["call"]]).await;
+    let events = inbound_call("traced", "+15550001111", "+15550002222");
+    let answer = hub.ingest(&acct.token, &events).await;
+    let ids: Vec<String> = answer["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let delivered = rx.wait_events(1, 20).await;
+    let delivered_ids: Vec<String> = delivered
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let spans = spans_in(&collector.all());
+        let ingest = spans.iter().find(|(name, a)| {
+            name == "ingest"
+                && a.get("event_id")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|v| ids.iter().all(|id| v.contains(id.as_str())))
+        });
+        let attempts: Vec<_> = spans
+            .iter()
+            .filter(|(name, a)| {
+                name == "delivery.attempt"
+                    && a.get("event_id")
+                        .is_some_and(|v| delivered_ids.iter().any(|id| v == id))
+            })
+            .collect();
+        if let (Some((_, ingest)), false) = (ingest, attempts.is_empty()) {
+            assert_eq!(ingest["http.response.status_code"], 202);
+            assert_eq!(ingest["events"], json!(ids.len()));
+            assert_eq!(ingest["dialect"], "phonecom");
+            let (_, attempt) = attempts[0];
+            assert_eq!(attempt["http.response.status_code"], 200);
+            assert_eq!(attempt["outcome"], "succeeded");
+            assert_eq!(attempt["attempt"], 1);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ingest and delivery spans for {ids:?} in {spans:?}\n{}",
+            hub.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_trace_endpoint_that_is_not_an_http_url_stops_the_hub_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value, named) in [
+        (
+            "SWITCHBOARD_OTLP_ENDPOINT",
+            "127.0.0.1:4317",
+            "otlp_endpoint",
+        ),
+        ("SWITCHBOARD_OTLP_PROTOCOL", "grpc", "otlp_protocol"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env(key, value)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{key}={value}: {said}");
+        assert!(said.contains(named), "{key}={value}: {said}");
+    }
+}

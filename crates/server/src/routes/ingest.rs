@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use switchboard_dialects::{decodable, parse_body, DecodeContext};
 use switchboard_model::{Dialect, InternalNumbers, Source};
+use tracing::Instrument;
 
 pub fn router() -> Api {
     Api::new().route(
@@ -63,14 +64,52 @@ async fn ingest(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let started = std::time::Instant::now();
     let label = crate::metrics::dialect_label(&dialect);
-    let answer = take(state, dialect, query, headers, body).await;
+    // Exported as a trace when OTLP is on (nothing listens to it otherwise).
+    let span = tracing::info_span!(
+        target: crate::TRACE_TARGET,
+        "ingest",
+        dialect = label,
+        event_id = tracing::field::Empty,
+        events = tracing::field::Empty,
+        duplicates = tracing::field::Empty,
+        "http.response.status_code" = tracing::field::Empty,
+    );
+    let answer = take(state, dialect, query, headers, body)
+        .instrument(span.clone())
+        .await;
     metrics::histogram!("switchboard_ingest_request_duration_seconds", "dialect" => label)
         .record(started.elapsed().as_secs_f64());
-    if answer.is_err() {
-        metrics::counter!("switchboard_events_ingested_total", "dialect" => label, "outcome" => "refused")
-            .increment(1);
-    }
+    match &answer {
+        Ok((status, _)) => span.record("http.response.status_code", i64::from(status.as_u16())),
+        Err(e) => {
+            metrics::counter!("switchboard_events_ingested_total", "dialect" => label, "outcome" => "refused")
+                .increment(1);
+            span.record("http.response.status_code", i64::from(e.status.as_u16()))
+        }
+    };
     answer
+}
+
+/// The ids of a request's events on its trace span: all of them, up to a hundred.
+fn record_ids(ids: &[uuid::Uuid], duplicates: usize) {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    const SHOWN: usize = 100;
+    let mut text = ids
+        .iter()
+        .take(SHOWN)
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if ids.len() > SHOWN {
+        text.push_str(",…");
+    }
+    span.record("event_id", text);
+    // As signed integers: OTLP has no unsigned ones (an unsigned value goes as text).
+    span.record("events", ids.len() as i64);
+    span.record("duplicates", duplicates as i64);
 }
 
 async fn take(
@@ -193,6 +232,7 @@ async fn take(
         .store
         .ingest(token.account, events, received_at)
         .await?;
+    record_ids(&outcome.ids, outcome.duplicates);
     let label = dialect.as_str();
     for (outcome_name, n) in [
         ("accepted", outcome.accepted),
