@@ -6,6 +6,7 @@
 
 mod api_errors;
 pub mod config;
+mod console;
 mod error;
 mod extract;
 mod listing;

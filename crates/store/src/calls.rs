@@ -54,6 +54,8 @@ pub struct CallQuery {
     /// Keyset cursor: `(started_at ms, id)` of the last item of the previous page.
     pub before: Option<(i64, String)>,
     pub limit: i64,
+    /// Only calls still in progress (initiated, ringing or active).
+    pub in_progress: bool,
 }
 
 fn state_name(s: CallState) -> &'static str {
@@ -1102,6 +1104,9 @@ impl Store {
                 eq(&mut sql, "direction", q.direction.clone().map(SqlValue::Text));
                 eq(&mut sql, "disposition", q.disposition.clone().map(SqlValue::Text));
                 eq(&mut sql, "missed", q.missed.map(|m| SqlValue::Integer(i64::from(m))));
+                if q.in_progress {
+                    sql.push_str(" AND state IN ('initiated', 'ringing', 'active')");
+                }
                 let mut words = Vec::new();
                 if let Some(n) = &q.number {
                     words.push(normalize_number(n));

@@ -2,6 +2,7 @@
 
 mod bench;
 mod calls;
+mod console;
 mod contract;
 mod delivery;
 mod dialects;

@@ -116,7 +116,7 @@ async fn erase(
     Ok(Json(json!({ "erased": erased })))
 }
 
-fn check_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+pub(crate) fn check_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let Some(expected) = state.config.admin_token.as_deref() else {
         return Err(ApiError::not_found(
             "admin API (set SWITCHBOARD_ADMIN_TOKEN to enable it)",

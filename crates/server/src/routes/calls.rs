@@ -38,6 +38,7 @@ pub fn router() -> Api {
                     Param::new("direction", Ty::OneOf(&["inbound", "outbound", "internal"]), "Calls of this direction."),
                     Param::new("disposition", Ty::OneOf(&["answered", "no_answer", "busy", "rejected", "cancelled", "failed", "unknown"]), "Calls that ended so."),
                     Param::new("missed", Ty::Bool, "Missed calls only (or none of them)."),
+                    Param::new("in_progress", Ty::Bool, "Only calls still in progress (initiated, ringing or active)."),
                     Param::new("started_after", Ty::Time, "Calls that started at or after this."),
                     Param::new("started_before", Ty::Time, "Calls that started before this."),
                     Param::new("agent", Ty::Text, "Calls this agent took part in."),
@@ -91,7 +92,7 @@ pub fn router() -> Api {
         )
 }
 
-fn view(call: &StoredCall) -> Value {
+pub(crate) fn view(call: &StoredCall) -> Value {
     let mut v = serde_json::to_value(&call.record).unwrap_or(Value::Null);
     if let Some(obj) = v.as_object_mut() {
         obj.insert("id".into(), json!(call.id));
@@ -141,16 +142,14 @@ fn one_of(q: &HashMap<String, String>, key: &str, allowed: &[&str]) -> ApiResult
     }
 }
 
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+/// The query a `/calls` request asks for (the console's history reads the same parameters).
+pub(crate) fn call_query(q: &HashMap<String, String>) -> ApiResult<CallQuery> {
     const KNOWN: &[&str] = &[
         "number",
         "direction",
         "disposition",
         "missed",
+        "in_progress",
         "started_after",
         "started_before",
         "agent",
@@ -164,7 +163,7 @@ async fn list(
             format!("unknown parameter; this list takes {}", KNOWN.join(", ")),
         ));
     }
-    let limit = limit_of(&q)?;
+    let limit = limit_of(q)?;
     let before = match q.get("cursor") {
         None => None,
         Some(c) => Some(
@@ -181,9 +180,9 @@ async fn list(
     };
     let query = CallQuery {
         number: q.get("number").cloned(),
-        direction: one_of(&q, "direction", &["inbound", "outbound", "internal"])?,
+        direction: one_of(q, "direction", &["inbound", "outbound", "internal"])?,
         disposition: one_of(
-            &q,
+            q,
             "disposition",
             &[
                 "answered",
@@ -196,15 +195,24 @@ async fn list(
             ],
         )?,
         missed,
-        since_ms: time_param(&q, "started_after")?,
-        until_ms: time_param(&q, "started_before")?,
+        since_ms: time_param(q, "started_after")?,
+        until_ms: time_param(q, "started_before")?,
+        in_progress: match q.get("in_progress").map(String::as_str) {
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(_) => return Err(ApiError::invalid("in_progress", "expected true or false")),
+        },
         agent: q.get("agent").cloned(),
         extension: q.get("extension").cloned(),
         before,
         limit,
     };
-    let (total, calls) = state.store.calls(caller.owner.account, query).await?;
-    let next_cursor = (calls.len() as i64 == limit)
+    Ok(query)
+}
+
+/// The cursor of the page after `calls`, if a full page was read.
+pub(crate) fn next_cursor(calls: &[StoredCall], limit: i64) -> Option<String> {
+    (calls.len() as i64 == limit)
         .then(|| {
             calls.last().map(|c| {
                 format!(
@@ -214,7 +222,18 @@ async fn list(
                 )
             })
         })
-        .flatten();
+        .flatten()
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let query = call_query(&q)?;
+    let limit = query.limit;
+    let (total, calls) = state.store.calls(caller.owner.account, query).await?;
+    let next_cursor = next_cursor(&calls, limit);
     let filters: Map<String, Value> = q
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "limit" | "cursor"))
@@ -386,6 +405,16 @@ async fn stream(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    stream_of(state, caller.owner.account, &headers, &q).await
+}
+
+/// An account's live events (the console's live views follow the same stream).
+pub(crate) async fn stream_of(
+    state: AppState,
+    account: AccountId,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>>> {
     let wanted: Vec<String> = q
         .get("tags")
         .map(|t| {
@@ -405,12 +434,12 @@ async fn stream(
     let latest = state.store.watch_latest();
     let after = match cursor_param(resume.as_ref(), "Last-Event-ID")? {
         Some(seq) => {
-            still_kept(&state, caller.owner.account, seq, "Last-Event-ID").await?;
+            still_kept(&state, account, seq, "Last-Event-ID").await?;
             seq
         }
         None => match cursor_param(q.get("after"), "after")? {
             Some(seq) => {
-                still_kept(&state, caller.owner.account, seq, "after").await?;
+                still_kept(&state, account, seq, "after").await?;
                 seq
             }
             None => *latest.borrow(),
@@ -419,7 +448,7 @@ async fn stream(
     let follow = Follow {
         stopping: state.stopping.clone(),
         store: state.store.clone(),
-        account: caller.owner.account,
+        account,
         after,
         tags: wanted,
         latest,

@@ -1,8 +1,8 @@
 //! Every API resource is one file exporting its `router()`; this module puts them together.
 
-mod admin;
+pub(crate) mod admin;
 mod callbacks;
-mod calls;
+pub(crate) mod calls;
 mod fields;
 mod filters;
 mod ingest;
@@ -71,7 +71,14 @@ pub fn api(request_timeout: Duration) -> Api {
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body;
     let (routes, _) = api(state.config.request_timeout).split();
+    // The console's pages are for people, not API: beside the documented routes.
     routes
+        .merge(
+            crate::console::router().layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                state.config.request_timeout,
+            )),
+        )
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -1,0 +1,233 @@
+"""The console in a real browser (Debian's chromium, driven by selenium through chromedriver),
+against a running hub. Run by scripts/console-test, which starts the hub and passes
+SWITCHBOARD_URL and SWITCHBOARD_ADMIN_TOKEN. Every test saves a screenshot of its final page
+in SCREENSHOTS (target/console-screenshots by default)."""
+
+import csv
+import io
+import json
+import os
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ["SWITCHBOARD_URL"]
+ADMIN = os.environ["SWITCHBOARD_ADMIN_TOKEN"]
+SCREENSHOTS = os.environ.get("SCREENSHOTS", "target/console-screenshots")
+CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "corpus", "phonecom")
+
+
+def api(method, path, token, body=None, raw=False):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read().decode()
+            return r.status, (text if raw else json.loads(text))
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "null")
+
+
+_accounts = [0]
+
+
+def new_account():
+    _accounts[0] += 1
+    account_id = 4200000 + os.getpid() % 1000 * 100 + _accounts[0]
+    status, body = api("POST", "/admin/accounts", ADMIN, {"name": "console", "id": account_id})
+    assert status == 201, body
+    return body["id"], body["token"]
+
+
+def call_events(scenario, tag):
+    """A corpus call's events, its ids made unique by `tag`."""
+    with open(os.path.join(CORPUS, scenario, "events.json")) as f:
+        text = f.read()
+    return json.loads(text.replace('"pc-', '"pc-' + tag + "-"))
+
+
+def ingest(token, events):
+    body = "\n".join(json.dumps(e) for e in events).encode()
+    req = urllib.request.Request(BASE + "/ingest/phonecom", data=body, method="POST")
+    req.add_header("Authorization", "Bearer " + token)
+    req.add_header("Content-Type", "application/x-ndjson")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 202
+
+
+class Console(unittest.TestCase):
+    def setUp(self):
+        self.downloads = tempfile.mkdtemp()
+        options = Options()
+        options.binary_location = "/usr/bin/chromium"
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1280,800"):
+            options.add_argument(arg)
+        options.add_experimental_option("prefs", {
+            "download.default_directory": self.downloads,
+            "download.prompt_for_download": False,
+        })
+        self.browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.browser.implicitly_wait(0)
+        # A view is replaced whole when it refreshes: an element read a moment ago may be gone.
+        self.wait = WebDriverWait(self.browser, 15, poll_frequency=0.1,
+                                  ignored_exceptions=[StaleElementReferenceException,
+                                                      NoSuchElementException])
+
+    def tearDown(self):
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        self.browser.save_screenshot(os.path.join(SCREENSHOTS, self.id().split(".")[-1] + ".png"))
+        logs = self.browser.get_log("browser")
+        self.browser.quit()
+        # A page that threw shows it here.
+        errors = [l for l in logs if l["level"] == "SEVERE" and "favicon" not in l["message"]
+                  and "Failed to load resource" not in l["message"]]
+        self.assertEqual(errors, [])
+
+    def find(self, css):
+        return self.wait.until(lambda b: b.find_element(By.CSS_SELECTOR, css))
+
+    def text_of(self, css):
+        return self.find(css).text
+
+    def sign_in(self, token, account=""):
+        self.browser.get(BASE + "/console")
+        self.find("#token").send_keys(token)
+        if account:
+            self.find("#account").send_keys(str(account))
+        self.find("#sign-in button[type=submit]").click()
+
+    def live_states(self):
+        rows = self.browser.find_elements(By.CSS_SELECTOR, "[data-testid=live-calls] tbody tr")
+        return {r.get_attribute("data-call"): r.get_attribute("data-state") for r in rows}
+
+    def test_a_call_appears_live_while_it_rings_and_talks_and_leaves_when_it_ends(self):
+        account, token = new_account()
+        self.sign_in(token)
+        self.wait.until(lambda b: "account %d" % account in b.find_element(By.ID, "who").text)
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#view .empty"))
+        events = call_events("outbound-answered", "live")
+        ingest(token, events[:2])  # the first leg: new, then ringing the far end
+        self.wait.until(lambda b: "initiated" in self.live_states().values()
+                        or "ringing" in self.live_states().values())
+        ingest(token, events[2:6])  # the far end answers
+        self.wait.until(lambda b: list(self.live_states().values()) == ["active"])
+        call_id = next(iter(self.live_states()))
+        answered = self.text_of("[data-testid=live-calls] tbody tr td:nth-child(7)")
+        self.assertIn("+15557654321", answered)
+        ingest(token, events[6:])  # both legs end
+        self.wait.until(lambda b: self.live_states() == {})
+        # It is in the history, and opens with its legs drawn and its events listed.
+        self.browser.get(BASE + "/console#/history")
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "tr[data-call='%s']" % call_id))
+        self.find("tr[data-call='%s'] a" % call_id).click()
+        self.wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "[data-testid=call-id]").text == call_id)
+        status, call = api("GET", "/v4/accounts/%d/calls/%s" % (account, call_id), token)
+        self.assertEqual(status, 200)
+        legs = self.browser.find_elements(By.CSS_SELECTOR, "svg[data-testid=legs] g.leg")
+        self.assertEqual(len(legs), len(call["legs"]))
+        self.assertEqual(len(self.browser.find_elements(By.CSS_SELECTOR, "svg g.leg rect.talk")), 2)
+        timeline = self.browser.find_elements(By.CSS_SELECTOR, "[data-testid=timeline] tbody tr")
+        self.assertEqual(len(timeline), len(call["timeline"]))
+        self.assertEqual(self.text_of("[data-testid=call-disposition]").split()[0], call["disposition"])
+        # Times are shown in the browser's zone, with UTC on hover.
+        title = self.find("[data-testid=call-summary] time").get_attribute("title")
+        self.assertTrue(title.endswith("(UTC)"), title)
+
+    def test_the_history_exports_exactly_its_filtered_rows_as_csv(self):
+        account, token = new_account()
+        for i, scenario in enumerate(["outbound-answered", "outbound-failed", "busy-device-missed",
+                                      "caller-abandons-while-ringing"]):
+            ingest(token, call_events(scenario, "csv%d" % i))
+        self.sign_in(token)
+        self.browser.get(BASE + "/console#/history")
+        self.find("#f-direction")
+        self.browser.find_element(By.CSS_SELECTOR, "#f-direction option[value=outbound]").click()
+        self.find("#filters button[type=submit]").click()
+        self.wait.until(lambda b: "direction=outbound" in b.current_url)
+        status, listed = api("GET", "/v4/accounts/%d/calls?direction=outbound&limit=500" % account, token)
+        self.assertEqual(status, 200)
+        self.wait.until(lambda b: self.text_of("[data-testid=history-total]") == str(listed["total"]))
+        self.find("#filters button[data-action=export]").click()
+        path = os.path.join(self.downloads, "calls.csv")
+        WebDriverWait(self.browser, 15).until(lambda b: os.path.exists(path))
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        self.assertEqual(rows[0][:3], ["id", "started_at", "answered_at"])
+        self.assertEqual([r[0] for r in rows[1:]], [c["id"] for c in listed["items"]])
+        for row, item in zip(rows[1:], listed["items"]):
+            self.assertEqual(row[4], item["direction"])
+            self.assertEqual(row[9], item["disposition"])
+        self.assertGreater(len(rows), 1)
+
+    def test_a_wrong_token_is_refused_with_the_apis_message(self):
+        self.sign_in("sb_api_1_not-a-token")
+        self.wait.until(lambda b: b.find_element(By.ID, "sign-in-error").text)
+        self.assertIn("not valid", self.text_of("#sign-in-error"))
+        self.assertFalse(self.find("#nav").is_displayed())
+        self.assertIsNone(self.browser.execute_script("return sessionStorage.getItem('sb-token')"))
+
+    def test_an_extension_token_sees_its_extensions_calls_only(self):
+        account, token = new_account()
+        ingest(token, call_events("outbound-answered", "ext"))
+        status, ext_token = api("POST", "/admin/accounts/%d/tokens" % account, ADMIN,
+                                {"scope": "api", "extension_id": 500})
+        self.assertEqual(status, 201, ext_token)
+        status, other_token = api("POST", "/admin/accounts/%d/tokens" % account, ADMIN,
+                                  {"scope": "api", "extension_id": 777})
+        self.sign_in(other_token["token"])
+        self.wait.until(lambda b: "extension 777" in b.find_element(By.ID, "who").text)
+        self.browser.get(BASE + "/console#/history")
+        self.wait.until(lambda b: self.text_of("[data-testid=history-total]") == "0")
+        self.find("#sign-out").click()
+        self.sign_in(ext_token["token"])
+        self.wait.until(lambda b: "extension 500" in b.find_element(By.ID, "who").text)
+        self.browser.get(BASE + "/console#/history")
+        self.wait.until(lambda b: self.text_of("[data-testid=history-total]") == "1")
+
+    def test_the_admin_picks_an_account_and_a_bad_call_id_gives_a_friendly_page(self):
+        account, token = new_account()
+        self.sign_in(ADMIN)
+        self.wait.until(lambda b: "account id" in b.find_element(By.ID, "sign-in-error").text)
+        self.find("#account").send_keys(str(account))
+        self.find("#sign-in button[type=submit]").click()
+        self.wait.until(lambda b: "admin, account %d" % account in b.find_element(By.ID, "who").text)
+        self.browser.get(BASE + "/console#/calls/no-such-call")
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=error]"))
+        self.assertEqual(self.text_of("[data-testid=error]"), "Not found: call not found")
+        # Signing out forgets the token.
+        self.find("#sign-out").click()
+        self.assertIsNone(self.browser.execute_script("return sessionStorage.getItem('sb-token')"))
+        self.assertTrue(self.find("#sign-in").is_displayed())
+
+    def test_pages_are_usable_on_a_phones_width_with_labels_on_every_control(self):
+        account, token = new_account()
+        ingest(token, call_events("outbound-answered", "phone"))
+        self.browser.set_window_size(390, 844)
+        self.sign_in(token)
+        self.browser.get(BASE + "/console#/history")
+        self.find("#filters")
+        for control in self.browser.find_elements(By.CSS_SELECTOR, "input, select"):
+            cid = control.get_attribute("id")
+            if not control.is_displayed():
+                continue
+            labels = self.browser.find_elements(By.CSS_SELECTOR, "label[for='%s']" % cid)
+            self.assertTrue(labels, "control %s has no label" % cid)
+        width = self.browser.execute_script("return document.documentElement.scrollWidth")
+        self.assertLessEqual(width, 390 + 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

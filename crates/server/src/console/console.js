@@ -1,0 +1,260 @@
+// The console's little script: signs in (the token stays in this tab's sessionStorage),
+// fetches the hub's HTML views with it, shows times in the browser's zone, and refreshes the
+// live views as the account's events arrive on its stream.
+"use strict";
+
+const session = window.sessionStorage;
+const $ = (id) => document.getElementById(id);
+let follow = null; // the stream's AbortController
+let refreshTimer = null;
+
+function signedIn() {
+  return session.getItem("sb-token") && session.getItem("sb-account");
+}
+
+function base() {
+  return "/console/a/" + encodeURIComponent(session.getItem("sb-account"));
+}
+
+function headers() {
+  return { Authorization: "Bearer " + session.getItem("sb-token") };
+}
+
+// The API's own message of a refused request.
+async function messageOf(response) {
+  try {
+    const body = await response.json();
+    if (body && body["@error"]) return body["@error"]["@message"];
+  } catch (_) { /* not JSON */ }
+  return response.status + " " + response.statusText;
+}
+
+function showSignIn(message) {
+  stopFollowing();
+  $("nav").hidden = true;
+  $("view").replaceChildren();
+  $("sign-in").hidden = false;
+  $("sign-in-error").textContent = message || "";
+  $("token").focus();
+}
+
+function signOut() {
+  session.clear();
+  $("token").value = "";
+  $("account").value = "";
+  location.hash = "";
+  showSignIn("");
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const token = $("token").value.trim();
+  const wanted = $("account").value.trim();
+  $("sign-in-error").textContent = "";
+  let who;
+  try {
+    const r = await fetch("/console/whoami", { headers: { Authorization: "Bearer " + token } });
+    if (!r.ok) {
+      $("sign-in-error").textContent = "Not signed in: " + (await messageOf(r));
+      return;
+    }
+    who = await r.json();
+  } catch (e) {
+    $("sign-in-error").textContent = "The hub did not answer: " + e;
+    return;
+  }
+  let account;
+  let label;
+  if (who.admin) {
+    if (!wanted) {
+      $("sign-in-error").textContent = "With the admin token, give the account id to look at.";
+      $("account").focus();
+      return;
+    }
+    account = wanted;
+    label = "admin, account " + wanted;
+  } else {
+    if (wanted && wanted !== String(who.account)) {
+      $("sign-in-error").textContent = "This token belongs to account " + who.account + ", not " + wanted + ".";
+      return;
+    }
+    account = String(who.account);
+    label = "account " + who.account + (who.extension_id != null ? ", extension " + who.extension_id : "");
+  }
+  session.setItem("sb-token", token);
+  session.setItem("sb-account", account);
+  session.setItem("sb-who", label);
+  $("token").value = "";
+  start();
+}
+
+function start() {
+  $("sign-in").hidden = true;
+  $("nav").hidden = false;
+  $("who").textContent = "Signed in: " + session.getItem("sb-who");
+  startFollowing();
+  if (!location.hash || location.hash === "#") location.hash = "#/live";
+  else route();
+}
+
+// Times in the browser's zone; UTC stays in the title.
+function localizeTimes(root) {
+  for (const t of root.querySelectorAll("time[datetime]")) {
+    const d = new Date(t.getAttribute("datetime"));
+    if (!isNaN(d)) t.textContent = d.toLocaleString();
+  }
+}
+
+function current() {
+  const hash = location.hash.replace(/^#/, "") || "/live";
+  const [path, query] = hash.split("?");
+  return { path, query: query || "" };
+}
+
+async function load(path, query, quiet) {
+  const url = base() + path + (query ? "?" + query : "");
+  let r;
+  try {
+    r = await fetch(url, { headers: headers() });
+  } catch (e) {
+    if (!quiet) showError("The hub did not answer: " + e);
+    return;
+  }
+  if (r.status === 401) {
+    session.clear();
+    showSignIn("Signed out: " + (await messageOf(r)));
+    return;
+  }
+  if (!r.ok) {
+    const message = await messageOf(r);
+    showError(r.status === 404 ? "Not found: " + message : message);
+    return;
+  }
+  const html = await r.text();
+  const view = $("view");
+  view.innerHTML = html;
+  localizeTimes(view);
+  if (!quiet) {
+    const heading = view.querySelector("h2");
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
+  }
+}
+
+function showError(message) {
+  const p = document.createElement("p");
+  p.className = "error";
+  p.setAttribute("role", "alert");
+  p.dataset.testid = "error";
+  p.textContent = message;
+  const back = document.createElement("a");
+  back.href = "#/live";
+  back.textContent = "Back to the live calls";
+  $("view").replaceChildren(p, back);
+}
+
+function route(quiet) {
+  if (!signedIn()) return showSignIn("");
+  const { path, query } = current();
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.getAttribute("href") === "#" + path) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  if (path === "/live" || path === "/history" || path === "/agents" || path.startsWith("/calls/")) {
+    return load(path, query, quiet);
+  }
+  showError("Not found: there is no page " + path);
+}
+
+// The views that show what is happening now fetch themselves again as events arrive.
+function refreshSoon() {
+  const { path } = current();
+  if (!(path === "/live" || path === "/agents" || path.startsWith("/calls/"))) return;
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => route(true), 150);
+}
+
+function stopFollowing() {
+  if (follow) follow.abort();
+  follow = null;
+}
+
+async function startFollowing() {
+  stopFollowing();
+  const controller = new AbortController();
+  follow = controller;
+  while (follow === controller) {
+    try {
+      const r = await fetch(base() + "/stream", { headers: headers(), signal: controller.signal });
+      if (!r.ok || !r.body) throw new Error(String(r.status));
+      const reader = r.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const message = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (/^data:/m.test(message)) refreshSoon();
+        }
+      }
+    } catch (e) {
+      if (controller.signal.aborted) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+// Datetime inputs are in the browser's zone; the API takes UTC.
+function formQuery(form) {
+  const params = new URLSearchParams();
+  for (const el of form.elements) {
+    if (!el.name || !el.value) continue;
+    let value = el.value;
+    if (el.type === "datetime-local") value = new Date(value).toISOString();
+    params.set(el.name, value);
+  }
+  return params;
+}
+
+async function exportCsv(form) {
+  const r = await fetch(base() + "/history.csv?" + formQuery(form), { headers: headers() });
+  if (!r.ok) return showError(await messageOf(r));
+  const blob = await r.blob();
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = "calls.csv";
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("sign-in").addEventListener("submit", signIn);
+  $("sign-out").addEventListener("click", signOut);
+  window.addEventListener("hashchange", () => route(false));
+  $("view").addEventListener("submit", (event) => {
+    if (event.target.id !== "filters") return;
+    event.preventDefault();
+    location.hash = "#/history?" + formQuery(event.target);
+  });
+  $("view").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const form = $("filters");
+    if (button.dataset.action === "export") exportCsv(form);
+    if (button.dataset.action === "more") {
+      const params = formQuery(form);
+      params.set("cursor", button.dataset.cursor);
+      location.hash = "#/history?" + params;
+    }
+  });
+  if (signedIn()) start();
+  else showSignIn("");
+});

@@ -1,0 +1,222 @@
+//! The console: pages for people, served by the hub from its own binary (`/console`).
+//!
+//! One page (`shell.html`, with `console.js` and `console.css`, all embedded) signs in and
+//! keeps the token in the tab's `sessionStorage`; every view is HTML the hub renders
+//! ([`views`]) and the page fetches with the token, so the views read exactly what the API
+//! reads. The live views follow the account's event stream and fetch themselves again as
+//! events arrive. These pages are not API: they are not in `/openapi.json`.
+
+mod views;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{bearer, id_param, token_of};
+use crate::routes::calls::{call_query, next_cursor, stream_of};
+use crate::AppState;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::collections::HashMap;
+use switchboard_model::AccountId;
+use switchboard_store::Scope;
+
+const SHELL: &str = include_str!("shell.html");
+const SCRIPT: &str = include_str!("console.js");
+const STYLE: &str = include_str!("console.css");
+
+/// How many calls the CSV export writes at most.
+const EXPORT_LIMIT: i64 = 10_000;
+/// Calls on a page of the history.
+const PAGE: i64 = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(|| async { Html(SHELL) }))
+        .route("/console/", get(|| async { Html(SHELL) }))
+        .route(
+            "/console/console.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    SCRIPT,
+                )
+            }),
+        )
+        .route(
+            "/console/console.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
+        )
+        .route("/console/whoami", get(whoami))
+        .route("/console/a/{account}/live", get(live))
+        .route("/console/a/{account}/history", get(history))
+        .route("/console/a/{account}/history.csv", get(history_csv))
+        .route("/console/a/{account}/calls/{call_id}", get(call))
+        .route("/console/a/{account}/agents", get(agents))
+        .route("/console/a/{account}/stream", get(stream))
+}
+
+/// Who is looking at an account's pages: its own api token (an extension-bound one sees its
+/// extension's calls only), or the admin token, which may look at any account.
+pub struct Viewer {
+    account: AccountId,
+    extension: Option<i64>,
+    params: HashMap<String, String>,
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found("page"))?;
+        let account = AccountId(id_param(&params, "account", "account")?);
+        if crate::routes::admin::check_admin(state, &parts.headers).is_ok() {
+            state
+                .store
+                .account(account)
+                .await?
+                .ok_or_else(|| ApiError::not_found("account"))?;
+            return Ok(Viewer {
+                account,
+                extension: None,
+                params,
+            });
+        }
+        let token = token_of(state, &parts.headers).await?;
+        if token.account != account {
+            return Err(ApiError::not_found("account"));
+        }
+        if token.scope != Scope::Api {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this token may only ingest events; sign in with an api token",
+            ));
+        }
+        Ok(Viewer {
+            account,
+            extension: token.extension_id,
+            params,
+        })
+    }
+}
+
+impl Viewer {
+    /// The call query of these parameters, held to the viewer's extension.
+    fn query(&self, q: &HashMap<String, String>) -> ApiResult<switchboard_store::CallQuery> {
+        let mut query = call_query(q)?;
+        if let Some(ext) = self.extension {
+            query.extension = Some(ext.to_string());
+        }
+        Ok(query)
+    }
+}
+
+/// What a token may see: the page asks before it shows anything.
+async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if bearer(&headers).is_none() {
+        return Err(ApiError::unauthorized("sign in with a token"));
+    }
+    if crate::routes::admin::check_admin(&state, &headers).is_ok() {
+        return Ok(Json(json!({ "admin": true })).into_response());
+    }
+    let token = token_of(&state, &headers).await?;
+    if token.scope != Scope::Api {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this token may only ingest events; sign in with an api token",
+        ));
+    }
+    Ok(Json(json!({
+        "admin": false,
+        "account": token.account.0,
+        "extension_id": token.extension_id,
+    }))
+    .into_response())
+}
+
+fn html(markup: maud::Markup) -> Response {
+    Html(markup.into_string()).into_response()
+}
+
+async fn live(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
+    let mut query = viewer.query(&HashMap::new())?;
+    query.in_progress = true;
+    query.limit = 500;
+    let (_, calls) = state.store.calls(viewer.account, query).await?;
+    Ok(html(views::live(&calls)))
+}
+
+async fn history(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(mut q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    q.retain(|_, v| !v.is_empty());
+    q.entry("limit".into()).or_insert_with(|| PAGE.to_string());
+    let query = viewer.query(&q)?;
+    let limit = query.limit;
+    let (total, calls) = state.store.calls(viewer.account, query).await?;
+    let next = next_cursor(&calls, limit);
+    Ok(html(views::history(&q, total, &calls, next.as_deref())))
+}
+
+async fn history_csv(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(mut q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    q.retain(|k, v| !v.is_empty() && k != "cursor" && k != "limit");
+    let mut query = viewer.query(&q)?;
+    query.limit = EXPORT_LIMIT;
+    let (_, calls) = state.store.calls(viewer.account, query).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"calls.csv\"",
+            ),
+        ],
+        views::csv(&calls),
+    )
+        .into_response())
+}
+
+async fn call(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
+    let id = viewer.params.get("call_id").cloned().unwrap_or_default();
+    let (call, events) = state
+        .store
+        .call(viewer.account, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call"))?;
+    if let Some(ext) = viewer.extension {
+        let ext = ext.to_string();
+        let mine = serde_json::to_value(&call.record)
+            .map(|v| views::mentions_extension(&v, &ext))
+            .unwrap_or(false);
+        if !mine {
+            return Err(ApiError::not_found("call"));
+        }
+    }
+    Ok(html(views::call(&call, &events)))
+}
+
+async fn agents(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
+    let agents = state.store.agents(viewer.account).await?;
+    Ok(html(views::agents(&agents)))
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    Ok(stream_of(state, viewer.account, &headers, &q)
+        .await?
+        .into_response())
+}

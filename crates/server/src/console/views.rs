@@ -1,0 +1,444 @@
+//! The console's views: HTML from what the query API shows (a call as `/calls/{id}` shows
+//! it), escaped by maud. Times are written as `<time datetime>` in UTC; the page shows them
+//! in the browser's zone, with UTC on hover.
+
+use crate::routes::calls::view as call_view;
+use maud::{html, Markup};
+use serde_json::Value;
+use std::collections::HashMap;
+use switchboard_model::Event;
+use switchboard_store::{AgentRow, StoredCall};
+
+/// A party as a person reads it: its name and number, or its extension.
+fn party(v: &Value) -> String {
+    let text = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let number = text("number").or(text("extension").or(text("id")));
+    match (text("display"), number) {
+        (Some(name), Some(n)) if name != n => format!("{name} ({n})"),
+        (Some(name), _) => name.to_string(),
+        (None, Some(n)) => n.to_string(),
+        (None, None) => "—".to_string(),
+    }
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn time(v: &Value) -> Markup {
+    match v.as_str() {
+        Some(t) => html! { time datetime=(t) title=(format!("{t} (UTC)")) { (t) } },
+        None => html! { "—" },
+    }
+}
+
+fn duration(ms: &Value) -> String {
+    match ms.as_i64() {
+        Some(ms) => {
+            let s = ms / 1000;
+            format!("{}:{:02}", s / 60, s % 60)
+        }
+        None => "—".into(),
+    }
+}
+
+fn call_link(v: &Value) -> Markup {
+    let id = text(v, "id");
+    html! { a href=(format!("#/calls/{id}")) { "Open" span.sr { " call " (id) } } }
+}
+
+/// Calls in progress: who called whom, who rings, who answered, since when.
+pub fn live(calls: &[StoredCall]) -> Markup {
+    let views: Vec<Value> = calls.iter().map(call_view).collect();
+    html! {
+        h2 { "Live calls " span.count data-testid="live-count" { (views.len()) } }
+        @if views.is_empty() {
+            p.empty { "No call is in progress." }
+        } @else {
+            table data-testid="live-calls" {
+                caption.sr { "Calls in progress" }
+                thead { tr { th { "Since" } th { "Direction" } th { "From" } th { "To" } th { "State" } th { "Ringing" } th { "Answered by" } th { span.sr { "Details" } } } }
+                tbody {
+                    @for v in &views {
+                        @let ringing: Vec<String> = v["legs"].as_array().into_iter().flatten()
+                            .filter(|l| l["state"] == "ringing")
+                            .map(|l| party(&l["to"])).collect();
+                        tr data-call=(text(v, "id")) data-state=(text(v, "state")) {
+                            td { (time(&v["started_at"])) }
+                            td { (text(v, "direction")) }
+                            td { (party(&v["from"])) }
+                            td { (party(&v["to"])) }
+                            td.state { (text(v, "state")) }
+                            td { (ringing.join(", ")) }
+                            td { @if v["answered_by"].is_object() { (party(&v["answered_by"])) } }
+                            td { (call_link(v)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+const DIRECTIONS: &[&str] = &["inbound", "outbound", "internal"];
+const DISPOSITIONS: &[&str] = &[
+    "answered",
+    "no_answer",
+    "busy",
+    "rejected",
+    "cancelled",
+    "failed",
+    "unknown",
+];
+
+fn select(name: &str, label: &str, options: &[&str], q: &HashMap<String, String>) -> Markup {
+    let current = q.get(name).map(String::as_str).unwrap_or("");
+    html! {
+        label for=(format!("f-{name}")) { (label) }
+        select id=(format!("f-{name}")) name=(name) {
+            option value="" selected[current.is_empty()] { "any" }
+            @for o in options { option value=(o) selected[current == *o] { (o) } }
+        }
+    }
+}
+
+fn input(name: &str, label: &str, kind: &str, q: &HashMap<String, String>) -> Markup {
+    html! {
+        label for=(format!("f-{name}")) { (label) }
+        input id=(format!("f-{name}")) name=(name) type=(kind) value=(q.get(name).map(String::as_str).unwrap_or(""));
+    }
+}
+
+/// The history: the query API's filters, a page of calls, the next page, the export.
+pub fn history(
+    q: &HashMap<String, String>,
+    total: i64,
+    calls: &[StoredCall],
+    next: Option<&str>,
+) -> Markup {
+    let views: Vec<Value> = calls.iter().map(call_view).collect();
+    let missed = q.get("missed").map(String::as_str).unwrap_or("");
+    html! {
+        h2 { "History" }
+        form #filters data-testid="filters" aria-label="Filter calls" {
+            (input("number", "Number", "search", q))
+            (select("direction", "Direction", DIRECTIONS, q))
+            (select("disposition", "Disposition", DISPOSITIONS, q))
+            label for="f-missed" { "Missed" }
+            select id="f-missed" name="missed" {
+                option value="" selected[missed.is_empty()] { "any" }
+                option value="true" selected[missed == "true"] { "missed only" }
+                option value="false" selected[missed == "false"] { "not missed" }
+            }
+            (input("agent", "Agent", "search", q))
+            (input("started_after", "Started after", "datetime-local", q))
+            (input("started_before", "Started before", "datetime-local", q))
+            button type="submit" { "Filter" }
+            button type="button" data-action="export" { "Export CSV" }
+        }
+        p { span data-testid="history-total" { (total) } " calls." }
+        @if views.is_empty() {
+            p.empty { "No call matches." }
+        } @else {
+            table data-testid="history" {
+                caption.sr { "Calls, newest first" }
+                thead { tr { th { "Started" } th { "Direction" } th { "From" } th { "To" } th { "Answered by" } th { "Disposition" } th { "Duration" } th { "Talk" } th { span.sr { "Details" } } } }
+                tbody {
+                    @for v in &views {
+                        tr data-call=(text(v, "id")) {
+                            td { (time(&v["started_at"])) }
+                            td { (text(v, "direction")) }
+                            td { (party(&v["from"])) }
+                            td { (party(&v["to"])) }
+                            td { @if v["answered_by"].is_object() { (party(&v["answered_by"])) } }
+                            td { (text(v, "disposition")) @if v["missed"] == true { " " span.badge { "missed" } } }
+                            td { (duration(&v["duration_ms"])) }
+                            td { (duration(&v["talk_ms"])) }
+                            td { (call_link(v)) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(cursor) = next {
+            button type="button" data-action="more" data-cursor=(cursor) { "Next page" }
+        }
+    }
+}
+
+/// A cell of a CSV file: quoted when it must be, and never read as a formula by a
+/// spreadsheet (a leading `=`, `@`, or a sign not before a digit, gets a `'`; phone numbers
+/// such as `+15551234567` stay as they are).
+fn csv_cell(out: &mut String, text: &str) {
+    let formula = match text.as_bytes() {
+        [b'=' | b'@' | b'\t' | b'\r', ..] => true,
+        [b'+' | b'-', next, ..] => !next.is_ascii_digit(),
+        [b'+' | b'-'] => true,
+        _ => false,
+    };
+    let text = if formula {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(&text);
+    }
+}
+
+/// The export: a header line, then one line per call, as `/calls` shows them.
+pub fn csv(calls: &[StoredCall]) -> String {
+    const HEADER: &[&str] = &[
+        "id",
+        "started_at",
+        "answered_at",
+        "ended_at",
+        "direction",
+        "from",
+        "to",
+        "answered_by",
+        "state",
+        "disposition",
+        "missed",
+        "duration_ms",
+        "talk_ms",
+        "agents",
+    ];
+    let mut out = HEADER.join(",");
+    out.push_str("\r\n");
+    for call in calls {
+        let v = call_view(call);
+        let number = |p: &Value| {
+            p.get("number")
+                .or(p.get("extension"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let plain = |k: &str| match &v[k] {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let agents: Vec<&str> = v["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let cells = [
+            plain("id"),
+            plain("started_at"),
+            plain("answered_at"),
+            plain("ended_at"),
+            plain("direction"),
+            number(&v["from"]),
+            number(&v["to"]),
+            number(&v["answered_by"]),
+            plain("state"),
+            plain("disposition"),
+            plain("missed"),
+            plain("duration_ms"),
+            plain("talk_ms"),
+            agents.join(" "),
+        ];
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            csv_cell(&mut out, cell);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// True when a call's record names this extension (an extension-bound viewer's calls).
+pub fn mentions_extension(record: &Value, ext: &str) -> bool {
+    match record {
+        Value::Object(m) => m.iter().any(|(k, v)| {
+            (matches!(k.as_str(), "extension" | "extension_id") && v.as_str() == Some(ext))
+                || mentions_extension(v, ext)
+        }),
+        Value::Array(a) => a.iter().any(|v| mentions_extension(v, ext)),
+        _ => false,
+    }
+}
+
+fn millis(v: &Value) -> Option<i64> {
+    v.as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_millisecond())
+}
+
+/// The legs on a time axis: waiting (grey), ringing (amber), talking (green), each to its
+/// end (or to the last moment the call shows, for a leg that has not ended).
+fn legs_chart(v: &Value) -> Markup {
+    let legs: Vec<&Value> = v["legs"].as_array().into_iter().flatten().collect();
+    let moments: Vec<i64> = legs
+        .iter()
+        .flat_map(|l| {
+            ["created_at", "ringing_at", "answered_at", "ended_at"].map(|k| millis(&l[k]))
+        })
+        .flatten()
+        .collect();
+    let (Some(&start), Some(&end)) = (moments.iter().min(), moments.iter().max()) else {
+        return html! { p.empty { "No leg has a time yet." } };
+    };
+    let span = (end - start).max(1) as f64;
+    const WIDTH: f64 = 600.0;
+    const ROW: f64 = 28.0;
+    let x = |t: i64| 160.0 + (t - start) as f64 / span * WIDTH;
+    let height = ROW * legs.len() as f64 + 24.0;
+    html! {
+        svg.legs role="img" aria-label=(format!("{} legs on a time axis", legs.len())) viewBox=(format!("0 0 780 {height}")) data-testid="legs" {
+            @for (i, leg) in legs.iter().enumerate() {
+                @let y = ROW * i as f64 + 4.0;
+                @let from = millis(&leg["created_at"]).or(millis(&leg["ringing_at"])).unwrap_or(start);
+                @let ringing = millis(&leg["ringing_at"]);
+                @let answered = millis(&leg["answered_at"]);
+                @let ended = millis(&leg["ended_at"]).unwrap_or(end);
+                g.leg data-leg=(text(leg, "id")) data-state=(text(leg, "state")) {
+                    title { (format!("{} → {}: {}", party(&leg["from"]), party(&leg["to"]), text(leg, "state"))) }
+                    text x="0" y=(y + 16.0) { (party(&leg["to"])) }
+                    @let ring_from = ringing.unwrap_or(from);
+                    rect.wait x=(x(from)) y=(y) width=((x(ring_from) - x(from)).max(0.0)) height="18" {}
+                    @let ring_to = answered.unwrap_or(ended);
+                    @if ringing.is_some() {
+                        rect.ring x=(x(ring_from)) y=(y) width=((x(ring_to) - x(ring_from)).max(1.0)) height="18" {}
+                    }
+                    @if let Some(a) = answered {
+                        rect.talk x=(x(a)) y=(y) width=((x(ended) - x(a)).max(1.0)) height="18" {}
+                    }
+                }
+            }
+            text x="160" y=(height - 4.0) { "0 s" }
+            text x="760" y=(height - 4.0) text-anchor="end" { (format!("{:.0} s", span / 1000.0)) }
+        }
+        p.legend { span.key.wait {} " waiting " span.key.ring {} " ringing " span.key.talk {} " talking" }
+    }
+}
+
+/// One call: what the hub concluded and from what, its legs, its timeline.
+pub fn call(call: &StoredCall, events: &[Event]) -> Markup {
+    let v = call_view(call);
+    let figures = &v["source_figures"];
+    let inferred = v["direction_inferred"] == true;
+    html! {
+        h2 { "Call " code data-testid="call-id" { (text(&v, "id")) } }
+        dl.summary data-testid="call-summary" {
+            dt { "State" } dd data-testid="call-state" { (text(&v, "state")) }
+            dt { "Direction" } dd { (text(&v, "direction")) " " small { @if inferred { "(inferred from which parties are the account's own)" } @else { "(as the source said)" } } }
+            dt { "From" } dd { (party(&v["from"])) }
+            dt { "To" } dd { (party(&v["to"])) }
+            dt { "Answered by" } dd { @if v["answered_by"].is_object() { (party(&v["answered_by"])) } @else { "no one" } }
+            dt { "Disposition" } dd data-testid="call-disposition" { (text(&v, "disposition")) @if v["missed"] == true { " " span.badge { "missed" } } " " small { "(from the legs' results by their times)" } }
+            dt { "Started" } dd { (time(&v["started_at"])) }
+            dt { "Answered" } dd { (time(&v["answered_at"])) }
+            dt { "Ended" } dd { (time(&v["ended_at"])) @if v["inferred_end"] == true { " " small { "(inferred: no end was heard)" } } }
+            dt { "Duration" } dd { (duration(&v["duration_ms"])) " " small { @if figures.get("duration").is_some() { "(the source's own figure)" } @else { "(from the times)" } } }
+            dt { "Talk" } dd { (duration(&v["talk_ms"])) " " small { @if figures.get("billsec").is_some() { "(the source's own figure)" } @else { "(from the times)" } } }
+            dt { "Agents" } dd { (v["agents"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+            dt { "Call log revision" } dd { (v["revision"]) }
+            dt { "Ids" } dd { (v["aliases"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+        }
+        h3 { "Legs" }
+        (legs_chart(&v))
+        table data-testid="legs-table" {
+            caption.sr { "Legs" }
+            thead { tr { th { "Leg" } th { "From" } th { "To" } th { "State" } th { "Result" } th { "Ringing" } th { "Answered" } th { "Ended" } } }
+            tbody {
+                @for leg in v["legs"].as_array().into_iter().flatten() {
+                    tr {
+                        td { code { (text(leg, "id")) } }
+                        td { (party(&leg["from"])) }
+                        td { (party(&leg["to"])) }
+                        td { (text(leg, "state")) }
+                        td { (text(leg, "result")) }
+                        td { (time(&leg["ringing_at"])) }
+                        td { (time(&leg["answered_at"])) }
+                        td { (time(&leg["ended_at"])) }
+                    }
+                }
+            }
+        }
+        @if let Some(recs) = v["recordings"].as_array().filter(|r| !r.is_empty()) {
+            h3 { "Recordings" }
+            ul { @for r in recs { li { (text(r, "state")) " " @if let Some(url) = r["url"].as_str() { a href=(url) rel="noreferrer" { (url) } } } } }
+        }
+        h3 { "Timeline" }
+        table data-testid="timeline" {
+            caption.sr { "The call's events, as they happened" }
+            thead { tr { th { "Happened" } th { "Received" } th { "Event" } th { "Leg" } th { "From" } th { "Raw" } } }
+            tbody {
+                @for e in events {
+                    @let raw = e.fact.raw.get();
+                    tr {
+                        td { (time(&serde_json::to_value(e.fact.occurred_at).unwrap_or(Value::Null))) }
+                        td { (time(&serde_json::to_value(e.received_at).unwrap_or(Value::Null))) }
+                        td { (e.fact.kind.as_str()) }
+                        td { code { (e.fact.leg_id.as_deref().unwrap_or("")) } }
+                        td { (e.source.dialect.as_str()) }
+                        td { details { summary { "as sent" } pre { (raw) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Agents and their current state, since when.
+pub fn agents(agents: &[AgentRow]) -> Markup {
+    html! {
+        h2 { "Agents" }
+        @if agents.is_empty() {
+            p.empty { "No agent has been heard of yet." }
+        } @else {
+            table data-testid="agents" {
+                caption.sr { "Agents" }
+                thead { tr { th { "Agent" } th { "State" } th { "Since" } th { "Device" } } }
+                tbody {
+                    @for a in agents {
+                        tr data-agent=(a.agent_id) {
+                            td { (a.agent_id) }
+                            td { (a.state) }
+                            td { (time(&Value::String(a.since.clone()))) }
+                            td { (a.device.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    fn cell(text: &str) -> String {
+        let mut out = String::new();
+        csv_cell(&mut out, text);
+        out
+    }
+
+    #[test]
+    fn csv_cells_open_cleanly_in_a_spreadsheet() {
+        // Phone numbers keep their sign; what a spreadsheet would run as a formula does not.
+        assert_eq!(cell("+15551234567"), "+15551234567");
+        assert_eq!(cell("-12"), "-12");
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("+cmd"), "'+cmd");
+        assert_eq!(cell("-"), "'-");
+        // Quoted only when it must be.
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("line\nbreak"), "\"line\nbreak\"");
+        assert_eq!(cell("plain"), "plain");
+        assert_eq!(cell(""), "");
+    }
+}
