@@ -283,6 +283,22 @@ pub enum DeliveryStatus {
     Suppressed,
 }
 
+/// How a callback is doing, as the console shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackHealth {
+    pub callback_id: i64,
+    /// Since when (ms) its attempts have been failing, with no success since.
+    pub failing_since: Option<i64>,
+    pub last_success: Option<i64>,
+    /// Of its latest deliveries (up to [`RECENT_DELIVERIES`]): how many were made, and how
+    /// many failed (given up on, or failed at least once and still to be made).
+    pub succeeded: u32,
+    pub failed: u32,
+}
+
+/// How many of a callback's latest deliveries its health is read from.
+pub const RECENT_DELIVERIES: i64 = 100;
+
 /// One page of a callback's deliveries.
 #[derive(Debug, Clone)]
 pub struct DeliveryPage {
@@ -551,6 +567,55 @@ impl Store {
     }
 
     /// A callback's deliveries, newest first, with their attempts.
+    /// The health of these callbacks of an account.
+    pub async fn callback_health(
+        &self,
+        account: AccountId,
+        callbacks: Vec<i64>,
+    ) -> Result<Vec<CallbackHealth>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let mut streak = conn.prepare_cached(
+                    "SELECT failing_since, last_success FROM callback_health WHERE callback_id = ?1",
+                )?;
+                let mut recent = conn.prepare_cached(
+                    "SELECT status, attempts FROM outbox WHERE account_id = ?1 AND callback_id = ?2
+                     ORDER BY created_at DESC LIMIT ?3",
+                )?;
+                let mut out = Vec::with_capacity(callbacks.len());
+                for callback_id in callbacks {
+                    let (failing_since, last_success) = streak
+                        .query_row([callback_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?
+                        .unwrap_or((None, None));
+                    let mut health = CallbackHealth {
+                        callback_id,
+                        failing_since,
+                        last_success,
+                        ..CallbackHealth::default()
+                    };
+                    let rows = recent.query_map(
+                        params![account.0, callback_id, RECENT_DELIVERIES],
+                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)),
+                    )?;
+                    for row in rows {
+                        match row? {
+                            (status, _) if status == "succeeded" => health.succeeded += 1,
+                            (status, _) if status == "dead" || status == "expired" => {
+                                health.failed += 1
+                            }
+                            (_, attempts) if attempts > 0 => health.failed += 1,
+                            _ => {}
+                        }
+                    }
+                    out.push(health);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     pub async fn deliveries_of_callback(
         &self,
         account: AccountId,

@@ -4,8 +4,9 @@ SWITCHBOARD_URL and SWITCHBOARD_ADMIN_TOKEN. Every test saves a screenshot of it
 in SCREENSHOTS (target/console-screenshots by default)."""
 
 import csv
-import io
+import http.server
 import json
+import threading
 import os
 import tempfile
 import time
@@ -65,6 +66,33 @@ def ingest(token, events):
     req.add_header("Content-Type", "application/x-ndjson")
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 202
+
+
+class Receiver:
+    """A webhook receiver whose answer can be changed: 200 until told otherwise."""
+
+    def __init__(self):
+        self.status = 200
+        self.got = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                receiver.got.append(self.rfile.read(length))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
 
 
 class Console(unittest.TestCase):
@@ -171,6 +199,41 @@ class Console(unittest.TestCase):
             self.assertEqual(row[4], item["direction"])
             self.assertEqual(row[9], item["disposition"])
         self.assertGreater(len(rows), 1)
+
+    def test_a_failing_callback_stands_out_and_a_delivery_is_sent_again_from_the_page(self):
+        account, token = new_account()
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        status, made = api("POST", "/v4/accounts/%d/integrations/events/overview" % account, token,
+                           {":callback": {"name": "CRM", "config": {"url": receiver.url}},
+                            ":subscriptions": [{":tags": ["call"]}]})
+        self.assertEqual(status, 200, made)
+        receiver.status = 500
+        ingest(token, call_events("outbound-answered", "fail"))
+        self.sign_in(token)
+        # The first screen says so.
+        banner = self.find("[data-testid=callback-trouble]")
+        self.wait.until(lambda b: "failing since" in b.find_element(
+            By.CSS_SELECTOR, "[data-testid=callback-trouble]").text)
+        self.assertIn("CRM", banner.text)
+        self.find("[data-testid=callback-trouble] a").click()
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "tr[data-status=failed-retrying]"))
+        # Fixed, and one delivery sent again from the page: it goes through.
+        receiver.status = 200
+        row = self.find("tr[data-status=failed-retrying]")
+        delivery = row.get_attribute("data-delivery")
+        row.find_element(By.CSS_SELECTOR, "button[data-action=retry]").click()
+        self.wait.until(lambda b: b.find_element(
+            By.CSS_SELECTOR, "tr[data-delivery='%s']" % delivery).get_attribute("data-status") == "succeeded")
+        # Filtered by status, the list shows only those.
+        self.find("#f-status option[value=succeeded]").click()
+        self.find("#delivery-filter button[type=submit]").click()
+        self.wait.until(lambda b: "status=succeeded" in b.current_url)
+        self.wait.until(lambda b: {r.get_attribute("data-status") for r in b.find_elements(
+            By.CSS_SELECTOR, "[data-testid=deliveries] tbody tr")} == {"succeeded"})
+        # The list of callbacks marks it while it has failures unanswered.
+        self.browser.get(BASE + "/console#/deliveries")
+        self.find("tr[data-callback]")
 
     def test_a_wrong_token_is_refused_with_the_apis_message(self):
         self.sign_in("sb_api_1_not-a-token")

@@ -162,10 +162,32 @@ function route(quiet) {
     if (a.getAttribute("href") === "#" + path) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  if (path === "/live" || path === "/history" || path === "/agents" || path.startsWith("/calls/")) {
-    return load(path, query, quiet);
+  if (path === "/live" || path === "/history" || path === "/agents" || path === "/deliveries"
+      || path.startsWith("/calls/") || path.startsWith("/deliveries/")) {
+    return load(path, query, quiet).then(scheduleRefresh);
   }
   showError("Not found: there is no page " + path);
+}
+
+// A view with deliveries still to be made fetches itself again until they settle.
+let pollTimer = null;
+function scheduleRefresh() {
+  clearTimeout(pollTimer);
+  const marker = document.querySelector("#view [data-refresh]");
+  if (!marker) return;
+  const shown = location.hash;
+  pollTimer = setTimeout(() => {
+    if (location.hash === shown) route(true);
+  }, Number(marker.dataset.refresh) || 2000);
+}
+
+async function retry(button) {
+  button.disabled = true;
+  const url = base() + "/deliveries/" + encodeURIComponent(button.dataset.callback) + "/"
+    + encodeURIComponent(button.dataset.delivery) + "/retry";
+  const r = await fetch(url, { method: "POST", headers: headers() });
+  if (!r.ok) return showError(await messageOf(r));
+  route(true);
 }
 
 // The views that show what is happening now fetch themselves again as events arrive.
@@ -240,13 +262,18 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", signOut);
   window.addEventListener("hashchange", () => route(false));
   $("view").addEventListener("submit", (event) => {
-    if (event.target.id !== "filters") return;
-    event.preventDefault();
-    location.hash = "#/history?" + formQuery(event.target);
+    if (event.target.id === "filters") {
+      event.preventDefault();
+      location.hash = "#/history?" + formQuery(event.target);
+    } else if (event.target.id === "delivery-filter") {
+      event.preventDefault();
+      location.hash = "#" + current().path + "?" + formQuery(event.target);
+    }
   });
   $("view").addEventListener("click", (event) => {
     const button = event.target.closest("button[data-action]");
     if (!button) return;
+    if (button.dataset.action === "retry") return retry(button);
     const form = $("filters");
     if (button.dataset.action === "export") exportCsv(form);
     if (button.dataset.action === "more") {

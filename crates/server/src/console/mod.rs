@@ -16,12 +16,12 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::collections::HashMap;
 use switchboard_model::AccountId;
-use switchboard_store::Scope;
+use switchboard_store::{CallbackHealth, Kind, ListQuery, Owner, Scope};
 
 const SHELL: &str = include_str!("shell.html");
 const SCRIPT: &str = include_str!("console.js");
@@ -31,6 +31,8 @@ const STYLE: &str = include_str!("console.css");
 const EXPORT_LIMIT: i64 = 10_000;
 /// Calls on a page of the history.
 const PAGE: i64 = 50;
+/// A callback's latest deliveries shown (then filtered by status).
+const DELIVERIES_SHOWN: i64 = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -56,6 +58,15 @@ pub fn router() -> Router<AppState> {
         .route("/console/a/{account}/calls/{call_id}", get(call))
         .route("/console/a/{account}/agents", get(agents))
         .route("/console/a/{account}/stream", get(stream))
+        .route("/console/a/{account}/deliveries", get(deliveries))
+        .route(
+            "/console/a/{account}/deliveries/{callback_id}",
+            get(callback_deliveries),
+        )
+        .route(
+            "/console/a/{account}/deliveries/{callback_id}/{delivery_id}/retry",
+            post(retry),
+        )
 }
 
 /// Who is looking at an account's pages: its own api token (an extension-bound one sees its
@@ -147,7 +158,90 @@ async fn live(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Respon
     query.in_progress = true;
     query.limit = 500;
     let (_, calls) = state.store.calls(viewer.account, query).await?;
-    Ok(html(views::live(&calls)))
+    let callbacks = callbacks_with_health(&state, &viewer).await?;
+    Ok(html(views::live(&calls, &callbacks)))
+}
+
+/// The viewer's callbacks (as the API shows them), with their health.
+async fn callbacks_with_health(
+    state: &AppState,
+    viewer: &Viewer,
+) -> ApiResult<Vec<(serde_json::Value, CallbackHealth)>> {
+    let (_, found) = state
+        .store
+        .list_resources(ListQuery {
+            kind: Kind::Callback,
+            owner: Owner {
+                account: viewer.account,
+                extension_id: viewer.extension,
+            },
+            parent_id: None,
+            equals: Vec::new(),
+            limit: 500,
+            offset: 0,
+        })
+        .await?;
+    let health = state
+        .store
+        .callback_health(viewer.account, found.iter().map(|r| r.id).collect())
+        .await?;
+    Ok(found
+        .iter()
+        .map(crate::routes::callbacks::view)
+        .zip(health)
+        .collect())
+}
+
+async fn deliveries(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
+    let callbacks = callbacks_with_health(&state, &viewer).await?;
+    Ok(html(views::deliveries(&callbacks)))
+}
+
+/// The callback of the path, if the viewer may see it.
+async fn viewers_callback(
+    state: &AppState,
+    viewer: &Viewer,
+) -> ApiResult<(serde_json::Value, CallbackHealth)> {
+    let id = id_param(&viewer.params, "callback_id", "callback")?;
+    callbacks_with_health(state, viewer)
+        .await?
+        .into_iter()
+        .find(|(_, h)| h.callback_id == id)
+        .ok_or_else(|| ApiError::not_found("callback"))
+}
+
+async fn callback_deliveries(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let (callback, health) = viewers_callback(&state, &viewer).await?;
+    let status = q.get("status").filter(|s| !s.is_empty()).cloned();
+    let page = state
+        .store
+        .deliveries_of_callback(viewer.account, health.callback_id, DELIVERIES_SHOWN, 0)
+        .await?;
+    Ok(html(views::callback_deliveries(
+        &callback,
+        &health,
+        &page,
+        status.as_deref(),
+    )))
+}
+
+async fn retry(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
+    let (_, health) = viewers_callback(&state, &viewer).await?;
+    let delivery = id_param(&viewer.params, "delivery_id", "delivery")?;
+    state
+        .store
+        .retry_delivery(viewer.account, health.callback_id, delivery)
+        .await
+        .map_err(|e| match e {
+            switchboard_store::StoreError::NotFound => ApiError::not_found("delivery"),
+            other => other.into(),
+        })?;
+    state.delivery.wake();
+    Ok(Json(json!({ "success": true, "id": delivery, "status": "pending" })).into_response())
 }
 
 async fn history(

@@ -7,7 +7,7 @@ use maud::{html, Markup};
 use serde_json::Value;
 use std::collections::HashMap;
 use switchboard_model::Event;
-use switchboard_store::{AgentRow, StoredCall};
+use switchboard_store::{AgentRow, CallbackHealth, DeliveryPage, DeliveryStatus, StoredCall};
 
 /// A party as a person reads it: its name and number, or its extension.
 fn party(v: &Value) -> String {
@@ -47,10 +47,28 @@ fn call_link(v: &Value) -> Markup {
     html! { a href=(format!("#/calls/{id}")) { "Open" span.sr { " call " (id) } } }
 }
 
-/// Calls in progress: who called whom, who rings, who answered, since when.
-pub fn live(calls: &[StoredCall]) -> Markup {
+/// Calls in progress: who called whom, who rings, who answered, since when; and, above them,
+/// any callback that is failing or switched off.
+pub fn live(calls: &[StoredCall], callbacks: &[(Value, CallbackHealth)]) -> Markup {
     let views: Vec<Value> = calls.iter().map(call_view).collect();
+    let troubled: Vec<&(Value, CallbackHealth)> = callbacks
+        .iter()
+        .filter(|(v, h)| trouble(v, h).is_some())
+        .collect();
     html! {
+        @if !troubled.is_empty() {
+            section.trouble role="alert" data-testid="callback-trouble" {
+                h2 { "Callbacks that need you" }
+                ul {
+                    @for (v, h) in &troubled {
+                        li data-callback=(h.callback_id) {
+                            a href=(format!("#/deliveries/{}", h.callback_id)) { (callback_name(v)) }
+                            ": " (trouble(v, h).unwrap_or_default())
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Live calls " span.count data-testid="live-count" { (views.len()) } }
         @if views.is_empty() {
             p.empty { "No call is in progress." }
@@ -408,6 +426,171 @@ pub fn agents(agents: &[AgentRow]) -> Markup {
                             td { (a.state) }
                             td { (time(&Value::String(a.since.clone()))) }
                             td { (a.device.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A callback as a person names it.
+fn callback_name(v: &Value) -> String {
+    let target = v["config"]["url"]
+        .as_str()
+        .or(v["config"]["email"].as_str())
+        .or(v["config"]["application"].as_str())
+        .unwrap_or("");
+    match v["name"].as_str().filter(|n| !n.is_empty()) {
+        Some(name) => format!("{name} ({target})"),
+        None => format!("#{} {target}", v["id"]),
+    }
+}
+
+fn ms_time(ms: i64) -> Markup {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => time(&Value::String(t.to_string())),
+        Err(_) => html! { "—" },
+    }
+}
+
+/// What is wrong with a callback, if anything: switched off (and why), or failing.
+fn trouble(v: &Value, h: &CallbackHealth) -> Option<String> {
+    let since = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
+    if v["enabled"] == false {
+        return Some(match h.failing_since {
+            Some(ms) => format!("switched off after failing since {}", since(ms)),
+            None => "switched off".to_string(),
+        });
+    }
+    h.failing_since
+        .map(|ms| format!("failing since {}", since(ms)))
+}
+
+fn success_rate(h: &CallbackHealth) -> String {
+    let tried = h.succeeded + h.failed;
+    match (h.succeeded * 100).checked_div(tried) {
+        Some(percent) => format!("{percent}% of {tried}"),
+        None => "—".into(),
+    }
+}
+
+/// Every callback with its health; the troubled ones first, marked.
+pub fn deliveries(callbacks: &[(Value, CallbackHealth)]) -> Markup {
+    let mut sorted: Vec<&(Value, CallbackHealth)> = callbacks.iter().collect();
+    sorted.sort_by_key(|(v, h)| trouble(v, h).is_none());
+    html! {
+        h2 { "Deliveries" }
+        @if sorted.is_empty() {
+            p.empty { "No callback yet." }
+        } @else {
+            table data-testid="callbacks" {
+                caption.sr { "Callbacks and their health" }
+                thead { tr { th { "Callback" } th { "Mode" } th { "Health" } th { "Recent success" } th { "Last success" } th { span.sr { "Deliveries" } } } }
+                tbody {
+                    @for (v, h) in &sorted {
+                        @let bad = trouble(v, h);
+                        tr.bad[bad.is_some()] data-callback=(h.callback_id) data-health=(if bad.is_some() { "bad" } else { "ok" }) {
+                            td { (callback_name(v)) }
+                            td { (text(v, "mode")) }
+                            td { @if let Some(why) = &bad { span.badge { "!" } " " (why) } @else { "ok" } }
+                            td { (success_rate(h)) }
+                            td { @if let Some(ms) = h.last_success { (ms_time(ms)) } @else { "—" } }
+                            td { a href=(format!("#/deliveries/{}", h.callback_id)) { "Deliveries" span.sr { " of callback " (h.callback_id) } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn status_name(s: DeliveryStatus) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+const STATUSES: &[&str] = &[
+    "pending",
+    "failed-retrying",
+    "waiting",
+    "expired",
+    "succeeded",
+    "dead",
+    "suppressed",
+];
+
+/// One callback's deliveries and their attempts, filterable by status, each retryable.
+pub fn callback_deliveries(
+    callback: &Value,
+    health: &CallbackHealth,
+    page: &DeliveryPage,
+    status: Option<&str>,
+) -> Markup {
+    let shown: Vec<_> = page
+        .items
+        .iter()
+        .filter(|d| status.is_none_or(|s| status_name(d.status) == s))
+        .collect();
+    let unsettled = page.items.iter().any(|d| {
+        matches!(
+            d.status,
+            DeliveryStatus::Pending | DeliveryStatus::FailedRetrying
+        )
+    });
+    html! {
+        h2 { "Deliveries to " (callback_name(callback)) }
+        div data-refresh=[unsettled.then_some("2000")] {}
+        p data-testid="callback-health" {
+            @if let Some(why) = trouble(callback, health) { span.badge { "!" } " " (why) ". " } @else { "Healthy. " }
+            "Recent success: " (success_rate(health)) ". " (page.total) " deliveries in all"
+            @if page.waiting > 0 { ", " (page.waiting) " waiting for it to be switched on" } "."
+        }
+        form #delivery-filter aria-label="Filter deliveries" {
+            label for="f-status" { "Status" }
+            select id="f-status" name="status" {
+                option value="" selected[status.is_none()] { "any" }
+                @for s in STATUSES { option value=(s) selected[status == Some(*s)] { (s) } }
+            }
+            button type="submit" { "Filter" }
+        }
+        @if shown.is_empty() {
+            p.empty { "No delivery matches." }
+        } @else {
+            table data-testid="deliveries" {
+                caption.sr { "Deliveries, newest first" }
+                thead { tr { th { "Made" } th { "Event" } th { "Listener" } th { "Status" } th { "Attempts" } th { "Last error" } th { span.sr { "Actions" } } } }
+                tbody {
+                    @for d in &shown {
+                        tr data-delivery=(d.id) data-status=(status_name(d.status)) {
+                            td { (ms_time(d.created_at)) }
+                            td { code { (d.event_id) } }
+                            td { (d.listener_id) }
+                            td.status { (status_name(d.status)) }
+                            td {
+                                (d.attempts)
+                                @if !d.attempt_log.is_empty() {
+                                    details {
+                                        summary { "attempts" }
+                                        ol {
+                                            @for a in &d.attempt_log {
+                                                li { (ms_time(a.at)) ": "
+                                                    @if let Some(code) = a.status_code { "HTTP " (code) } @else { "no answer" }
+                                                    ", " (a.latency_ms) " ms"
+                                                    @if let Some(e) = &a.error { " — " (e) } }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            td { (d.last_error.as_deref().unwrap_or("")) }
+                            td { button type="button" data-action="retry" data-delivery=(d.id) data-callback=(health.callback_id) { "Send again" span.sr { " delivery " (d.id) } } }
                         }
                     }
                 }

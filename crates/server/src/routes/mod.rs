@@ -1,7 +1,7 @@
 //! Every API resource is one file exporting its `router()`; this module puts them together.
 
 pub(crate) mod admin;
-mod callbacks;
+pub(crate) mod callbacks;
 pub(crate) mod calls;
 mod fields;
 mod filters;
