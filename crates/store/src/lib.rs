@@ -30,8 +30,9 @@ pub use events::dialect_of_version;
 pub use events::{IngestOutcome, StoredEvent};
 pub use gauges::Gauges;
 pub use outbox::{
-    AttemptOutcome, AttemptRecord, CallbackHealth, CallbackSlots, Claim, ClaimedDelivery,
-    Deactivation, DeliveryPage, DeliveryRecord, DeliveryStatus, InFlight, Next, WAITING,
+    AttemptOutcome, AttemptRecord, CallDeliveries, CallbackHealth, CallbackSlots, Claim,
+    ClaimedDelivery, Deactivation, DeliveryPage, DeliveryRecord, DeliveryStatus, InFlight, Next,
+    WAITING,
 };
 pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource};
 pub use retention::{Pruned, Retention};

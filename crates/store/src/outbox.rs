@@ -299,6 +299,74 @@ pub struct CallbackHealth {
 /// How many of a callback's latest deliveries its health is read from.
 pub const RECENT_DELIVERIES: i64 = 100;
 
+/// The columns a delivery is read from, in this order.
+const DELIVERY_COLUMNS: &str = "o.id, e.id, o.listener_id, o.callback_id, o.status, o.attempts,
+    o.next_attempt_at, o.last_error, o.created_at";
+
+/// A delivery of a row of [`DELIVERY_COLUMNS`]; `stopped`: its callback can deliver nowhere.
+fn delivery_of_row(r: &rusqlite::Row<'_>, stopped: bool) -> rusqlite::Result<DeliveryRecord> {
+    let status: String = r.get(4)?;
+    let attempts: u32 = r.get(5)?;
+    let due: i64 = r.get(6)?;
+    let status = match status.as_str() {
+        "succeeded" => DeliveryStatus::Succeeded,
+        "dead" => DeliveryStatus::Dead,
+        "suppressed" => DeliveryStatus::Suppressed,
+        "expired" => DeliveryStatus::Expired,
+        _ if due == WAITING || stopped => DeliveryStatus::Waiting,
+        _ if attempts > 0 => DeliveryStatus::FailedRetrying,
+        _ => DeliveryStatus::Pending,
+    };
+    let pending = matches!(
+        status,
+        DeliveryStatus::Pending | DeliveryStatus::FailedRetrying
+    );
+    Ok(DeliveryRecord {
+        id: r.get(0)?,
+        event_id: r.get(1)?,
+        listener_id: r.get(2)?,
+        callback_id: r.get(3)?,
+        status,
+        attempts,
+        next_attempt_at: if pending { Some(r.get(6)?) } else { None },
+        last_error: r.get(7)?,
+        created_at: r.get(8)?,
+        attempt_log: Vec::new(),
+    })
+}
+
+/// Each delivery's attempts, in order.
+fn with_attempts(conn: &Connection, items: &mut [DeliveryRecord]) -> Result<()> {
+    let mut attempts = conn.prepare_cached(
+        "SELECT at, status_code, latency_ms, error, response_prefix FROM attempts
+         WHERE outbox_id = ?1 ORDER BY id",
+    )?;
+    for item in items {
+        item.attempt_log = attempts
+            .query_map([item.id], |r| {
+                Ok(AttemptRecord {
+                    at: r.get(0)?,
+                    status_code: r.get(1)?,
+                    latency_ms: r.get(2)?,
+                    error: r.get(3)?,
+                    response: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok(())
+}
+
+/// What a call's page shows of what was delivered about it.
+#[derive(Debug, Clone, Default)]
+pub struct CallDeliveries {
+    /// Every delivery of the call's events and of its call logs, with the event's kind.
+    pub deliveries: Vec<(String, DeliveryRecord)>,
+    /// Its call logs (and missed-call events), oldest first: (event id, kind, revision, when
+    /// in ms).
+    pub call_logs: Vec<(String, String, i64, i64)>,
+}
+
 /// One page of a callback's deliveries.
 #[derive(Debug, Clone)]
 pub struct DeliveryPage {
@@ -567,6 +635,84 @@ impl Store {
     }
 
     /// A callback's deliveries, newest first, with their attempts.
+    /// What was delivered about a call (by the hub's id): its events' deliveries and its call
+    /// logs'. `None` when the account has no such call.
+    pub async fn call_deliveries(
+        &self,
+        account: AccountId,
+        call_id: String,
+    ) -> Result<Option<CallDeliveries>> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                let listed: Option<String> = conn
+                    .prepare_cached("SELECT event_seqs FROM calls WHERE id = ?1 AND account_id = ?2")?
+                    .query_row(params![call_id, account.0], |r| r.get(0))
+                    .optional()?;
+                let Some(listed) = listed else {
+                    return Ok(None);
+                };
+                let mut seqs: Vec<i64> =
+                    listed.split(',').filter_map(|s| s.parse().ok()).collect();
+                let mut out = CallDeliveries::default();
+                // Its call logs: events the hub made, under its own id.
+                let mut logs = conn.prepare_cached(
+                    "SELECT seq, id, kind, source_key, received_at FROM events
+                     WHERE account_id = ?1 AND call_id = ?2 ORDER BY seq",
+                )?;
+                let rows = logs.query_map(params![account.0, call_id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                })?;
+                for row in rows {
+                    let (seq, id, kind, key, at) = row?;
+                    if !matches!(kind.as_str(), "call.log" | "call.missed") {
+                        continue;
+                    }
+                    seqs.push(seq);
+                    let revision = key
+                        .rsplit(':')
+                        .next()
+                        .and_then(|r| r.parse().ok())
+                        .unwrap_or(0);
+                    out.call_logs.push((id, kind, revision, at));
+                }
+                seqs.sort_unstable();
+                seqs.dedup();
+                let stopped: Vec<i64> = deliverability(conn, account)?
+                    .iter()
+                    .filter(|(_, deliverable)| !deliverable)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS}, e.kind FROM outbox o JOIN events e ON e.seq = o.event_seq
+                     WHERE o.event_seq = ?1 AND o.account_id = ?2 ORDER BY o.id"
+                ))?;
+                for seq in seqs {
+                    let rows = stmt.query_map(params![seq, account.0], |r| {
+                        let callback: i64 = r.get(3)?;
+                        Ok((r.get::<_, String>(9)?, delivery_of_row(r, stopped.contains(&callback))?))
+                    })?;
+                    for row in rows {
+                        out.deliveries.push(row?);
+                    }
+                }
+                let mut records: Vec<DeliveryRecord> =
+                    out.deliveries.iter().map(|(_, d)| d.clone()).collect();
+                with_attempts(conn, &mut records)?;
+                for ((_, d), with) in out.deliveries.iter_mut().zip(records) {
+                    *d = with;
+                }
+                Ok(Some(out))
+            })
+            .await
+    }
+
     /// The health of these callbacks of an account.
     pub async fn callback_health(
         &self,
@@ -642,62 +788,18 @@ impl Store {
                     params![account.0, callback_id, WAITING, stopped],
                     |r| r.get(0),
                 )?;
-                let mut stmt = conn.prepare_cached(
-                    "SELECT o.id, e.id, o.listener_id, o.callback_id, o.status, o.attempts,
-                            o.next_attempt_at, o.last_error, o.created_at
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS}
                      FROM outbox o JOIN events e ON e.seq = o.event_seq
                      WHERE o.account_id = ?1 AND o.callback_id = ?2
-                     ORDER BY o.created_at DESC, o.id DESC LIMIT ?3 OFFSET ?4",
-                )?;
+                     ORDER BY o.created_at DESC, o.id DESC LIMIT ?3 OFFSET ?4"
+                ))?;
                 let mut items = stmt
                     .query_map(params![account.0, callback_id, limit, offset], |r| {
-                        let status: String = r.get(4)?;
-                        let attempts: u32 = r.get(5)?;
-                        let due: i64 = r.get(6)?;
-                        let status = match status.as_str() {
-                            "succeeded" => DeliveryStatus::Succeeded,
-                            "dead" => DeliveryStatus::Dead,
-                            "suppressed" => DeliveryStatus::Suppressed,
-                            "expired" => DeliveryStatus::Expired,
-                            _ if due == WAITING || stopped => DeliveryStatus::Waiting,
-                            _ if attempts > 0 => DeliveryStatus::FailedRetrying,
-                            _ => DeliveryStatus::Pending,
-                        };
-                        let pending = matches!(
-                            status,
-                            DeliveryStatus::Pending | DeliveryStatus::FailedRetrying
-                        );
-                        Ok(DeliveryRecord {
-                            id: r.get(0)?,
-                            event_id: r.get(1)?,
-                            listener_id: r.get(2)?,
-                            callback_id: r.get(3)?,
-                            status,
-                            attempts,
-                            next_attempt_at: if pending { Some(r.get(6)?) } else { None },
-                            last_error: r.get(7)?,
-                            created_at: r.get(8)?,
-                            attempt_log: Vec::new(),
-                        })
+                        delivery_of_row(r, stopped)
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                let mut attempts = conn.prepare_cached(
-                    "SELECT at, status_code, latency_ms, error, response_prefix FROM attempts
-                     WHERE outbox_id = ?1 ORDER BY id",
-                )?;
-                for item in &mut items {
-                    item.attempt_log = attempts
-                        .query_map([item.id], |r| {
-                            Ok(AttemptRecord {
-                                at: r.get(0)?,
-                                status_code: r.get(1)?,
-                                latency_ms: r.get(2)?,
-                                error: r.get(3)?,
-                                response: r.get(4)?,
-                            })
-                        })?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                }
+                with_attempts(conn, &mut items)?;
                 Ok(DeliveryPage {
                     total,
                     waiting,

@@ -231,9 +231,16 @@ class Console(unittest.TestCase):
         self.wait.until(lambda b: "status=succeeded" in b.current_url)
         self.wait.until(lambda b: {r.get_attribute("data-status") for r in b.find_elements(
             By.CSS_SELECTOR, "[data-testid=deliveries] tbody tr")} == {"succeeded"})
-        # The list of callbacks marks it while it has failures unanswered.
-        self.browser.get(BASE + "/console#/deliveries")
-        self.find("tr[data-callback]")
+        # The call's page lists every delivery made about it, and its call log once made.
+        status, calls = api("GET", "/v4/accounts/%d/calls" % account, token)
+        call_id = calls["items"][0]["id"]
+        self.browser.get(BASE + "/console#/calls/" + call_id)
+        # Its eight events went to the one listener.
+        self.wait.until(lambda b: len(b.find_elements(
+            By.CSS_SELECTOR, "[data-testid=call-deliveries] tbody tr")) >= 8)
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=call-logs] tbody tr"))
+        self.assertIn(delivery, [r.get_attribute("data-delivery") for r in self.browser.find_elements(
+            By.CSS_SELECTOR, "[data-testid=call-deliveries] tbody tr")])
 
     def test_a_wrong_token_is_refused_with_the_apis_message(self):
         self.sign_in("sb_api_1_not-a-token")

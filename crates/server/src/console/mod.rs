@@ -296,7 +296,12 @@ async fn call(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Respon
             return Err(ApiError::not_found("call"));
         }
     }
-    Ok(html(views::call(&call, &events)))
+    let delivered = state
+        .store
+        .call_deliveries(viewer.account, call.id.clone())
+        .await?
+        .unwrap_or_default();
+    Ok(html(views::call(&call, &events, &delivered)))
 }
 
 async fn agents(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {

@@ -7,7 +7,9 @@ use maud::{html, Markup};
 use serde_json::Value;
 use std::collections::HashMap;
 use switchboard_model::Event;
-use switchboard_store::{AgentRow, CallbackHealth, DeliveryPage, DeliveryStatus, StoredCall};
+use switchboard_store::{
+    AgentRow, CallDeliveries, CallbackHealth, DeliveryPage, DeliveryStatus, StoredCall,
+};
 
 /// A party as a person reads it: its name and number, or its extension.
 fn party(v: &Value) -> String {
@@ -310,10 +312,10 @@ fn legs_chart(v: &Value) -> Markup {
     let span = (end - start).max(1) as f64;
     const WIDTH: f64 = 600.0;
     const ROW: f64 = 28.0;
-    let x = |t: i64| 160.0 + (t - start) as f64 / span * WIDTH;
+    let x = |t: i64| 230.0 + (t - start) as f64 / span * WIDTH;
     let height = ROW * legs.len() as f64 + 24.0;
     html! {
-        svg.legs role="img" aria-label=(format!("{} legs on a time axis", legs.len())) viewBox=(format!("0 0 780 {height}")) data-testid="legs" {
+        svg.legs role="img" aria-label=(format!("{} legs on a time axis", legs.len())) viewBox=(format!("0 0 850 {height}")) data-testid="legs" {
             @for (i, leg) in legs.iter().enumerate() {
                 @let y = ROW * i as f64 + 4.0;
                 @let from = millis(&leg["created_at"]).or(millis(&leg["ringing_at"])).unwrap_or(start);
@@ -322,7 +324,7 @@ fn legs_chart(v: &Value) -> Markup {
                 @let ended = millis(&leg["ended_at"]).unwrap_or(end);
                 g.leg data-leg=(text(leg, "id")) data-state=(text(leg, "state")) {
                     title { (format!("{} → {}: {}", party(&leg["from"]), party(&leg["to"]), text(leg, "state"))) }
-                    text x="0" y=(y + 16.0) { (party(&leg["to"])) }
+                    text x="0" y=(y + 16.0) { (party(&leg["from"])) " → " (party(&leg["to"])) }
                     @let ring_from = ringing.unwrap_or(from);
                     rect.wait x=(x(from)) y=(y) width=((x(ring_from) - x(from)).max(0.0)) height="18" {}
                     @let ring_to = answered.unwrap_or(ended);
@@ -334,15 +336,15 @@ fn legs_chart(v: &Value) -> Markup {
                     }
                 }
             }
-            text x="160" y=(height - 4.0) { "0 s" }
-            text x="760" y=(height - 4.0) text-anchor="end" { (format!("{:.0} s", span / 1000.0)) }
+            text x="230" y=(height - 4.0) { "0 s" }
+            text x="830" y=(height - 4.0) text-anchor="end" { (format!("{:.0} s", span / 1000.0)) }
         }
         p.legend { span.key.wait {} " waiting " span.key.ring {} " ringing " span.key.talk {} " talking" }
     }
 }
 
 /// One call: what the hub concluded and from what, its legs, its timeline.
-pub fn call(call: &StoredCall, events: &[Event]) -> Markup {
+pub fn call(call: &StoredCall, events: &[Event], delivered: &CallDeliveries) -> Markup {
     let v = call_view(call);
     let figures = &v["source_figures"];
     let inferred = v["direction_inferred"] == true;
@@ -388,7 +390,46 @@ pub fn call(call: &StoredCall, events: &[Event]) -> Markup {
             h3 { "Recordings" }
             ul { @for r in recs { li { (text(r, "state")) " " @if let Some(url) = r["url"].as_str() { a href=(url) rel="noreferrer" { (url) } } } } }
         }
-        h3 { "Timeline" }
+        h3 { "Call logs" }
+        @if delivered.call_logs.is_empty() {
+            p.empty { "No call log yet: one is made once the call has ended and its grace time passed." }
+        } @else {
+            table data-testid="call-logs" {
+                caption.sr { "The call's call logs, each revision" }
+                thead { tr { th { "Made" } th { "Event" } th { "Revision" } th { "Id" } } }
+                tbody {
+                    @for (id, kind, revision, at) in &delivered.call_logs {
+                        tr { td { (ms_time(*at)) } td { (kind) } td { (revision) } td { code { (id) } } }
+                    }
+                }
+            }
+        }
+        h3 { "Deliveries" }
+        @let unsettled = delivered.deliveries.iter().any(|(_, d)| matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::FailedRetrying));
+        div data-refresh=[unsettled.then_some("2000")] {}
+        @if delivered.deliveries.is_empty() {
+            p.empty { "Nothing about this call was delivered: no listener matched its events." }
+        } @else {
+            table data-testid="call-deliveries" {
+                caption.sr { "Every delivery made about this call" }
+                thead { tr { th { "Made" } th { "Event" } th { "Listener" } th { "Callback" } th { "Status" } th { "Attempts" } th { "Responses" } th { span.sr { "Actions" } } } }
+                tbody {
+                    @for (kind, d) in &delivered.deliveries {
+                        tr data-delivery=(d.id) data-status=(status_name(d.status)) {
+                            td { (ms_time(d.created_at)) }
+                            td { (kind) }
+                            td { (d.listener_id) }
+                            td { a href=(format!("#/deliveries/{}", d.callback_id)) { (d.callback_id) } }
+                            td.status { (status_name(d.status)) }
+                            td { (d.attempts) }
+                            td { (d.attempt_log.iter().map(|a| a.status_code.map_or("—".to_string(), |c| c.to_string())).collect::<Vec<_>>().join(", ")) }
+                            td { button type="button" data-action="retry" data-delivery=(d.id) data-callback=(d.callback_id) { "Send again" span.sr { " delivery " (d.id) } } }
+                        }
+                    }
+                }
+            }
+        }
+                h3 { "Timeline" }
         table data-testid="timeline" {
             caption.sr { "The call's events, as they happened" }
             thead { tr { th { "Happened" } th { "Received" } th { "Event" } th { "Leg" } th { "From" } th { "Raw" } } }
