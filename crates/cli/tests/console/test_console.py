@@ -242,6 +242,60 @@ class Console(unittest.TestCase):
         self.assertIn(delivery, [r.get_attribute("data-delivery") for r in self.browser.find_elements(
             By.CSS_SELECTOR, "[data-testid=call-deliveries] tbody tr")])
 
+    def test_the_configuration_is_edited_with_the_apis_errors_next_to_the_field(self):
+        account, token = new_account()
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        # As the admin: the console acts for the account it looks at.
+        self.sign_in(ADMIN, account)
+        self.wait.until(lambda b: "admin, account %d" % account in b.find_element(By.ID, "who").text)
+        self.browser.get(BASE + "/console#/config")
+        url = self.find("#new-callback-config-url")
+        url.send_keys("ftp://example.org/hook")
+        self.find("#new-callback button[type=submit]").click()
+        error = "#new-callback [data-error-for='config.url']"
+        self.wait.until(lambda b: b.find_element(By.CSS_SELECTOR, error).text)
+        self.assertEqual(self.find("#new-callback-config-url").get_attribute("aria-invalid"), "true")
+        # A URL that answers: made, and listed.
+        url = self.find("#new-callback-config-url")
+        url.clear()
+        url.send_keys(receiver.url)
+        self.find("#new-callback-name").send_keys("CRM")
+        self.find("#new-callback button[type=submit]").click()
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-callback]"))
+        status, listed = api("GET", "/v4/accounts/%d/integrations/events/callbacks" % account, token)
+        self.assertEqual([c["name"] for c in listed["items"]], ["CRM"])
+        # A listener on it, subscribed to calls, with a filter refused then accepted.
+        self.find("#new-listener button[type=submit]").click()
+        listener = self.find("[data-listener]").get_attribute("data-listener")
+        self.find("#sub%s-tags option[value=call]" % listener).click()
+        self.find("#sub%s button[type=submit]" % listener).click()
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-subscription]"))
+        self.find("#filter%s-filter_value-eq" % listener).send_keys("five")
+        self.find("#filter%s button[type=submit]" % listener).click()
+        self.wait.until(lambda b: "phone number" in b.find_element(
+            By.CSS_SELECTOR, "#filter%s [data-error-for='filter_value.eq']" % listener).text)
+        eq = self.find("#filter%s-filter_value-eq" % listener)
+        eq.clear()
+        eq.send_keys("+15557654321")
+        self.find("#filter%s button[type=submit]" % listener).click()
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-filter]"))
+        status, filters = api("GET", "/v4/accounts/%d/integrations/events/listeners/%s/filters"
+                              % (account, listener), token)
+        self.assertEqual(filters["items"][0]["filter_value"], {"eq": "+15557654321"})
+        # A callback in use cannot be deleted: the API's 409 says why.
+        self.find("[data-callback] button[data-action=api-delete]").click()
+        self.wait.until(lambda b: "in use" in b.find_element(
+            By.CSS_SELECTOR, "[data-testid=config-error]").text
+                        or "in use" in " ".join(e.text for e in b.find_elements(By.CSS_SELECTOR, ".form-error")))
+        # A profile: its e-mail is checked.
+        self.find("#new-profile-name").send_keys("Ops")
+        self.find("#new-profile-support_email").send_keys("ops@example.org")
+        self.find("#new-profile button[type=submit]").click()
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-profile]"))
+        self.find("[data-profile] button[data-action=api-delete]").click()
+        self.wait.until(lambda b: not b.find_elements(By.CSS_SELECTOR, "[data-profile]"))
+
     def test_a_wrong_token_is_refused_with_the_apis_message(self):
         self.sign_in("sb_api_1_not-a-token")
         self.wait.until(lambda b: b.find_element(By.ID, "sign-in-error").text)

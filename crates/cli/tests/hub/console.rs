@@ -127,3 +127,70 @@ async fn the_csv_export_holds_exactly_the_filtered_calls() {
     assert_eq!(ids, want);
     assert_eq!(ids.len(), 1);
 }
+
+#[tokio::test]
+async fn the_consoles_configuration_requests_are_the_apis_as_the_viewer() {
+    let hub = Hub::start().await;
+    let a = hub.account().await;
+    let b = hub.account().await;
+    let api = |acct: i64, rest: &str| format!("/console/a/{acct}/api/{rest}");
+    // The admin acts for the account it looks at; the API checks and answers as ever.
+    let (status, body) = hub
+        .call(
+            "POST",
+            &api(a.id, "profiles"),
+            Some(ADMIN),
+            Some(json!({"name": "Ops"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["@error"]["@path"], "support_email");
+    let (status, made) = hub
+        .call(
+            "POST",
+            &api(a.id, "profiles"),
+            Some(ADMIN),
+            Some(json!({"name": "Ops", "support_email": "ops@example.org"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{made}");
+    let (_, listed) = hub
+        .call("GET", &events_api(&a, "/profiles"), Some(&a.token), None)
+        .await;
+    assert_eq!(listed["total"], 1);
+    // Another account's token reaches nothing of it.
+    let (status, _) = hub
+        .call("GET", &api(a.id, "profiles"), Some(&b.token), None)
+        .await;
+    assert_eq!(status, 404);
+    // Only the events API is behind it.
+    let (status, _) = hub
+        .call(
+            "GET",
+            &api(a.id, "../../../admin/accounts"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // An extension-bound token works at its extension.
+    let (_, ext) = hub
+        .call(
+            "POST",
+            &format!("/admin/accounts/{}/tokens", a.id),
+            Some(ADMIN),
+            Some(json!({"scope": "api", "extension_id": 42})),
+        )
+        .await;
+    let ext = ext["token"].as_str().unwrap();
+    let (status, made) = hub
+        .call(
+            "POST",
+            &api(a.id, "profiles"),
+            Some(ext),
+            Some(json!({"name": "Desk", "support_email": "desk@example.org"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(made["extension_id"], 42);
+}

@@ -163,6 +163,7 @@ function route(quiet) {
     else a.removeAttribute("aria-current");
   }
   if (path === "/live" || path === "/history" || path === "/agents" || path === "/deliveries"
+      || path === "/config"
       || path.startsWith("/calls/") || path.startsWith("/deliveries/")) {
     return load(path, query, quiet).then(scheduleRefresh);
   }
@@ -179,6 +180,58 @@ function scheduleRefresh() {
   pollTimer = setTimeout(() => {
     if (location.hash === shown) route(true);
   }, Number(marker.dataset.refresh) || 2000);
+}
+
+// A form's fields as the API's JSON: `a.b` names nest, checkboxes are booleans, multiple
+// selects are arrays, `data-type="number"` is a number; empty fields are left out.
+function formJson(form) {
+  const body = {};
+  for (const el of form.elements) {
+    if (!el.name) continue;
+    let value;
+    if (el.type === "checkbox") value = el.checked;
+    else if (el.multiple) value = Array.from(el.selectedOptions, (o) => o.value);
+    else if (el.value === "") continue;
+    else if (el.dataset.type === "number") value = Number(el.value);
+    else value = el.value;
+    const keys = el.name.split(".");
+    let at = body;
+    for (const k of keys.slice(0, -1)) at = at[k] = at[k] || {};
+    at[keys[keys.length - 1]] = value;
+  }
+  return body;
+}
+
+// The API's message next to the field it names (`@path`), else for the whole form.
+function showFieldError(scope, path, message) {
+  for (const e of document.querySelectorAll("[data-error-for]")) e.textContent = "";
+  const spot = (path && scope.querySelector('[data-error-for="' + CSS.escape(path) + '"]'))
+    || scope.querySelector('[data-error-for=""]')
+    || document.querySelector('[data-testid=config-error]');
+  spot.textContent = message;
+  const input = path && scope.querySelector('[name="' + CSS.escape(path) + '"]');
+  if (input) {
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  }
+}
+
+async function callApi(method, path, body, scope) {
+  const init = { method, headers: headers() };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(base() + "/api/" + path, init);
+  if (r.ok) return route(true);
+  let path_ = "";
+  let message = r.status + " " + r.statusText;
+  try {
+    const e = (await r.json())["@error"];
+    message = e["@message"];
+    path_ = e["@path"] || "";
+  } catch (_) { /* not JSON */ }
+  showFieldError(scope, path_, message);
 }
 
 async function retry(button) {
@@ -262,6 +315,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", signOut);
   window.addEventListener("hashchange", () => route(false));
   $("view").addEventListener("submit", (event) => {
+    if (event.target.classList.contains("api")) {
+      event.preventDefault();
+      const form = event.target;
+      return callApi(form.dataset.method, form.dataset.path, formJson(form), form);
+    }
     if (event.target.id === "filters") {
       event.preventDefault();
       location.hash = "#/history?" + formQuery(event.target);
@@ -274,6 +332,9 @@ document.addEventListener("DOMContentLoaded", () => {
     const button = event.target.closest("button[data-action]");
     if (!button) return;
     if (button.dataset.action === "retry") return retry(button);
+    if (button.dataset.action === "api-delete") {
+      return callApi("DELETE", button.dataset.path, undefined, button.closest(".item") || $("view"));
+    }
     const form = $("filters");
     if (button.dataset.action === "export") exportCsv(form);
     if (button.dataset.action === "more") {

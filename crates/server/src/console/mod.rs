@@ -16,7 +16,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::collections::HashMap;
@@ -67,6 +67,8 @@ pub fn router() -> Router<AppState> {
             "/console/a/{account}/deliveries/{callback_id}/{delivery_id}/retry",
             post(retry),
         )
+        .route("/console/a/{account}/config", get(config))
+        .route("/console/a/{account}/api/{*rest}", any(api))
 }
 
 /// Who is looking at an account's pages: its own api token (an extension-bound one sees its
@@ -318,4 +320,90 @@ async fn stream(
     Ok(stream_of(state, viewer.account, &headers, &q)
         .await?
         .into_response())
+}
+
+/// The configuration: callbacks, listeners with their subscriptions and filters, profiles.
+async fn config(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
+    let owner = Owner {
+        account: viewer.account,
+        extension_id: viewer.extension,
+    };
+    let all = |kind: Kind, parent_id: Option<i64>| ListQuery {
+        kind,
+        owner,
+        parent_id,
+        equals: Vec::new(),
+        limit: 500,
+        offset: 0,
+    };
+    let (_, callbacks) = state
+        .store
+        .list_resources(all(Kind::Callback, None))
+        .await?;
+    let (_, listeners) = state
+        .store
+        .list_resources(all(Kind::Listener, None))
+        .await?;
+    let (_, profiles) = state.store.list_resources(all(Kind::Profile, None)).await?;
+    let mut with_children = Vec::new();
+    for l in &listeners {
+        let (_, subs) = state
+            .store
+            .list_resources(all(Kind::Subscription, Some(l.id)))
+            .await?;
+        let (_, filters) = state
+            .store
+            .list_resources(all(Kind::Filter, Some(l.id)))
+            .await?;
+        with_children.push((
+            crate::routes::listeners::view(l),
+            subs.iter()
+                .map(crate::routes::subscriptions::view)
+                .collect(),
+            filters.iter().map(crate::routes::filters::view).collect(),
+        ));
+    }
+    Ok(html(views::config(
+        &callbacks
+            .iter()
+            .map(crate::routes::callbacks::view)
+            .collect::<Vec<_>>(),
+        &with_children,
+        &profiles
+            .iter()
+            .map(crate::routes::profiles::view)
+            .collect::<Vec<_>>(),
+    )))
+}
+
+/// The configuration's changes: passed to the events API as the viewer (at its extension, for
+/// an extension-bound one), so they are checked, answered and refused exactly as the API does.
+async fn api(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    request: axum::extract::Request,
+) -> ApiResult<Response> {
+    use tower::ServiceExt;
+    let rest = viewer.params.get("rest").cloned().unwrap_or_default();
+    let prefix = match viewer.extension {
+        Some(ext) => format!("/v4/accounts/{}/extensions/{ext}", viewer.account.0),
+        None => format!("/v4/accounts/{}", viewer.account.0),
+    };
+    let query = request
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let uri: axum::http::Uri = format!("{prefix}/integrations/events/{rest}{query}")
+        .parse()
+        .map_err(|_| ApiError::not_found("resource"))?;
+    let (mut parts, body) = request.into_parts();
+    parts.uri = uri;
+    parts.extensions.insert(crate::extract::ConsoleGrant {
+        account: viewer.account,
+        extension_id: viewer.extension,
+    });
+    let request = axum::extract::Request::from_parts(parts, body);
+    let routes = crate::routes::events_router().with_state(state);
+    Ok(routes.oneshot(request).await.into_response())
 }

@@ -640,6 +640,162 @@ pub fn callback_deliveries(
     }
 }
 
+/// A labelled input with a place for the API's message about it (`name` is the field's API
+/// path, as `@path` names it).
+fn field(form: &str, name: &str, label: &str, kind: &str, value: &str) -> Markup {
+    let id = format!("{form}-{}", name.replace(['.', ':'], "-"));
+    html! {
+        span.field {
+            label for=(id) { (label) }
+            input id=(id) name=(name) type=(kind) value=(value) aria-describedby=(format!("{id}-error"));
+            span.field-error id=(format!("{id}-error")) data-error-for=(name) role="status" {}
+        }
+    }
+}
+
+fn checkbox(form: &str, name: &str, label: &str, checked: bool) -> Markup {
+    let id = format!("{form}-{}", name.replace(['.', ':'], "-"));
+    html! {
+        span.field {
+            input id=(id) name=(name) type="checkbox" checked[checked] data-keep="1";
+            label for=(id) { (label) }
+            span.field-error data-error-for=(name) role="status" {}
+        }
+    }
+}
+
+fn api_form(id: &str, method: &str, path: &str, label: &str, body: Markup, submit: &str) -> Markup {
+    html! {
+        form.api id=(id) data-method=(method) data-path=(path) aria-label=(label) {
+            (body)
+            button type="submit" { (submit) }
+            p.form-error role="alert" data-error-for="" {}
+        }
+    }
+}
+
+fn delete_button(path: &str, what: &str) -> Markup {
+    html! {
+        button type="button" data-action="api-delete" data-path=(path) { "Delete" span.sr { " " (what) } }
+    }
+}
+
+const VERSIONS: &[&str] = &[
+    "2.0.0",
+    "tel4vn",
+    "callable",
+    "welljoint",
+    "workonflow",
+    "canonical",
+];
+
+/// The configuration, each part with the API's own checks: callbacks, listeners with their
+/// subscriptions and filters, profiles.
+pub fn config(
+    callbacks: &[Value],
+    listeners: &[(Value, Vec<Value>, Vec<Value>)],
+    profiles: &[Value],
+) -> Markup {
+    html! {
+        h2 { "Configuration" }
+        p.form-error role="alert" data-testid="config-error" data-error-for="" {}
+        section aria-labelledby="cb-title" {
+            h3 #cb-title { "Callbacks" }
+            @if callbacks.is_empty() { p.empty { "No callback yet." } }
+            @for cb in callbacks {
+                @let id = cb["id"].as_i64().unwrap_or(0);
+                @let form = format!("cb{id}");
+                div.item data-callback=(id) {
+                    (api_form(&form, "PATCH", &format!("callbacks/{id}"), &format!("Callback {id}"), html! {
+                        strong { "#" (id) " " (text(cb, "mode")) }
+                        (field(&form, "name", "Name", "text", cb["name"].as_str().unwrap_or("")))
+                        @if cb["config"]["url"].is_string() {
+                            (field(&form, "config.url", "URL", "url", cb["config"]["url"].as_str().unwrap_or("")))
+                        }
+                        (checkbox(&form, "enabled", "Enabled", cb["enabled"] != false))
+                    }, "Save"))
+                    (delete_button(&format!("callbacks/{id}"), &format!("callback {id}")))
+                }
+            }
+            h4 { "New callback" }
+            (api_form("new-callback", "POST", "callbacks", "New callback", html! {
+                (field("new-callback", "name", "Name", "text", ""))
+                (field("new-callback", "config.url", "URL", "url", ""))
+            }, "Create callback"))
+        }
+        section aria-labelledby="li-title" {
+            h3 #li-title { "Listeners" }
+            @if listeners.is_empty() { p.empty { "No listener yet." } }
+            @for (l, subs, filters) in listeners {
+                @let id = l["id"].as_i64().unwrap_or(0);
+                div.item data-listener=(id) {
+                    p { strong { "Listener #" (id) } " → callback " (l["callback_id"]) ", dialect " (text(l, "version")) " "
+                        (delete_button(&format!("listeners/{id}"), &format!("listener {id}"))) }
+                    ul {
+                        @for s in subs {
+                            @let sid = s["id"].as_i64().unwrap_or(0);
+                            li data-subscription=(sid) { "Events tagged " (s[":tags"].as_array().map(|t| t.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" + ")).unwrap_or_default()) " "
+                                (delete_button(&format!("listeners/{id}/subscriptions/{sid}"), &format!("subscription {sid}"))) }
+                        }
+                        @for f in filters {
+                            @let fid = f["id"].as_i64().unwrap_or(0);
+                            li data-filter=(fid) { "Filter: " (text(f, "filter_type")) " " code { (f["filter_value"].to_string()) } @if f["not_logic"] == true { " (not)" } " "
+                                (delete_button(&format!("listeners/{id}/filters/{fid}"), &format!("filter {fid}"))) }
+                        }
+                    }
+                    @let sform = format!("sub{id}");
+                    (api_form(&sform, "POST", &format!("listeners/{id}/subscriptions"), &format!("New subscription of listener {id}"), html! {
+                        span.field {
+                            label for=(format!("{sform}-tags")) { "Tags (all must be on an event)" }
+                            select id=(format!("{sform}-tags")) name=":tags" multiple size="4" {
+                                @for t in switchboard_model::tags::KNOWN { option value=(t) { (t) } }
+                            }
+                            span.field-error data-error-for=":tags" role="status" {}
+                        }
+                    }, "Subscribe"))
+                    @let fform = format!("filter{id}");
+                    (api_form(&fform, "POST", &format!("listeners/{id}/filters"), &format!("New filter of listener {id}"), html! {
+                        input type="hidden" name="filter_type" value="number";
+                        (field(&fform, "filter_value.eq", "Number (+ and digits)", "text", ""))
+                        (checkbox(&fform, "not_logic", "All but this number", false))
+                    }, "Add number filter"))
+                }
+            }
+            h4 { "New listener" }
+            (api_form("new-listener", "POST", "listeners", "New listener", html! {
+                span.field {
+                    label for="new-listener-callback_id" { "Callback" }
+                    select id="new-listener-callback_id" name="callback_id" data-type="number" {
+                        @for cb in callbacks { option value=(cb["id"]) { "#" (cb["id"]) " " (cb["name"].as_str().unwrap_or("")) } }
+                    }
+                    span.field-error data-error-for="callback_id" role="status" {}
+                }
+                span.field {
+                    label for="new-listener-version" { "Dialect" }
+                    select id="new-listener-version" name="version" {
+                        @for v in VERSIONS { option value=(v) { (v) } }
+                    }
+                    span.field-error data-error-for="version" role="status" {}
+                }
+            }, "Create listener"))
+        }
+        section aria-labelledby="pr-title" {
+            h3 #pr-title { "Profiles" }
+            @if profiles.is_empty() { p.empty { "No profile yet." } }
+            ul {
+                @for p in profiles {
+                    @let id = p["id"].as_i64().unwrap_or(0);
+                    li data-profile=(id) { (text(p, "name")) " — " (text(p, "support_email")) " " (delete_button(&format!("profiles/{id}"), &format!("profile {id}"))) }
+                }
+            }
+            (api_form("new-profile", "POST", "profiles", "New profile", html! {
+                (field("new-profile", "name", "Name", "text", ""))
+                (field("new-profile", "support_email", "Support e-mail", "email", ""))
+            }, "Create profile"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::csv_cell;

@@ -54,7 +54,7 @@ pub fn router() -> Api {
         )
 }
 
-fn view(r: &Resource) -> Value {
+pub fn view(r: &Resource) -> Value {
     let b = &r.body;
     json!({
         "id": r.id,

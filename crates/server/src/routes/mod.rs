@@ -4,15 +4,15 @@ pub(crate) mod admin;
 pub(crate) mod callbacks;
 pub(crate) mod calls;
 mod fields;
-mod filters;
+pub(crate) mod filters;
 mod ingest;
-mod listeners;
+pub(crate) mod listeners;
 mod ops;
 mod overview;
 mod plain;
-mod profiles;
+pub(crate) mod profiles;
 mod schedules;
-mod subscriptions;
+pub(crate) mod subscriptions;
 mod tel4vn;
 mod unsubscribe;
 
@@ -36,6 +36,25 @@ fn events_api() -> Api {
         .merge(profiles::PROFILES.router())
         .merge(schedules::SCHEDULES.router())
         .merge(overview::router())
+}
+
+/// The events API alone, at account and extension level, for the console to pass its
+/// configuration requests to (`console::api`).
+pub(crate) fn events_router() -> Router<AppState> {
+    Api::new()
+        .nest(
+            "/v4/accounts/{account}/integrations/events",
+            "",
+            events_api(),
+        )
+        .nest(
+            "/v4/accounts/{account}/extensions/{ext}/integrations/events",
+            "AtExtension",
+            events_api(),
+        )
+        .split()
+        .0
+        .fallback(|| async { ApiError::not_found("route") })
 }
 
 /// Every route, documented. Every route but ingest answers within `request_timeout`. Ingest
