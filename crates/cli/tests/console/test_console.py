@@ -19,6 +19,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = os.environ["SWITCHBOARD_URL"]
@@ -271,6 +272,16 @@ class Console(unittest.TestCase):
         self.find("#sub%s-tags option[value=call]" % listener).click()
         self.find("#sub%s button[type=submit]" % listener).click()
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-subscription]"))
+        ingest(token, call_events("outbound-answered", "cfg"))
+        WebDriverWait(self.browser, 15).until(lambda b: len(receiver.got) >= 9)  # 8 events and the test POST
+        # Replayed from the page: what it matched in a time range is sent again.
+        before = len(receiver.got)
+        for field, value in (("from", "2026-01-01T00:00"), ("to", "2027-12-31T23:59")):
+            self.browser.execute_script("arguments[0].value = arguments[1]",
+                                        self.find("#replay%s-%s" % (listener, field)), value)
+        self.find("#replay%s button[type=submit]" % listener).click()
+        self.wait.until(lambda b: "Queued to be sent again: 8" in b.find_element(By.ID, "notice").text)
+        WebDriverWait(self.browser, 15).until(lambda b: len(receiver.got) >= before + 8)
         self.find("#filter%s-filter_value-eq" % listener).send_keys("five")
         self.find("#filter%s button[type=submit]" % listener).click()
         self.wait.until(lambda b: "phone number" in b.find_element(
@@ -335,6 +346,30 @@ class Console(unittest.TestCase):
         self.find("#sign-out").click()
         self.assertIsNone(self.browser.execute_script("return sessionStorage.getItem('sb-token')"))
         self.assertTrue(self.find("#sign-in").is_displayed())
+
+    def test_the_console_is_used_with_the_keyboard_alone(self):
+        account, token = new_account()
+        ingest(token, call_events("outbound-answered", "keys"))
+        self.browser.get(BASE + "/console")
+        self.find("#token")
+        active = lambda: self.browser.switch_to.active_element
+        self.wait.until(lambda b: active().get_attribute("id") == "token")
+        active().send_keys(token + Keys.ENTER)
+        self.wait.until(lambda b: "account %d" % account in b.find_element(By.ID, "who").text)
+        # Tab to the History link and follow it; the view's heading takes the focus.
+        for _ in range(20):
+            if active().get_attribute("href") and active().get_attribute("href").endswith("#/history"):
+                break
+            active().send_keys(Keys.TAB)
+        active().send_keys(Keys.ENTER)
+        self.wait.until(lambda b: active().tag_name == "h2" and active().text == "History")
+        # On to the call's row link, and open it.
+        for _ in range(40):
+            if (active().get_attribute("href") or "").find("#/calls/") >= 0:
+                break
+            active().send_keys(Keys.TAB)
+        active().send_keys(Keys.ENTER)
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=call-id]"))
 
     def test_pages_are_usable_on_a_phones_width_with_labels_on_every_control(self):
         account, token = new_account()

@@ -112,6 +112,7 @@ function current() {
 }
 
 async function load(path, query, quiet) {
+  if (!quiet) $("notice").textContent = "";
   const url = base() + path + (query ? "?" + query : "");
   let r;
   try {
@@ -193,6 +194,8 @@ function formJson(form) {
     else if (el.multiple) value = Array.from(el.selectedOptions, (o) => o.value);
     else if (el.value === "") continue;
     else if (el.dataset.type === "number") value = Number(el.value);
+    // Unix seconds of a time picked in the browser's zone.
+    else if (el.dataset.type === "unix") value = Math.floor(new Date(el.value).getTime() / 1000);
     else value = el.value;
     const keys = el.name.split(".");
     let at = body;
@@ -223,7 +226,13 @@ async function callApi(method, path, body, scope) {
     init.body = JSON.stringify(body);
   }
   const r = await fetch(base() + "/api/" + path, init);
-  if (r.ok) return route(true);
+  if (r.ok) {
+    const answer = await r.json().catch(() => ({}));
+    $("notice").textContent = answer.replayed !== undefined
+      ? "Queued to be sent again: " + answer.replayed + " deliveries."
+      : "Saved.";
+    return route(true);
+  }
   let path_ = "";
   let message = r.status + " " + r.statusText;
   try {

@@ -362,6 +362,11 @@ pub fn call(call: &StoredCall, events: &[Event], delivered: &CallDeliveries) -> 
             dt { "Ended" } dd { (time(&v["ended_at"])) @if v["inferred_end"] == true { " " small { "(inferred: no end was heard)" } } }
             dt { "Duration" } dd { (duration(&v["duration_ms"])) " " small { @if figures.get("duration").is_some() { "(the source's own figure)" } @else { "(from the times)" } } }
             dt { "Talk" } dd { (duration(&v["talk_ms"])) " " small { @if figures.get("billsec").is_some() { "(the source's own figure)" } @else { "(from the times)" } } }
+            dt { "Transferred" } dd { @if v["transferred"] == true { "yes" } @else { "no" } }
+            dt { "Conferenced" } dd { @if v["conferenced"] == true { "yes" } @else { "no" } }
+            @if let Some(h) = v["hangup"].as_object() {
+                dt { "Hung up" } dd { (h.iter().map(|(k, v)| format!("{k}: {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>().join(", ")) " " small { "(as a source said it)" } }
+            }
             dt { "Agents" } dd { (v["agents"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
             dt { "Call log revision" } dd { (v["revision"]) }
             dt { "Ids" } dd { (v["aliases"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
@@ -753,6 +758,19 @@ pub fn config(
                             span.field-error data-error-for=":tags" role="status" {}
                         }
                     }, "Subscribe"))
+                    @let rform = format!("replay{id}");
+                    (api_form(&rform, "POST", &format!("listeners/{id}/replay"), &format!("Replay listener {id}"), html! {
+                        span.field {
+                            label for=(format!("{rform}-from")) { "Send again what it matched from" }
+                            input id=(format!("{rform}-from")) name="from" type="datetime-local" data-type="unix" required;
+                            span.field-error data-error-for="from" role="status" {}
+                        }
+                        span.field {
+                            label for=(format!("{rform}-to")) { "to" }
+                            input id=(format!("{rform}-to")) name="to" type="datetime-local" data-type="unix" required;
+                            span.field-error data-error-for="to" role="status" {}
+                        }
+                    }, "Replay"))
                     @let fform = format!("filter{id}");
                     (api_form(&fform, "POST", &format!("listeners/{id}/filters"), &format!("New filter of listener {id}"), html! {
                         input type="hidden" name="filter_type" value="number";
