@@ -2,7 +2,7 @@
 //! it), escaped by maud. Times are written as `<time datetime>` in UTC; the page shows them
 //! in the browser's zone, with UTC on hover.
 
-use crate::routes::calls::view as call_view;
+use crate::routes::calls::{view as call_view, DIRECTIONS, DISPOSITIONS};
 use maud::{html, Markup};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -99,17 +99,6 @@ pub fn live(calls: &[StoredCall], callbacks: &[(Value, CallbackHealth)]) -> Mark
         }
     }
 }
-
-const DIRECTIONS: &[&str] = &["inbound", "outbound", "internal"];
-const DISPOSITIONS: &[&str] = &[
-    "answered",
-    "no_answer",
-    "busy",
-    "rejected",
-    "cancelled",
-    "failed",
-    "unknown",
-];
 
 fn select(name: &str, label: &str, options: &[&str], q: &HashMap<String, String>) -> Markup {
     let current = q.get(name).map(String::as_str).unwrap_or("");

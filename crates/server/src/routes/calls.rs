@@ -18,6 +18,19 @@ use std::time::Duration;
 use switchboard_model::{tags, AccountId, EventKind};
 use switchboard_store::{CallQuery, Store, StoredCall, StoredEvent};
 
+/// A call's directions, as the API writes them.
+pub(crate) const DIRECTIONS: &[&str] = &["inbound", "outbound", "internal"];
+/// How a call ended, as the API writes it.
+pub(crate) const DISPOSITIONS: &[&str] = &[
+    "answered",
+    "no_answer",
+    "busy",
+    "rejected",
+    "cancelled",
+    "failed",
+    "unknown",
+];
+
 const LIMIT: Param = Param::new(
     "limit",
     Ty::Whole(1),
@@ -35,8 +48,8 @@ pub fn router() -> Api {
                 .named("listCalls", "List calls")
                 .query(&[
                     Param::new("number", Ty::Text, "Calls with a party of this number."),
-                    Param::new("direction", Ty::OneOf(&["inbound", "outbound", "internal"]), "Calls of this direction."),
-                    Param::new("disposition", Ty::OneOf(&["answered", "no_answer", "busy", "rejected", "cancelled", "failed", "unknown"]), "Calls that ended so."),
+                    Param::new("direction", Ty::OneOf(DIRECTIONS), "Calls of this direction."),
+                    Param::new("disposition", Ty::OneOf(DISPOSITIONS), "Calls that ended so."),
                     Param::new("missed", Ty::Bool, "Missed calls only (or none of them)."),
                     Param::new("in_progress", Ty::Bool, "Only calls still in progress (initiated, ringing or active)."),
                     Param::new("started_after", Ty::Time, "Calls that started at or after this."),
@@ -180,20 +193,8 @@ pub(crate) fn call_query(q: &HashMap<String, String>) -> ApiResult<CallQuery> {
     };
     let query = CallQuery {
         number: q.get("number").cloned(),
-        direction: one_of(q, "direction", &["inbound", "outbound", "internal"])?,
-        disposition: one_of(
-            q,
-            "disposition",
-            &[
-                "answered",
-                "no_answer",
-                "busy",
-                "rejected",
-                "cancelled",
-                "failed",
-                "unknown",
-            ],
-        )?,
+        direction: one_of(q, "direction", DIRECTIONS)?,
+        disposition: one_of(q, "disposition", DISPOSITIONS)?,
         missed,
         since_ms: time_param(q, "started_after")?,
         until_ms: time_param(q, "started_before")?,

@@ -38,20 +38,24 @@ fn events_api() -> Api {
         .merge(overview::router())
 }
 
+/// `api` with the events API under an account's prefix and under an extension's.
+fn with_events_api(api: Api) -> Api {
+    api.nest(
+        "/v4/accounts/{account}/integrations/events",
+        "",
+        events_api(),
+    )
+    .nest(
+        "/v4/accounts/{account}/extensions/{ext}/integrations/events",
+        "AtExtension",
+        events_api(),
+    )
+}
+
 /// The events API alone, at account and extension level, for the console to pass its
 /// configuration requests to (`console::api`).
 pub(crate) fn events_router() -> Router<AppState> {
-    Api::new()
-        .nest(
-            "/v4/accounts/{account}/integrations/events",
-            "",
-            events_api(),
-        )
-        .nest(
-            "/v4/accounts/{account}/extensions/{ext}/integrations/events",
-            "AtExtension",
-            events_api(),
-        )
+    with_events_api(Api::new())
         .split()
         .0
         .fallback(|| async { ApiError::not_found("route") })
@@ -67,23 +71,13 @@ pub fn api(request_timeout: Duration) -> Api {
         .merge(admin::router())
         .merge(unsubscribe::router())
         .merge(tel4vn::router())
-        .merge(calls::router())
-        .nest(
-            "/v4/accounts/{account}/integrations/events",
-            "",
-            events_api(),
-        )
-        .nest(
-            "/v4/accounts/{account}/extensions/{ext}/integrations/events",
-            "AtExtension",
-            events_api(),
-        )
-        .map_router(|r| {
-            r.layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                request_timeout,
-            ))
-        });
+        .merge(calls::router());
+    let timed = with_events_api(timed).map_router(|r| {
+        r.layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+    });
     ingest::router().merge(timed)
 }
 
