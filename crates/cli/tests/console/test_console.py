@@ -294,6 +294,19 @@ class Console(unittest.TestCase):
         status, filters = api("GET", "/v4/accounts/%d/integrations/events/listeners/%s/filters"
                               % (account, listener), token)
         self.assertEqual(filters["items"][0]["filter_value"], {"eq": "+15557654321"})
+        # Edited in place.
+        fid = self.find("[data-filter]").get_attribute("data-filter")
+        eq = self.find("#f%s-filter_value-eq" % fid)
+        eq.clear()
+        eq.send_keys("+15550001111")
+        self.find("#f%s button[type=submit]" % fid).click()
+        self.wait.until(lambda b: api("GET", "/v4/accounts/%d/integrations/events/listeners/%s/filters"
+                                      % (account, listener), token)[1]["items"][0]["filter_value"]
+                        == {"eq": "+15550001111"})
+        self.find("#listener%s-version option[value=canonical]" % listener).click()
+        self.find("#listener%s button[type=submit]" % listener).click()
+        self.wait.until(lambda b: api("GET", "/v4/accounts/%d/integrations/events/listeners/%s"
+                                      % (account, listener), token)[1]["version"] == "canonical")
         # A callback in use cannot be deleted: the API's 409 says why.
         self.find("[data-callback] button[data-action=api-delete]").click()
         self.wait.until(lambda b: "in use" in b.find_element(

@@ -225,6 +225,7 @@ async function callApi(method, path, body, scope) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  $("notice").textContent = "";
   const r = await fetch(base() + "/api/" + path, init);
   if (r.ok) {
     const answer = await r.json().catch(() => ({}));

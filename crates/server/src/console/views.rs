@@ -674,6 +674,33 @@ fn delete_button(path: &str, what: &str) -> Markup {
     }
 }
 
+/// A listener's callback and dialect, as a form's fields.
+fn listener_fields(
+    form: &str,
+    callbacks: &[Value],
+    callback: Option<i64>,
+    version: &str,
+) -> Markup {
+    html! {
+        span.field {
+            label for=(format!("{form}-callback_id")) { "Callback" }
+            select id=(format!("{form}-callback_id")) name="callback_id" data-type="number" {
+                @for cb in callbacks {
+                    option value=(cb["id"]) selected[cb["id"].as_i64() == callback] { "#" (cb["id"]) " " (cb["name"].as_str().unwrap_or("")) }
+                }
+            }
+            span.field-error data-error-for="callback_id" role="status" {}
+        }
+        span.field {
+            label for=(format!("{form}-version")) { "Dialect" }
+            select id=(format!("{form}-version")) name="version" {
+                @for v in VERSIONS { option value=(v) selected[*v == version] { (v) } }
+            }
+            span.field-error data-error-for="version" role="status" {}
+        }
+    }
+}
+
 const VERSIONS: &[&str] = &[
     "2.0.0",
     "tel4vn",
@@ -723,8 +750,12 @@ pub fn config(
             @for (l, subs, filters) in listeners {
                 @let id = l["id"].as_i64().unwrap_or(0);
                 div.item data-listener=(id) {
-                    p { strong { "Listener #" (id) } " → callback " (l["callback_id"]) ", dialect " (text(l, "version")) " "
-                        (delete_button(&format!("listeners/{id}"), &format!("listener {id}"))) }
+                    @let lform = format!("listener{id}");
+                    (api_form(&lform, "PATCH", &format!("listeners/{id}"), &format!("Listener {id}"), html! {
+                        strong { "Listener #" (id) }
+                        (listener_fields(&lform, callbacks, l["callback_id"].as_i64(), text(l, "version")))
+                    }, "Save"))
+                    (delete_button(&format!("listeners/{id}"), &format!("listener {id}")))
                     ul {
                         @for s in subs {
                             @let sid = s["id"].as_i64().unwrap_or(0);
@@ -733,8 +764,19 @@ pub fn config(
                         }
                         @for f in filters {
                             @let fid = f["id"].as_i64().unwrap_or(0);
-                            li data-filter=(fid) { "Filter: " (text(f, "filter_type")) " " code { (f["filter_value"].to_string()) } @if f["not_logic"] == true { " (not)" } " "
-                                (delete_button(&format!("listeners/{id}/filters/{fid}"), &format!("filter {fid}"))) }
+                            li data-filter=(fid) {
+                                @if let Some(eq) = f["filter_value"]["eq"].as_str() {
+                                    @let fe = format!("f{fid}");
+                                    (api_form(&fe, "PATCH", &format!("listeners/{id}/filters/{fid}"), &format!("Filter {fid}"), html! {
+                                        "Filter: number "
+                                        (field(&fe, "filter_value.eq", "Number", "text", eq))
+                                        (checkbox(&fe, "not_logic", "All but this number", f["not_logic"] == true))
+                                    }, "Save"))
+                                } @else {
+                                    "Filter: " (text(f, "filter_type")) " " code { (f["filter_value"].to_string()) } @if f["not_logic"] == true { " (not)" } " "
+                                }
+                                (delete_button(&format!("listeners/{id}/filters/{fid}"), &format!("filter {fid}")))
+                            }
                         }
                     }
                     @let sform = format!("sub{id}");
@@ -769,22 +811,7 @@ pub fn config(
                 }
             }
             h4 { "New listener" }
-            (api_form("new-listener", "POST", "listeners", "New listener", html! {
-                span.field {
-                    label for="new-listener-callback_id" { "Callback" }
-                    select id="new-listener-callback_id" name="callback_id" data-type="number" {
-                        @for cb in callbacks { option value=(cb["id"]) { "#" (cb["id"]) " " (cb["name"].as_str().unwrap_or("")) } }
-                    }
-                    span.field-error data-error-for="callback_id" role="status" {}
-                }
-                span.field {
-                    label for="new-listener-version" { "Dialect" }
-                    select id="new-listener-version" name="version" {
-                        @for v in VERSIONS { option value=(v) { (v) } }
-                    }
-                    span.field-error data-error-for="version" role="status" {}
-                }
-            }, "Create listener"))
+            (api_form("new-listener", "POST", "listeners", "New listener", listener_fields("new-listener", callbacks, None, "2.0.0"), "Create listener"))
         }
         section aria-labelledby="pr-title" {
             h3 #pr-title { "Profiles" }
@@ -792,7 +819,14 @@ pub fn config(
             ul {
                 @for p in profiles {
                     @let id = p["id"].as_i64().unwrap_or(0);
-                    li data-profile=(id) { (text(p, "name")) " — " (text(p, "support_email")) " " (delete_button(&format!("profiles/{id}"), &format!("profile {id}"))) }
+                    @let pform = format!("profile{id}");
+                    li data-profile=(id) {
+                        (api_form(&pform, "PATCH", &format!("profiles/{id}"), &format!("Profile {id}"), html! {
+                            (field(&pform, "name", "Name", "text", text(p, "name")))
+                            (field(&pform, "support_email", "Support e-mail", "email", text(p, "support_email")))
+                        }, "Save"))
+                        (delete_button(&format!("profiles/{id}"), &format!("profile {id}")))
+                    }
                 }
             }
             (api_form("new-profile", "POST", "profiles", "New profile", html! {
