@@ -145,7 +145,7 @@ pub fn history(
             button type="submit" { "Filter" }
             button type="button" data-action="export" { "Export CSV" }
         }
-        p { span data-testid="history-total" { (total) } " calls." }
+        p { span data-testid="history-total" { (total) } @if total == 1 { " call." } @else { " calls." } }
         @if views.is_empty() {
             p.empty { "No call matches." }
         } @else {
