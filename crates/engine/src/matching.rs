@@ -196,9 +196,7 @@ impl ListenerIndex {
                 None => true,
                 Some(ext) => {
                     let ext = ext.to_string();
-                    parties
-                        .iter()
-                        .any(|p| p.extension_id.as_deref() == Some(ext.as_str()))
+                    parties.iter().any(|p| p.extension_id_is(&ext))
                 }
             })
             .filter(|l| {

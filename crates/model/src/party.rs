@@ -47,6 +47,15 @@ pub struct Party {
 }
 
 impl Party {
+    /// True when the party is, or belongs to, the extension of this id: its `extension_id`
+    /// (a device's, or an extension's when the source names it), or an extension party's own
+    /// id (Phone.com writes an extension participant as `{"type": "extension", "id": …}`, the
+    /// id being the extension's).
+    pub fn extension_id_is(&self, id: &str) -> bool {
+        self.extension_id.as_deref() == Some(id)
+            || (self.kind == PartyKind::Extension && self.id.as_deref() == Some(id))
+    }
+
     /// A party of the given kind with nothing else known.
     pub fn new(kind: PartyKind) -> Self {
         Party {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use switchboard_engine::calls::{aliases_of, names_its_call, CallFold, CallRecord, CallState};
 use switchboard_model::{
     normalize_number, AccountId, AgentFacts, CallLogFacts, Details, Dialect, Event, EventKind,
-    Fact, Party, Source,
+    Fact, Party, PartyKind, Source,
 };
 use uuid::Uuid;
 
@@ -82,6 +82,10 @@ fn search_text(rec: &CallRecord) -> String {
             }
             if let Some(e) = &p.extension {
                 words.push(format!("ext:{e}"));
+            }
+            if let (PartyKind::Extension, Some(id)) = (p.kind, &p.id) {
+                // An extension party's own id is its extension's id.
+                words.push(format!("ext:{id}"));
             }
             if let Some(e) = &p.extension_id {
                 words.push(format!("ext:{e}"));

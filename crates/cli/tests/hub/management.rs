@@ -824,11 +824,27 @@ async fn extension_level_aliases_scope_resources_to_the_extension() {
                 device(2, 501),
                 1_700_000_000,
             ),
+            // The extension itself as a participant, as the reference writes one: its `id`
+            // is the extension's id.
+            leg_event(
+                "e3",
+                "c",
+                "c-4",
+                "new",
+                None,
+                json!({"type": "extension", "id": 500000, "extension": 500}),
+                did("+15550000009"),
+                1_700_000_000,
+            ),
         ],
     )
     .await;
-    let got = rx.settle(1).await;
-    assert_eq!(got[0].body["data"]["event_leg"]["uuid"], "c-2");
+    let got = rx.settle(2).await;
+    let legs: Vec<&str> = got
+        .iter()
+        .map(|r| r.body["data"]["event_leg"]["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(legs, ["c-2", "c-4"]);
     assert_eq!(got[0].body["context"]["type"], "extension");
 
     // A token bound to extension 500000 sees its extension and nothing else.
