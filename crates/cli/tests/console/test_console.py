@@ -39,7 +39,8 @@ def api(method, path, token, body=None, raw=False):
             text = r.read().decode()
             return r.status, (text if raw else json.loads(text))
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
+        with e:
+            return e.code, json.loads(e.read().decode() or "null")
 
 
 _accounts = [0]
