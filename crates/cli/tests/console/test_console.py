@@ -171,6 +171,9 @@ class Console(unittest.TestCase):
         self.assertEqual(len(self.browser.find_elements(By.CSS_SELECTOR, "svg g.leg rect.talk")), 2)
         timeline = self.browser.find_elements(By.CSS_SELECTOR, "[data-testid=timeline] tbody tr")
         self.assertEqual(len(timeline), len(call["timeline"]))
+        # Each event as it was sent, and as the hub read it.
+        self.assertEqual(len(self.browser.find_elements(
+            By.CSS_SELECTOR, "[data-testid=timeline] tbody tr details")), 2 * len(call["timeline"]))
         self.assertEqual(self.text_of("[data-testid=call-disposition]").split()[0], call["disposition"])
         # Times are shown in the browser's zone, with UTC on hover.
         title = self.find("[data-testid=call-summary] time").get_attribute("title")

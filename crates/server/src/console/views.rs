@@ -431,7 +431,7 @@ pub fn call(call: &StoredCall, events: &[Event], delivered: &CallDeliveries) -> 
                 h3 { "Timeline" }
         table data-testid="timeline" {
             caption.sr { "The call's events, as they happened" }
-            thead { tr { th { "Happened" } th { "Received" } th { "Event" } th { "Leg" } th { "From" } th { "Raw" } } }
+            thead { tr { th { "Happened" } th { "Received" } th { "Event" } th { "Leg" } th { "From" } th { "Raw and canonical" } } }
             tbody {
                 @for e in events {
                     @let raw = e.fact.raw.get();
@@ -441,7 +441,10 @@ pub fn call(call: &StoredCall, events: &[Event], delivered: &CallDeliveries) -> 
                         td { (e.fact.kind.as_str()) }
                         td { code { (e.fact.leg_id.as_deref().unwrap_or("")) } }
                         td { (e.source.dialect.as_str()) }
-                        td { details { summary { "as sent" } pre { (raw) } } }
+                        td {
+                            details { summary { "as sent" } pre { (raw) } }
+                            details { summary { "as the hub read it" } pre { (serde_json::to_string_pretty(&e.fact.details).unwrap_or_default()) } }
+                        }
                     }
                 }
             }
