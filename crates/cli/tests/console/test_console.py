@@ -112,7 +112,7 @@ class Console(unittest.TestCase):
         self.browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         self.browser.implicitly_wait(0)
         # A view is replaced whole when it refreshes: an element read a moment ago may be gone.
-        self.wait = WebDriverWait(self.browser, 15, poll_frequency=0.1,
+        self.wait = WebDriverWait(self.browser, 30, poll_frequency=0.1,
                                   ignored_exceptions=[StaleElementReferenceException,
                                                       NoSuchElementException])
 
@@ -195,7 +195,7 @@ class Console(unittest.TestCase):
         self.wait.until(lambda b: self.text_of("[data-testid=history-total]") == str(listed["total"]))
         self.find("#filters button[data-action=export]").click()
         path = os.path.join(self.downloads, "calls.csv")
-        WebDriverWait(self.browser, 15).until(lambda b: os.path.exists(path))
+        WebDriverWait(self.browser, 30).until(lambda b: os.path.exists(path))
         with open(path, newline="") as f:
             rows = list(csv.reader(f))
         self.assertEqual(rows[0][:3], ["id", "started_at", "answered_at"])
@@ -277,7 +277,7 @@ class Console(unittest.TestCase):
         self.find("#sub%s button[type=submit]" % listener).click()
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-subscription]"))
         ingest(token, call_events("outbound-answered", "cfg"))
-        WebDriverWait(self.browser, 15).until(lambda b: len(receiver.got) >= 9)  # 8 events and the test POST
+        WebDriverWait(self.browser, 30).until(lambda b: len(receiver.got) >= 9)  # 8 events and the test POST
         # Replayed from the page: what it matched in a time range is sent again.
         before = len(receiver.got)
         for field, value in (("from", "2026-01-01T00:00"), ("to", "2027-12-31T23:59")):
@@ -285,7 +285,7 @@ class Console(unittest.TestCase):
                                         self.find("#replay%s-%s" % (listener, field)), value)
         self.find("#replay%s button[type=submit]" % listener).click()
         self.wait.until(lambda b: "Queued to be sent again: 8" in b.find_element(By.ID, "notice").text)
-        WebDriverWait(self.browser, 15).until(lambda b: len(receiver.got) >= before + 8)
+        WebDriverWait(self.browser, 30).until(lambda b: len(receiver.got) >= before + 8)
         self.find("#filter%s-filter_value-eq" % listener).send_keys("five")
         self.find("#filter%s button[type=submit]" % listener).click()
         self.wait.until(lambda b: "phone number" in b.find_element(
