@@ -20,6 +20,19 @@ fn esc(text: &str) -> String {
     out
 }
 
+/// Prose of the document as HTML: escaped, with its `code` spans set as code.
+fn prose(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{}</code>", esc(part));
+        } else {
+            out.push_str(&esc(part));
+        }
+    }
+    out
+}
+
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -62,7 +75,7 @@ pub fn render(doc: &Value) -> String {
          <p>The same as a document: <a href=\"/openapi.json\"><code>/openapi.json</code></a> (OpenAPI {openapi}).</p></header>",
         title = esc(text(info, "title")),
         version = esc(text(info, "version")),
-        about = esc(text(info, "description")),
+        about = prose(text(info, "description")),
         openapi = esc(text(doc, "openapi")),
     );
     // Operations by tag, in the document's order.
@@ -132,10 +145,10 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
         id = esc(text(op, "operationId")),
         method = esc(method),
         path = esc(path),
-        summary = esc(text(op, "summary")),
+        summary = prose(text(op, "summary")),
     );
     if let Some(about) = op.get("description").and_then(Value::as_str) {
-        let _ = write!(out, "<p>{}</p>", esc(about));
+        let _ = write!(out, "<p>{}</p>", prose(about));
     }
     let auth = match op["security"].as_array().and_then(|s| s.first()) {
         Some(s) if s.get("adminToken").is_some() => "the admin token",
@@ -152,7 +165,7 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
                 esc(text(p, "name")),
                 esc(text(p, "in")),
                 schema_link(&p["schema"]),
-                esc(text(p, "description")),
+                prose(text(p, "description")),
             );
         }
         out.push_str("</table>");
@@ -193,7 +206,7 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
             out,
             "<tr><td>{}</td><td>{}</td><td>{}",
             esc(status),
-            esc(text(response, "description")),
+            prose(text(response, "description")),
             body
         );
         if let Some(example) = example {
