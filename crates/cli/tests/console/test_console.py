@@ -323,6 +323,26 @@ class Console(unittest.TestCase):
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-profile]"))
         self.find("[data-profile] button[data-action=api-delete]").click()
         self.wait.until(lambda b: not b.find_elements(By.CSS_SELECTOR, "[data-profile]"))
+        # A schedule: its time zone is checked; then a listener passes events in its hours.
+        self.find("#new-schedule-name").send_keys("Office")
+        tz = self.find("#new-schedule-timezone")
+        tz.clear()
+        tz.send_keys("Mars/Olympus_Mons")
+        self.find("#new-schedule-days option[value=mon]").click()
+        self.find("#new-schedule button[type=submit]").click()
+        self.wait.until(lambda b: "unknown time zone" in b.find_element(
+            By.CSS_SELECTOR, "#new-schedule [data-error-for=timezone]").text)
+        tz = self.find("#new-schedule-timezone")
+        tz.clear()
+        tz.send_keys("America/New_York")
+        self.find("#new-schedule button[type=submit]").click()
+        self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-schedule]"))
+        self.assertIn("mon 09:00–17:00", self.text_of("[data-schedule]"))
+        self.find("#schedule-filter%s button[type=submit]" % listener).click()
+        self.wait.until(lambda b: any(
+            f["filter_type"] == "schedule" for f in api(
+                "GET", "/v4/accounts/%d/integrations/events/listeners/%s/filters" % (account, listener),
+                token)[1]["items"]))
 
     def test_a_wrong_token_is_refused_with_the_apis_message(self):
         self.sign_in("sb_api_1_not-a-token")
@@ -373,11 +393,14 @@ class Console(unittest.TestCase):
         self.wait.until(lambda b: active().get_attribute("id") == "token")
         active().send_keys(token + Keys.ENTER)
         self.wait.until(lambda b: "account %d" % account in b.find_element(By.ID, "who").text)
-        # Tab to the History link and follow it; the view's heading takes the focus.
+        # The first view's heading takes the focus once it is shown.
+        self.wait.until(lambda b: active().tag_name == "h2" and active().text.startswith("Live calls"))
+        # Back (shift+tab) to the History link above, and follow it; the view's heading takes
+        # the focus.
         for _ in range(20):
-            if active().get_attribute("href") and active().get_attribute("href").endswith("#/history"):
+            if (active().get_attribute("href") or "").endswith("#/history"):
                 break
-            active().send_keys(Keys.TAB)
+            active().send_keys(Keys.SHIFT + Keys.TAB)
         active().send_keys(Keys.ENTER)
         self.wait.until(lambda b: active().tag_name == "h2" and active().text == "History")
         # On to the call's row link, and open it.

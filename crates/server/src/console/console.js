@@ -133,8 +133,19 @@ async function load(path, query, quiet) {
   }
   const html = await r.text();
   const view = $("view");
+  // A view fetched again keeps the keyboard where it was (the same link or control).
+  const focused = document.activeElement;
+  let again = null;
+  if (quiet && focused && view.contains(focused)) {
+    if (focused.id) again = "#" + CSS.escape(focused.id);
+    else if (focused.getAttribute("href")) again = 'a[href="' + CSS.escape(focused.getAttribute("href")) + '"]';
+  }
   view.innerHTML = html;
   localizeTimes(view);
+  if (again) {
+    const same = view.querySelector(again);
+    if (same) same.focus();
+  }
   if (!quiet) {
     const heading = view.querySelector("h2");
     if (heading) {
@@ -183,7 +194,7 @@ function scheduleRefresh() {
   }, Number(marker.dataset.refresh) || 2000);
 }
 
-// A form's fields as the API's JSON: `a.b` names nest, checkboxes are booleans, multiple
+// A form's fields as the API's JSON: `a.b` and `a[0]` names nest, checkboxes are booleans, multiple
 // selects are arrays, `data-type="number"` is a number; empty fields are left out.
 function formJson(form) {
   const body = {};
@@ -197,9 +208,12 @@ function formJson(form) {
     // Unix seconds of a time picked in the browser's zone.
     else if (el.dataset.type === "unix") value = Math.floor(new Date(el.value).getTime() / 1000);
     else value = el.value;
-    const keys = el.name.split(".");
+    // `a.b` is an object's field, `a[0]` an array's item.
+    const keys = el.name.match(/[^.[\]]+/g);
     let at = body;
-    for (const k of keys.slice(0, -1)) at = at[k] = at[k] || {};
+    keys.slice(0, -1).forEach((k, i) => {
+      at = at[k] = at[k] || (/^\d+$/.test(keys[i + 1]) ? [] : {});
+    });
     at[keys[keys.length - 1]] = value;
   }
   return body;

@@ -322,7 +322,8 @@ async fn stream(
         .into_response())
 }
 
-/// The configuration: callbacks, listeners with their subscriptions and filters, profiles.
+/// The configuration: callbacks, listeners with their subscriptions and filters, profiles,
+/// schedules.
 async fn config(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
     let owner = Owner {
         account: viewer.account,
@@ -345,6 +346,10 @@ async fn config(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Resp
         .list_resources(all(Kind::Listener, None))
         .await?;
     let (_, profiles) = state.store.list_resources(all(Kind::Profile, None)).await?;
+    let (_, schedules) = state
+        .store
+        .list_resources(all(Kind::Schedule, None))
+        .await?;
     let mut with_children = Vec::new();
     for l in &listeners {
         let (_, subs) = state
@@ -372,6 +377,10 @@ async fn config(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Resp
         &profiles
             .iter()
             .map(crate::routes::profiles::view)
+            .collect::<Vec<_>>(),
+        &schedules
+            .iter()
+            .map(crate::routes::schedules::view)
             .collect::<Vec<_>>(),
     )))
 }

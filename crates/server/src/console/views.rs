@@ -645,7 +645,7 @@ pub fn callback_deliveries(
 /// A labelled input with a place for the API's message about it (`name` is the field's API
 /// path, as `@path` names it).
 fn field(form: &str, name: &str, label: &str, kind: &str, value: &str) -> Markup {
-    let id = format!("{form}-{}", name.replace(['.', ':'], "-"));
+    let id = format!("{form}-{}", name.replace(['.', ':', '[', ']'], "-"));
     html! {
         span.field {
             label for=(id) { (label) }
@@ -656,7 +656,7 @@ fn field(form: &str, name: &str, label: &str, kind: &str, value: &str) -> Markup
 }
 
 fn checkbox(form: &str, name: &str, label: &str, checked: bool) -> Markup {
-    let id = format!("{form}-{}", name.replace(['.', ':'], "-"));
+    let id = format!("{form}-{}", name.replace(['.', ':', '[', ']'], "-"));
     html! {
         span.field {
             input id=(id) name=(name) type="checkbox" checked[checked] data-keep="1";
@@ -680,6 +680,25 @@ fn delete_button(path: &str, what: &str) -> Markup {
     html! {
         button type="button" data-action="api-delete" data-path=(path) { "Delete" span.sr { " " (what) } }
     }
+}
+
+/// A schedule's rules as a person reads them: `mon,tue 09:00–17:00; sat 10:00–12:00`.
+fn rules_text(rules: &Value) -> String {
+    rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let days: Vec<&str> = r["days"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            format!("{} {}–{}", days.join(","), text(r, "from"), text(r, "to"))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A listener's callback and dialect, as a form's fields.
@@ -724,6 +743,7 @@ pub fn config(
     callbacks: &[Value],
     listeners: &[(Value, Vec<Value>, Vec<Value>)],
     profiles: &[Value],
+    schedules: &[Value],
 ) -> Markup {
     html! {
         h2 { "Configuration" }
@@ -816,12 +836,55 @@ pub fn config(
                         (field(&fform, "filter_value.eq", "Number (+ and digits)", "text", ""))
                         (checkbox(&fform, "not_logic", "All but this number", false))
                     }, "Add number filter"))
+                    @if !schedules.is_empty() {
+                        @let sch = format!("schedule-filter{id}");
+                        (api_form(&sch, "POST", &format!("listeners/{id}/filters"), &format!("New schedule filter of listener {id}"), html! {
+                            input type="hidden" name="filter_type" value="schedule";
+                            span.field {
+                                label for=(format!("{sch}-id")) { "Only in the hours of" }
+                                select id=(format!("{sch}-id")) name="filter_value.id" data-type="number" {
+                                    @for sc in schedules { option value=(sc["id"]) { (text(sc, "name")) } }
+                                }
+                                span.field-error data-error-for="filter_value.id" role="status" {}
+                            }
+                            (checkbox(&sch, "not_logic", "Outside those hours instead", false))
+                        }, "Add schedule filter"))
+                    }
                 }
             }
             h4 { "New listener" }
             (api_form("new-listener", "POST", "listeners", "New listener", listener_fields("new-listener", callbacks, None, "2.0.0"), "Create listener"))
         }
-        section aria-labelledby="pr-title" {
+        section aria-labelledby="sc-title" {
+            h3 #sc-title { "Schedules" }
+            p { "Weekly hours in a time zone, for schedule filters." }
+            @if schedules.is_empty() { p.empty { "No schedule yet." } }
+            ul {
+                @for sc in schedules {
+                    @let id = sc["id"].as_i64().unwrap_or(0);
+                    li data-schedule=(id) {
+                        strong { (text(sc, "name")) } " (" (text(sc, "timezone")) "): "
+                        (rules_text(&sc["rules"]))
+                        " " (delete_button(&format!("schedules/{id}"), &format!("schedule {id}")))
+                    }
+                }
+            }
+            (api_form("new-schedule", "POST", "schedules", "New schedule", html! {
+                (field("new-schedule", "name", "Name", "text", ""))
+                (field("new-schedule", "timezone", "Time zone (IANA)", "text", "UTC"))
+                span.field {
+                    label for="new-schedule-days" { "Days" }
+                    select id="new-schedule-days" name="rules[0].days" multiple size="4" {
+                        @for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] { option value=(d) { (d) } }
+                    }
+                    span.field-error data-error-for="rules[0].days" role="status" {}
+                }
+                (field("new-schedule", "rules[0].from", "From", "time", "09:00"))
+                (field("new-schedule", "rules[0].to", "To", "time", "17:00"))
+                span.field-error data-error-for="rules" role="status" {}
+            }, "Create schedule"))
+        }
+                section aria-labelledby="pr-title" {
             h3 #pr-title { "Profiles" }
             @if profiles.is_empty() { p.empty { "No profile yet." } }
             ul {

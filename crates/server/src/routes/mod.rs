@@ -11,7 +11,7 @@ mod ops;
 mod overview;
 mod plain;
 pub(crate) mod profiles;
-mod schedules;
+pub(crate) mod schedules;
 pub(crate) mod subscriptions;
 mod tel4vn;
 mod unsubscribe;

@@ -28,7 +28,7 @@ pub static SCHEDULES: Plain = Plain {
     },
 };
 
-fn view(r: &Resource) -> Value {
+pub fn view(r: &Resource) -> Value {
     let b = &r.body;
     json!({
         "id": r.id,
