@@ -173,31 +173,19 @@ impl FromRequestParts<AppState> for Caller {
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::not_found("resource"))?;
-        if let Some(grant) = parts.extensions.get::<ConsoleGrant>().copied() {
-            let account = id_param(&params, "account", "account")?;
-            let extension_id = match params.get("ext") {
-                None => None,
-                Some(_) => Some(id_param(&params, "ext", "extension")?),
-            };
-            if AccountId(account) != grant.account
-                || (grant.extension_id.is_some() && extension_id != grant.extension_id)
-            {
-                return Err(ApiError::not_found("account"));
+        // Who acts: an account's token, or the console for a viewer it has let in.
+        let (acting, scope, bound) = match parts.extensions.get::<ConsoleGrant>().copied() {
+            Some(grant) => (grant.account, Scope::Api, grant.extension_id),
+            None => {
+                let token = token_of(state, &parts.headers).await?;
+                (token.account, token.scope, token.extension_id)
             }
-            return Ok(Caller {
-                owner: Owner {
-                    account: grant.account,
-                    extension_id,
-                },
-                params,
-            });
-        }
-        let token = token_of(state, &parts.headers).await?;
+        };
         let account = id_param(&params, "account", "account")?;
-        if token.account != AccountId(account) {
+        if acting != AccountId(account) {
             return Err(ApiError::not_found("account"));
         }
-        if token.scope != Scope::Api {
+        if scope != Scope::Api {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "this token may only ingest events; use an api token",
@@ -207,14 +195,14 @@ impl FromRequestParts<AppState> for Caller {
             None => None,
             Some(_) => Some(id_param(&params, "ext", "extension")?),
         };
-        if let Some(bound) = token.extension_id {
+        if let Some(bound) = bound {
             if extension_id != Some(bound) {
                 return Err(ApiError::not_found("extension"));
             }
         }
         Ok(Caller {
             owner: Owner {
-                account: token.account,
+                account: acting,
                 extension_id,
             },
             params,
