@@ -225,6 +225,7 @@ function showFieldError(scope, path, message) {
   const spot = (path && scope.querySelector('[data-error-for="' + CSS.escape(path) + '"]'))
     || scope.querySelector('[data-error-for=""]')
     || document.querySelector('[data-testid=config-error]');
+  if (!spot) return showError(message);
   spot.textContent = message;
   const input = path && scope.querySelector('[name="' + CSS.escape(path) + '"]');
   if (input) {
@@ -245,7 +246,9 @@ async function callApi(method, path, body, scope) {
     const answer = await r.json().catch(() => ({}));
     $("notice").textContent = answer.replayed !== undefined
       ? "Queued to be sent again: " + answer.replayed + " deliveries."
-      : "Saved.";
+      : answer.status === "pending"
+        ? "Delivery " + answer.id + " will be sent again."
+        : "Saved.";
     return route(true);
   }
   let path_ = "";
@@ -258,13 +261,12 @@ async function callApi(method, path, body, scope) {
   showFieldError(scope, path_, message);
 }
 
-async function retry(button) {
+// Sent again through the API's own retry, as the viewer.
+function retry(button) {
   button.disabled = true;
-  const url = base() + "/deliveries/" + encodeURIComponent(button.dataset.callback) + "/"
+  const path = "callbacks/" + encodeURIComponent(button.dataset.callback) + "/deliveries/"
     + encodeURIComponent(button.dataset.delivery) + "/retry";
-  const r = await fetch(url, { method: "POST", headers: headers() });
-  if (!r.ok) return showError(await messageOf(r));
-  route(true);
+  return callApi("POST", path, undefined, button.closest("tr") || $("view"));
 }
 
 // The views that show what is happening now fetch themselves again as events arrive.

@@ -16,7 +16,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use serde_json::json;
 use std::collections::HashMap;
@@ -62,10 +62,6 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/a/{account}/deliveries/{callback_id}",
             get(callback_deliveries),
-        )
-        .route(
-            "/console/a/{account}/deliveries/{callback_id}/{delivery_id}/retry",
-            post(retry),
         )
         .route("/console/a/{account}/config", get(config))
         .route("/console/a/{account}/api/{*rest}", any(api))
@@ -229,21 +225,6 @@ async fn callback_deliveries(
         &page,
         status.as_deref(),
     )))
-}
-
-async fn retry(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
-    let (_, health) = viewers_callback(&state, &viewer).await?;
-    let delivery = id_param(&viewer.params, "delivery_id", "delivery")?;
-    state
-        .store
-        .retry_delivery(viewer.account, health.callback_id, delivery)
-        .await
-        .map_err(|e| match e {
-            switchboard_store::StoreError::NotFound => ApiError::not_found("delivery"),
-            other => other.into(),
-        })?;
-    state.delivery.wake();
-    Ok(Json(json!({ "success": true, "id": delivery, "status": "pending" })).into_response())
 }
 
 async fn history(
