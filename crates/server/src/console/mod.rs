@@ -114,6 +114,21 @@ impl FromRequestParts<AppState> for Viewer {
 }
 
 impl Viewer {
+    /// All of a kind of the viewer's resources (at its extension, for a bound token).
+    fn resources(&self, kind: Kind, parent_id: Option<i64>) -> ListQuery {
+        ListQuery {
+            kind,
+            owner: Owner {
+                account: self.account,
+                extension_id: self.extension,
+            },
+            parent_id,
+            equals: Vec::new(),
+            limit: 500,
+            offset: 0,
+        }
+    }
+
     /// The call query of these parameters, held to the viewer's extension.
     fn query(&self, q: &HashMap<String, String>) -> ApiResult<switchboard_store::CallQuery> {
         let mut query = call_query(q)?;
@@ -167,17 +182,7 @@ async fn callbacks_with_health(
 ) -> ApiResult<Vec<(serde_json::Value, CallbackHealth)>> {
     let (_, found) = state
         .store
-        .list_resources(ListQuery {
-            kind: Kind::Callback,
-            owner: Owner {
-                account: viewer.account,
-                extension_id: viewer.extension,
-            },
-            parent_id: None,
-            equals: Vec::new(),
-            limit: 500,
-            offset: 0,
-        })
+        .list_resources(viewer.resources(Kind::Callback, None))
         .await?;
     let health = state
         .store
@@ -306,40 +311,31 @@ async fn stream(
 /// The configuration: callbacks, listeners with their subscriptions and filters, profiles,
 /// schedules.
 async fn config(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
-    let owner = Owner {
-        account: viewer.account,
-        extension_id: viewer.extension,
-    };
-    let all = |kind: Kind, parent_id: Option<i64>| ListQuery {
-        kind,
-        owner,
-        parent_id,
-        equals: Vec::new(),
-        limit: 500,
-        offset: 0,
-    };
     let (_, callbacks) = state
         .store
-        .list_resources(all(Kind::Callback, None))
+        .list_resources(viewer.resources(Kind::Callback, None))
         .await?;
     let (_, listeners) = state
         .store
-        .list_resources(all(Kind::Listener, None))
+        .list_resources(viewer.resources(Kind::Listener, None))
         .await?;
-    let (_, profiles) = state.store.list_resources(all(Kind::Profile, None)).await?;
+    let (_, profiles) = state
+        .store
+        .list_resources(viewer.resources(Kind::Profile, None))
+        .await?;
     let (_, schedules) = state
         .store
-        .list_resources(all(Kind::Schedule, None))
+        .list_resources(viewer.resources(Kind::Schedule, None))
         .await?;
     let mut with_children = Vec::new();
     for l in &listeners {
         let (_, subs) = state
             .store
-            .list_resources(all(Kind::Subscription, Some(l.id)))
+            .list_resources(viewer.resources(Kind::Subscription, Some(l.id)))
             .await?;
         let (_, filters) = state
             .store
-            .list_resources(all(Kind::Filter, Some(l.id)))
+            .list_resources(viewer.resources(Kind::Filter, Some(l.id)))
             .await?;
         with_children.push((
             crate::routes::listeners::view(l),
@@ -365,6 +361,10 @@ async fn config(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Resp
             .collect::<Vec<_>>(),
     )))
 }
+
+/// The events API's routes, made once (not for each request passed to them).
+static EVENTS_API: std::sync::LazyLock<Router<AppState>> =
+    std::sync::LazyLock::new(crate::routes::events_router);
 
 /// The configuration's changes: passed to the events API as the viewer (at its extension, for
 /// an extension-bound one), so they are checked, answered and refused exactly as the API does.
@@ -394,6 +394,6 @@ async fn api(
         extension_id: viewer.extension,
     });
     let request = axum::extract::Request::from_parts(parts, body);
-    let routes = crate::routes::events_router().with_state(state);
+    let routes = EVENTS_API.clone().with_state(state);
     Ok(routes.oneshot(request).await.into_response())
 }
