@@ -129,6 +129,10 @@ class Console(unittest.TestCase):
     def find(self, css):
         return self.wait.until(lambda b: b.find_element(By.CSS_SELECTOR, css))
 
+    def click(self, css):
+        # The view may be fetched again between finding an element and clicking it.
+        self.wait.until(lambda b: b.find_element(By.CSS_SELECTOR, css).click() or True)
+
     def text_of(self, css):
         return self.find(css).text
 
@@ -137,7 +141,7 @@ class Console(unittest.TestCase):
         self.find("#token").send_keys(token)
         if account:
             self.find("#account").send_keys(str(account))
-        self.find("#sign-in button[type=submit]").click()
+        self.click("#sign-in button[type=submit]")
 
     def live_states(self):
         rows = self.browser.find_elements(By.CSS_SELECTOR, "[data-testid=live-calls] tbody tr")
@@ -162,7 +166,7 @@ class Console(unittest.TestCase):
         # It is in the history, and opens with its legs drawn and its events listed.
         self.browser.get(BASE + "/console#/history")
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "tr[data-call='%s']" % call_id))
-        self.find("tr[data-call='%s'] a" % call_id).click()
+        self.click("tr[data-call='%s'] a" % call_id)
         self.wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "[data-testid=call-id]").text == call_id)
         status, call = api("GET", "/v4/accounts/%d/calls/%s" % (account, call_id), token)
         self.assertEqual(status, 200)
@@ -186,14 +190,13 @@ class Console(unittest.TestCase):
             ingest(token, call_events(scenario, "csv%d" % i))
         self.sign_in(token)
         self.browser.get(BASE + "/console#/history")
-        self.find("#f-direction")
-        self.browser.find_element(By.CSS_SELECTOR, "#f-direction option[value=outbound]").click()
-        self.find("#filters button[type=submit]").click()
+        self.click("#f-direction option[value=outbound]")
+        self.click("#filters button[type=submit]")
         self.wait.until(lambda b: "direction=outbound" in b.current_url)
         status, listed = api("GET", "/v4/accounts/%d/calls?direction=outbound&limit=500" % account, token)
         self.assertEqual(status, 200)
         self.wait.until(lambda b: self.text_of("[data-testid=history-total]") == str(listed["total"]))
-        self.find("#filters button[data-action=export]").click()
+        self.click("#filters button[data-action=export]")
         path = os.path.join(self.downloads, "calls.csv")
         WebDriverWait(self.browser, 30).until(lambda b: os.path.exists(path))
         with open(path, newline="") as f:
@@ -221,18 +224,18 @@ class Console(unittest.TestCase):
         self.wait.until(lambda b: "failing since" in b.find_element(
             By.CSS_SELECTOR, "[data-testid=callback-trouble]").text)
         self.assertIn("CRM", banner.text)
-        self.find("[data-testid=callback-trouble] a").click()
+        self.click("[data-testid=callback-trouble] a")
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "tr[data-status=failed-retrying]"))
         # Fixed, and one delivery sent again from the page: it goes through.
         receiver.status = 200
         row = self.find("tr[data-status=failed-retrying]")
         delivery = row.get_attribute("data-delivery")
-        row.find_element(By.CSS_SELECTOR, "button[data-action=retry]").click()
+        self.click("tr[data-delivery='%s'] button[data-action=retry]" % delivery)
         self.wait.until(lambda b: b.find_element(
             By.CSS_SELECTOR, "tr[data-delivery='%s']" % delivery).get_attribute("data-status") == "succeeded")
         # Filtered by status, the list shows only those.
-        self.find("#f-status option[value=succeeded]").click()
-        self.find("#delivery-filter button[type=submit]").click()
+        self.click("#f-status option[value=succeeded]")
+        self.click("#delivery-filter button[type=submit]")
         self.wait.until(lambda b: "status=succeeded" in b.current_url)
         self.wait.until(lambda b: {r.get_attribute("data-status") for r in b.find_elements(
             By.CSS_SELECTOR, "[data-testid=deliveries] tbody tr")} == {"succeeded"})
@@ -257,7 +260,7 @@ class Console(unittest.TestCase):
         self.browser.get(BASE + "/console#/config")
         url = self.find("#new-callback-config-url")
         url.send_keys("ftp://example.org/hook")
-        self.find("#new-callback button[type=submit]").click()
+        self.click("#new-callback button[type=submit]")
         error = "#new-callback [data-error-for='config.url']"
         self.wait.until(lambda b: b.find_element(By.CSS_SELECTOR, error).text)
         self.assertEqual(self.find("#new-callback-config-url").get_attribute("aria-invalid"), "true")
@@ -266,15 +269,15 @@ class Console(unittest.TestCase):
         url.clear()
         url.send_keys(receiver.url)
         self.find("#new-callback-name").send_keys("CRM")
-        self.find("#new-callback button[type=submit]").click()
+        self.click("#new-callback button[type=submit]")
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-callback]"))
         status, listed = api("GET", "/v4/accounts/%d/integrations/events/callbacks" % account, token)
         self.assertEqual([c["name"] for c in listed["items"]], ["CRM"])
         # A listener on it, subscribed to calls, with a filter refused then accepted.
-        self.find("#new-listener button[type=submit]").click()
+        self.click("#new-listener button[type=submit]")
         listener = self.find("[data-listener]").get_attribute("data-listener")
-        self.find("#sub%s-tags option[value=call]" % listener).click()
-        self.find("#sub%s button[type=submit]" % listener).click()
+        self.click("#sub%s-tags option[value=call]" % listener)
+        self.click("#sub%s button[type=submit]" % listener)
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-subscription]"))
         ingest(token, call_events("outbound-answered", "cfg"))
         WebDriverWait(self.browser, 30).until(lambda b: len(receiver.got) >= 9)  # 8 events and the test POST
@@ -283,17 +286,17 @@ class Console(unittest.TestCase):
         for field, value in (("from", "2026-01-01T00:00"), ("to", "2027-12-31T23:59")):
             self.browser.execute_script("arguments[0].value = arguments[1]",
                                         self.find("#replay%s-%s" % (listener, field)), value)
-        self.find("#replay%s button[type=submit]" % listener).click()
+        self.click("#replay%s button[type=submit]" % listener)
         self.wait.until(lambda b: "Queued to be sent again: 8" in b.find_element(By.ID, "notice").text)
         WebDriverWait(self.browser, 30).until(lambda b: len(receiver.got) >= before + 8)
         self.find("#filter%s-filter_value-eq" % listener).send_keys("five")
-        self.find("#filter%s button[type=submit]" % listener).click()
+        self.click("#filter%s button[type=submit]" % listener)
         self.wait.until(lambda b: "phone number" in b.find_element(
             By.CSS_SELECTOR, "#filter%s [data-error-for='filter_value.eq']" % listener).text)
         eq = self.find("#filter%s-filter_value-eq" % listener)
         eq.clear()
         eq.send_keys("+15557654321")
-        self.find("#filter%s button[type=submit]" % listener).click()
+        self.click("#filter%s button[type=submit]" % listener)
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-filter]"))
         status, filters = api("GET", "/v4/accounts/%d/integrations/events/listeners/%s/filters"
                               % (account, listener), token)
@@ -303,42 +306,42 @@ class Console(unittest.TestCase):
         eq = self.find("#f%s-filter_value-eq" % fid)
         eq.clear()
         eq.send_keys("+15550001111")
-        self.find("#f%s button[type=submit]" % fid).click()
+        self.click("#f%s button[type=submit]" % fid)
         self.wait.until(lambda b: api("GET", "/v4/accounts/%d/integrations/events/listeners/%s/filters"
                                       % (account, listener), token)[1]["items"][0]["filter_value"]
                         == {"eq": "+15550001111"})
-        self.find("#listener%s-version option[value=canonical]" % listener).click()
-        self.find("#listener%s button[type=submit]" % listener).click()
+        self.click("#listener%s-version option[value=canonical]" % listener)
+        self.click("#listener%s button[type=submit]" % listener)
         self.wait.until(lambda b: api("GET", "/v4/accounts/%d/integrations/events/listeners/%s"
                                       % (account, listener), token)[1]["version"] == "canonical")
         # A callback in use cannot be deleted: the API's 409 says why.
-        self.find("[data-callback] button[data-action=api-delete]").click()
+        self.click("[data-callback] button[data-action=api-delete]")
         self.wait.until(lambda b: "in use" in b.find_element(
             By.CSS_SELECTOR, "[data-testid=config-error]").text
                         or "in use" in " ".join(e.text for e in b.find_elements(By.CSS_SELECTOR, ".form-error")))
         # A profile: its e-mail is checked.
         self.find("#new-profile-name").send_keys("Ops")
         self.find("#new-profile-support_email").send_keys("ops@example.org")
-        self.find("#new-profile button[type=submit]").click()
+        self.click("#new-profile button[type=submit]")
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-profile]"))
-        self.find("[data-profile] button[data-action=api-delete]").click()
+        self.click("[data-profile] button[data-action=api-delete]")
         self.wait.until(lambda b: not b.find_elements(By.CSS_SELECTOR, "[data-profile]"))
         # A schedule: its time zone is checked; then a listener passes events in its hours.
         self.find("#new-schedule-name").send_keys("Office")
         tz = self.find("#new-schedule-timezone")
         tz.clear()
         tz.send_keys("Mars/Olympus_Mons")
-        self.find("#new-schedule-days option[value=mon]").click()
-        self.find("#new-schedule button[type=submit]").click()
+        self.click("#new-schedule-days option[value=mon]")
+        self.click("#new-schedule button[type=submit]")
         self.wait.until(lambda b: "unknown time zone" in b.find_element(
             By.CSS_SELECTOR, "#new-schedule [data-error-for=timezone]").text)
         tz = self.find("#new-schedule-timezone")
         tz.clear()
         tz.send_keys("America/New_York")
-        self.find("#new-schedule button[type=submit]").click()
+        self.click("#new-schedule button[type=submit]")
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-schedule]"))
         self.assertIn("mon 09:00–17:00", self.text_of("[data-schedule]"))
-        self.find("#schedule-filter%s button[type=submit]" % listener).click()
+        self.click("#schedule-filter%s button[type=submit]" % listener)
         self.wait.until(lambda b: any(
             f["filter_type"] == "schedule" for f in api(
                 "GET", "/v4/accounts/%d/integrations/events/listeners/%s/filters" % (account, listener),
@@ -363,7 +366,7 @@ class Console(unittest.TestCase):
         self.wait.until(lambda b: "extension 777" in b.find_element(By.ID, "who").text)
         self.browser.get(BASE + "/console#/history")
         self.wait.until(lambda b: self.text_of("[data-testid=history-total]") == "0")
-        self.find("#sign-out").click()
+        self.click("#sign-out")
         self.sign_in(ext_token["token"])
         self.wait.until(lambda b: "extension 500" in b.find_element(By.ID, "who").text)
         self.browser.get(BASE + "/console#/history")
@@ -374,13 +377,13 @@ class Console(unittest.TestCase):
         self.sign_in(ADMIN)
         self.wait.until(lambda b: "account id" in b.find_element(By.ID, "sign-in-error").text)
         self.find("#account").send_keys(str(account))
-        self.find("#sign-in button[type=submit]").click()
+        self.click("#sign-in button[type=submit]")
         self.wait.until(lambda b: "admin, account %d" % account in b.find_element(By.ID, "who").text)
         self.browser.get(BASE + "/console#/calls/no-such-call")
         self.wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=error]"))
         self.assertEqual(self.text_of("[data-testid=error]"), "Not found: call not found")
         # Signing out forgets the token.
-        self.find("#sign-out").click()
+        self.click("#sign-out")
         self.assertIsNone(self.browser.execute_script("return sessionStorage.getItem('sb-token')"))
         self.assertTrue(self.find("#sign-in").is_displayed())
 

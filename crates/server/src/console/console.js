@@ -139,12 +139,16 @@ async function load(path, query, quiet) {
   if (quiet && focused && view.contains(focused)) {
     if (focused.id) again = "#" + CSS.escape(focused.id);
     else if (focused.getAttribute("href")) again = 'a[href="' + CSS.escape(focused.getAttribute("href")) + '"]';
+    else if (focused.tagName === "H2") again = "h2";
   }
   view.innerHTML = html;
   localizeTimes(view);
   if (again) {
     const same = view.querySelector(again);
-    if (same) same.focus();
+    if (same) {
+      if (same.tagName === "H2") same.tabIndex = -1;
+      same.focus();
+    }
   }
   if (!quiet) {
     const heading = view.querySelector("h2");
@@ -270,11 +274,17 @@ function retry(button) {
 }
 
 // The views that show what is happening now fetch themselves again as events arrive.
+function followsEvents(path) {
+  return path === "/live" || path === "/agents" || path.startsWith("/calls/");
+}
+
 function refreshSoon() {
-  const { path } = current();
-  if (!(path === "/live" || path === "/agents" || path.startsWith("/calls/"))) return;
+  if (!followsEvents(current().path)) return;
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(() => route(true), 150);
+  // Only if the page still shows such a view (not one navigated to meanwhile).
+  refreshTimer = setTimeout(() => {
+    if (followsEvents(current().path)) route(true);
+  }, 150);
 }
 
 function stopFollowing() {
