@@ -1171,6 +1171,14 @@ pub fn build(events: &[Event]) -> CallRecord {
 }
 
 impl CallRecord {
+    /// Every party the record names: the call's own, then each leg's.
+    pub fn parties(&self) -> impl Iterator<Item = &Party> {
+        [&self.from, &self.to, &self.answered_by]
+            .into_iter()
+            .chain(self.legs.iter().flat_map(|l| [&l.from, &l.to]))
+            .flatten()
+    }
+
     /// Closes a call that went quiet without its source saying it ended.
     pub fn infer_end(&mut self) {
         if self.state < CallState::Ended {

@@ -52,8 +52,26 @@ impl Party {
     /// id (Phone.com writes an extension participant as `{"type": "extension", "id": …}`, the
     /// id being the extension's).
     pub fn extension_id_is(&self, id: &str) -> bool {
-        self.extension_id.as_deref() == Some(id)
-            || (self.kind == PartyKind::Extension && self.id.as_deref() == Some(id))
+        self.extension_id.as_deref() == Some(id) || self.own_extension_id() == Some(id)
+    }
+
+    /// An extension party's own id, which is its extension's.
+    fn own_extension_id(&self) -> Option<&str> {
+        (self.kind == PartyKind::Extension)
+            .then_some(self.id.as_deref())
+            .flatten()
+    }
+
+    /// Every name of the extension the party is or belongs to: its number and its id (as
+    /// [`Party::extension_id_is`] reads it). The call list's `extension` filter takes either.
+    pub fn extension_names(&self) -> impl Iterator<Item = &str> {
+        [
+            self.extension.as_deref(),
+            self.own_extension_id(),
+            self.extension_id.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// A party of the given kind with nothing else known.

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use switchboard_engine::calls::{aliases_of, names_its_call, CallFold, CallRecord, CallState};
 use switchboard_model::{
     normalize_number, AccountId, AgentFacts, CallLogFacts, Details, Dialect, Event, EventKind,
-    Fact, Party, PartyKind, Source,
+    Fact, Source,
 };
 use uuid::Uuid;
 
@@ -75,29 +75,11 @@ fn ms(t: Option<Timestamp>) -> Option<i64> {
 /// The words the call list searches: numbers, extensions, agents.
 fn search_text(rec: &CallRecord) -> String {
     let mut words = vec![String::new()];
-    let mut party = |p: &Option<Party>| {
-        if let Some(p) = p {
-            if let Some(n) = &p.number {
-                words.push(normalize_number(n));
-            }
-            if let Some(e) = &p.extension {
-                words.push(format!("ext:{e}"));
-            }
-            if let (PartyKind::Extension, Some(id)) = (p.kind, &p.id) {
-                // An extension party's own id is its extension's id.
-                words.push(format!("ext:{id}"));
-            }
-            if let Some(e) = &p.extension_id {
-                words.push(format!("ext:{e}"));
-            }
+    for p in rec.parties() {
+        if let Some(n) = &p.number {
+            words.push(normalize_number(n));
         }
-    };
-    party(&rec.from);
-    party(&rec.to);
-    party(&rec.answered_by);
-    for leg in &rec.legs {
-        party(&leg.from);
-        party(&leg.to);
+        words.extend(p.extension_names().map(|e| format!("ext:{e}")));
     }
     for a in &rec.agents {
         words.push(format!("agent:{a}"));

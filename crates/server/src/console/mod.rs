@@ -276,11 +276,13 @@ async fn call(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Respon
         .await?
         .ok_or_else(|| ApiError::not_found("call"))?;
     if let Some(ext) = viewer.extension {
+        // Held to its extension as the call list's `extension` filter is.
         let ext = ext.to_string();
-        let mine = serde_json::to_value(&call.record)
-            .map(|v| views::mentions_extension(&v, &ext))
-            .unwrap_or(false);
-        if !mine {
+        if !call
+            .record
+            .parties()
+            .any(|p| p.extension_names().any(|e| e == ext))
+        {
             return Err(ApiError::not_found("call"));
         }
     }

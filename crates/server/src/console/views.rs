@@ -266,23 +266,6 @@ pub fn csv(calls: &[StoredCall]) -> String {
     out
 }
 
-/// True when a call's record names this extension (an extension-bound viewer's calls).
-pub fn mentions_extension(record: &Value, ext: &str) -> bool {
-    match record {
-        Value::Object(m) => {
-            // An extension party's own id is its extension's id.
-            let own = m.get("kind").and_then(Value::as_str) == Some("extension")
-                && m.get("id").and_then(Value::as_str) == Some(ext);
-            own || m.iter().any(|(k, v)| {
-                (matches!(k.as_str(), "extension" | "extension_id") && v.as_str() == Some(ext))
-                    || mentions_extension(v, ext)
-            })
-        }
-        Value::Array(a) => a.iter().any(|v| mentions_extension(v, ext)),
-        _ => false,
-    }
-}
-
 fn millis(v: &Value) -> Option<i64> {
     v.as_str()
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
