@@ -5,6 +5,8 @@
 //! same input always gives the same output and every rule can be tested in isolation.
 
 pub mod calls;
+pub mod correlation;
+pub mod finalization;
 pub mod matching;
 pub mod schedule;
 

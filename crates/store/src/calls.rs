@@ -10,11 +10,10 @@ use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, O
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use switchboard_engine::calls::{aliases_of, names_its_call, CallFold, CallRecord, CallState};
-use switchboard_model::{
-    normalize_number, AccountId, AgentFacts, CallLogFacts, Details, Dialect, Event, EventKind,
-    Fact, Source,
-};
+use switchboard_engine::calls::{aliases_of, CallFold, CallRecord};
+use switchboard_engine::correlation::{self, NamedCall};
+use switchboard_engine::finalization::{self, Said};
+use switchboard_model::{normalize_number, AccountId, AgentFacts, Event};
 use uuid::Uuid;
 
 /// A call as stored: the hub's id, the record, and what the hub knows around it.
@@ -58,37 +57,8 @@ pub struct CallQuery {
     pub in_progress: bool,
 }
 
-fn state_name(s: CallState) -> &'static str {
-    match s {
-        CallState::Initiated => "initiated",
-        CallState::Ringing => "ringing",
-        CallState::Active => "active",
-        CallState::Ended => "ended",
-        CallState::Finalized => "finalized",
-    }
-}
-
 fn ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(|t| t.as_millisecond())
-}
-
-/// The words the call list searches: numbers, extensions, agents.
-fn search_text(rec: &CallRecord) -> String {
-    let mut words = vec![String::new()];
-    for p in rec.parties() {
-        if let Some(n) = &p.number {
-            words.push(normalize_number(n));
-        }
-        words.extend(p.extension_names().map(|e| format!("ext:{e}")));
-    }
-    for a in &rec.agents {
-        words.push(format!("agent:{a}"));
-    }
-    // Each word once: a call that rang the same devices many times lists them once.
-    let mut seen = std::collections::HashSet::new();
-    words.retain(|w| w.is_empty() || seen.insert(w.clone()));
-    words.push(String::new());
-    words.join(" ")
 }
 
 /// Joins an event to its call (creating or merging calls as its ids say) and rebuilds the
@@ -104,11 +74,8 @@ pub(crate) fn correlate(
     let now_ms = unsaved.now_ms;
     let aliases = aliases_of(event);
     let keys: Vec<String> = aliases.iter().map(|a| alias_key(account.0, a)).collect();
-    let mut found: Vec<String> = Vec::new();
-    // The aliases no call has yet: the only ones to add.
-    let mut unknown: Vec<&String> = Vec::new();
     // Each alias with the call it names, if any.
-    let mut named: Vec<(&String, Option<String>)> = Vec::with_capacity(aliases.len());
+    let mut named: Vec<(String, Option<NamedCall>)> = Vec::with_capacity(aliases.len());
     {
         let mut find = conn.prepare_cached(
             "SELECT call_id FROM call_aliases WHERE account_id = ?1 AND alias = ?2",
@@ -121,55 +88,33 @@ pub(crate) fn correlate(
                     .query_row(params![account.0, a], |r| r.get::<_, String>(0))
                     .optional()?,
             };
-            named.push((a, call));
+            let call = call.map(|id| NamedCall {
+                id,
+                ended_at_ms: None,
+            });
+            named.push((a.clone(), call));
         }
     }
-    // An event that happened after the call its ids name had ended (beyond what it may still
-    // say of that call) begins a new call, which takes the ids over; the ended call keeps its
-    // events. (Workonflow names calls by their stream or thread, which the next call uses.)
-    let mut taken_over: Vec<&String> = Vec::new();
-    if let Some(allowed) = joins_ended_call_within(event) {
-        // Whether those calls had ended is what their rows say: write the batch's changes
-        // to them first.
-        for id in named.iter().filter_map(|(_, call)| call.as_deref()) {
-            unsaved.save(conn, folds, id)?;
-        }
-        let mut ended_before = conn.prepare_cached(
-            "SELECT 1 FROM calls WHERE id = ?1 AND state IN ('ended', 'finalized') AND ended_at < ?2",
+    // Whether the calls named had ended, when the event may begin the next call.
+    if correlation::ended_call_window(event).is_some() {
+        // That is what their rows say: write the batch's changes to them first.
+        let mut ended_at = conn.prepare_cached(
+            "SELECT ended_at FROM calls WHERE id = ?1 AND state IN ('ended', 'finalized')",
         )?;
-        let begins = event.fact.occurred_at.as_millisecond() - allowed;
-        let mut stale: Vec<String> = Vec::new();
-        for (_, call) in &named {
-            if let Some(id) = call {
-                if !stale.contains(id) && ended_before.exists(params![id, begins])? {
-                    stale.push(id.clone());
-                }
-            }
-        }
-        for (a, call) in &mut named {
-            if call.as_ref().is_some_and(|id| stale.contains(id)) {
-                *call = None;
-                taken_over.push(a);
-            }
-        }
-        for id in &stale {
-            folds.forget(id);
+        for call in named.iter_mut().filter_map(|(_, call)| call.as_mut()) {
+            unsaved.save(conn, folds, &call.id)?;
+            call.ended_at_ms = ended_at
+                .query_row([&call.id], |r| r.get::<_, Option<i64>>(0))
+                .optional()?
+                .flatten();
         }
     }
-    for (a, call) in named {
-        match call {
-            Some(id) if !found.contains(&id) => found.push(id),
-            Some(_) => {}
-            None => unknown.push(a),
-        }
+    let join = correlation::decide(event, named);
+    for id in &join.left_behind {
+        folds.forget(id);
     }
-    if !found.is_empty() && !names_its_call(event) {
-        found.truncate(1);
-        unknown.clear();
-    }
-    found.sort();
     let mut created = None;
-    let target = match found.first() {
+    let target = match &join.target {
         Some(id) => id.clone(),
         None => {
             let id = Uuid::now_v7().to_string();
@@ -181,12 +126,13 @@ pub(crate) fn correlate(
     };
     // Ids that name different calls join them: the later calls fold into the earliest, as
     // their rows list their events (so the batch's changes to them are written first).
-    if found.len() > 1 {
-        for id in &found {
+    if !join.merges.is_empty() {
+        unsaved.save(conn, folds, &target)?;
+        for id in &join.merges {
             unsaved.save(conn, folds, id)?;
         }
     }
-    for other in found.iter().skip(1) {
+    for other in &join.merges {
         conn.execute(
             "UPDATE call_aliases SET call_id = ?1 WHERE call_id = ?2",
             params![target, other],
@@ -210,12 +156,11 @@ pub(crate) fn correlate(
         let mut take = conn.prepare_cached(
             "UPDATE call_aliases SET call_id = ?3 WHERE account_id = ?1 AND alias = ?2",
         )?;
-        for a in unknown {
-            if taken_over.contains(&a) {
-                take.execute(params![account.0, a, target])?;
-            } else {
-                add.execute(params![account.0, a, target])?;
-            }
+        for a in &join.new_aliases {
+            add.execute(params![account.0, a, target])?;
+        }
+        for a in &join.taken_over {
+            take.execute(params![account.0, a, target])?;
         }
     }
     fold_in(
@@ -227,28 +172,11 @@ pub(crate) fn correlate(
             event,
             seq,
             aliases: keys,
-            merged: found.len() > 1,
+            merged: !join.merges.is_empty(),
             created,
         },
     )?;
     Ok(target)
-}
-
-/// How long (ms) after the call its ids name ended an event may still be of that call; `None`
-/// for ever. A first leg's creation begins a call, so it is of no call that had ended before
-/// it; a Workonflow event names its stream or thread, which the next call there names again,
-/// so one that comes more than a minute after the call ended is of the next call. (Any other
-/// late event — a recording made ready, a PBX's CDR — is of the call it names.)
-fn joins_ended_call_within(event: &Event) -> Option<i64> {
-    let opens = event.fact.kind == EventKind::LegCreated
-        && matches!(&event.fact.details, Details::Leg(l) if l.leg.is_first == Some(true));
-    if opens {
-        Some(0)
-    } else if event.source.dialect == Dialect::Workonflow {
-        Some(60_000)
-    } else {
-        None
-    }
 }
 
 /// The event a call's record is rebuilt for.
@@ -377,7 +305,11 @@ fn save(
     let unchanged = before.is_some_and(|b| {
         b.state == row.state && b.started_at == row.started_at && b.finalize_at == row.finalize_at
     });
-    let (ended, last, search) = (ms(rec.ended_at), ms(rec.last_event_at), search_text(rec));
+    let (ended, last, search) = (
+        ms(rec.ended_at),
+        ms(rec.last_event_at),
+        finalization::search_words(rec),
+    );
     let listed: String = joined
         .as_ref()
         .map(|j| j.seqs.iter().map(|seq| format!(",{seq}")).collect())
@@ -619,25 +551,15 @@ fn write_row(
     };
     let (fold, before) = (&call.fold, &call.row);
     let rec = fold.finish();
-    let (state, finalize_at) = if rec.state >= CallState::Ended {
-        // (A call that has not had its call log yet needs no digest to tell.)
-        if before
-            .emitted
-            .as_ref()
-            .is_some_and(|said| *said == rec.digest())
-        {
-            ("finalized", None)
-        } else {
-            (
-                "ended",
-                Some(before.finalize_at.unwrap_or(now_ms + grace_ms)),
-            )
-        }
-    } else {
-        (state_name(rec.state), None)
-    };
+    let (state, finalize_at) = finalization::settle(
+        &rec,
+        before.emitted.as_deref(),
+        before.finalize_at,
+        now_ms,
+        grace_ms,
+    );
     let row = CallRow {
-        state: state.to_string(),
+        state: state.as_str().to_string(),
         started_at: ms(rec.started_at),
         finalize_at,
         emitted: before.emitted.clone(),
@@ -679,80 +601,6 @@ pub(crate) fn record_agent(
     )?
     .execute(params![account.0, agent.agent_id, state, at.as_millisecond(), agent.device])?;
     Ok(())
-}
-
-/// What the hub's own events about one revision of a call say: the call, its revision and
-/// its record, as a value and as its JSON text (made once for both events of a missed call).
-struct CallSaid {
-    revision: i64,
-    call: Value,
-    raw: Box<serde_json::value::RawValue>,
-}
-
-impl CallSaid {
-    fn new(call_id: &str, revision: i64, rec: &CallRecord) -> Result<CallSaid> {
-        let call = json!({ "id": call_id, "revision": revision, "record": rec });
-        let raw = serde_json::value::to_raw_value(&call)?;
-        Ok(CallSaid {
-            revision,
-            call,
-            raw,
-        })
-    }
-}
-
-/// The hub's own event about a call: `call.log` or `call.missed`.
-fn derived(
-    account: AccountId,
-    call_id: &str,
-    said: &CallSaid,
-    rec: &CallRecord,
-    kind: EventKind,
-    now: Timestamp,
-    audible: bool,
-) -> Result<(Event, Vec<u8>)> {
-    let revision = said.revision;
-    let raw = said.raw.clone();
-    // The source's own ids and figures first (a tel4vn PBX's `call_id`, `sip_call_id`,
-    // `recording_url`), so a dialect that has fields for them says the PBX's, not the hub's;
-    // the call's figures are the record's, which are the source's wherever it gave them.
-    let mut vendor = rec.source_figures.clone();
-    vendor.insert("call".into(), said.call.clone());
-    if let Some(d) = rec.duration_ms {
-        vendor.insert("duration".into(), json!(d / 1000));
-    }
-    vendor.insert("billsec".into(), json!(rec.talk_ms.unwrap_or(0) / 1000));
-    if let Some(url) = rec.recordings.iter().find_map(|r| r.url.as_ref()) {
-        vendor.entry("recording_url").or_insert_with(|| json!(url));
-    }
-    let fact = Fact {
-        time_estimated: false,
-        source_key: match kind {
-            EventKind::CallMissed => format!("call-missed:{call_id}"),
-            _ => format!("call-log:{call_id}:{revision}"),
-        },
-        kind,
-        occurred_at: rec.ended_at.unwrap_or(now),
-        call_id: Some(call_id.to_string()),
-        leg_id: None,
-        agent_id: None,
-        details: Details::CallLog(CallLogFacts {
-            direction: rec.direction,
-            from: rec.from.clone(),
-            to: rec.to.clone(),
-        }),
-        vendor,
-        raw,
-    };
-    let source = Source {
-        dialect: Dialect::Canonical,
-        name: Some("switchboard".into()),
-    };
-    let mut events = switchboard_engine::stamp(account, &source, now, vec![fact], Uuid::now_v7);
-    let mut event = events.remove(0);
-    event.silent = !audible;
-    let body = crate::body::pack_event(&event)?;
-    Ok((event, body))
 }
 
 /// How many calls one finalizer job handles.
@@ -833,42 +681,39 @@ struct Finalization {
 }
 
 impl Finalization {
-    fn of(mut call: DueCall, now: Timestamp) -> Result<Finalization> {
-        if call.idle {
-            call.rec.infer_end();
-        }
-        let digest = call.rec.digest();
-        let mut events = Vec::new();
-        if call.emitted.as_deref() != Some(digest.as_str()) && call.rec.describes_a_call() {
-            call.revision += 1;
-            let said = CallSaid::new(&call.id, call.revision, &call.rec)?;
-            events.push(derived(
-                call.account,
-                &call.id,
-                &said,
-                &call.rec,
-                EventKind::CallLog,
-                now,
-                call.audible,
-            )?);
-            if call.rec.missed && !call.missed_emitted {
-                events.push(derived(
-                    call.account,
-                    &call.id,
-                    &said,
-                    &call.rec,
-                    EventKind::CallMissed,
-                    now,
-                    call.audible,
-                )?);
-            }
-        }
-        call.rec.state = CallState::Finalized;
-        let record = crate::body::pack_json(&serde_json::to_vec(&call.rec)?)?;
+    fn of(call: DueCall, now: Timestamp) -> Result<Finalization> {
+        let said = Said {
+            revision: call.revision,
+            emitted: call.emitted.clone(),
+            missed_emitted: call.missed_emitted,
+        };
+        let done = finalization::finalize(
+            call.account,
+            &call.id,
+            call.rec.clone(),
+            &said,
+            call.idle,
+            call.audible,
+            now,
+            Uuid::now_v7,
+        );
+        let events = done
+            .events
+            .into_iter()
+            .map(|e| {
+                let body = crate::body::pack_event(&e)?;
+                Ok((e, body))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let record = crate::body::pack_json(&serde_json::to_vec(&done.record)?)?;
         Ok(Finalization {
-            call,
+            call: DueCall {
+                rec: done.record,
+                revision: done.revision,
+                ..call
+            },
             events,
-            digest,
+            digest: done.digest,
             record,
         })
     }
