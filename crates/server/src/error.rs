@@ -116,6 +116,14 @@ impl From<StoreError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server is shutting down",
             ),
+            // A shared database gone away: nothing was stored; the sender tries again.
+            StoreError::Unavailable(_) => ApiError {
+                retry_after: Some(STORAGE_RETRY_AFTER),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the hub's database cannot be reached: nothing of this request was stored; try again later",
+                )
+            },
             // A full disk (or a quota reached): nothing was stored; the sender tries again.
             other if other.is_storage() => ApiError {
                 retry_after: Some(STORAGE_RETRY_AFTER),

@@ -17,6 +17,7 @@ mod folds;
 mod gauges;
 mod outbox;
 mod pool;
+pub mod postgres;
 mod resources;
 mod retention;
 mod schema;
@@ -59,6 +60,15 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(tokio_postgres::Error),
+    /// The database cannot be reached (it went away, refuses connections, or has none to
+    /// spare); the same work may succeed when it is back. The message says where and why.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store's configuration is wrong (the message names the setting).
+    #[error("{0}")]
+    Config(String),
     #[error("stored JSON is unreadable: {0}")]
     Json(#[from] serde_json::Error),
     /// Stored data that is not in the shape the store wrote.
@@ -117,7 +127,7 @@ impl StoreError {
                 e.code,
                 DiskFull | SystemIoFailure | DatabaseBusy | DatabaseLocked | CannotOpen
             ),
-            StoreError::Commit(_) => true,
+            StoreError::Commit(_) | StoreError::Unavailable(_) => true,
             _ => false,
         }
     }

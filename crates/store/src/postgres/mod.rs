@@ -1,0 +1,231 @@
+//! The PostgreSQL store: one database that several Switchboard nodes share.
+//!
+//! This is its foundation: connecting (a clear error for a bad URL or a database that cannot
+//! be reached), the connection pool, the schema and its migrations (safe when several nodes
+//! start at once), the readiness probe, and the event log with cursors that never skip an
+//! event (`events.rs`). The store's operations follow, one module at a
+//! time, behind the same tests as the SQLite store (ARCHITECTURE.md § Two stores).
+
+mod events;
+mod schema;
+
+use crate::{Result, StoreError};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+/// How long a node waits for a connection to the database before it says the database is
+/// unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections a node keeps open to the database, by default.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// A PostgreSQL database, shared by any number of nodes.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    /// Where it is, for messages: host, port and database, never the password.
+    place: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("place", &self.place)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database `url` names (`postgres://user:password@host:5432/db`) and
+    /// brings its schema up to date. A URL that is not one, or a database that cannot be
+    /// reached, is an error that says which (and never shows the password).
+    pub async fn connect(url: &str, pool_size: usize) -> Result<PgStore> {
+        const SHAPE: &str = "postgres://user:password@host:5432/database";
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Config(format!(
+                "store: not a PostgreSQL URL ({SHAPE})"
+            )));
+        }
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            StoreError::Config(format!("store: not a PostgreSQL URL ({SHAPE}): {e}"))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("switchboard");
+        let place = place_of(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(2))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Config(format!("store: {e}")))?;
+        let store = PgStore { pool, place };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Where the database is: host, port and database name.
+    pub fn place(&self) -> &str {
+        &self.place
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| {
+            StoreError::Unavailable(format!(
+                "PostgreSQL at {} cannot be reached: {}",
+                self.place,
+                cause(&e)
+            ))
+        })
+    }
+
+    /// Runs the migrations the database has not had, in one transaction holding an advisory
+    /// lock: of nodes starting together, one migrates and the others wait, then find nothing
+    /// left to do.
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.failed(e))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&schema::MIGRATION_LOCK],
+        )
+        .await
+        .map_err(|e| self.failed(e))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS switchboard_migrations (
+                 version     INTEGER PRIMARY KEY,
+                 applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(|e| self.failed(e))?;
+        let done: i32 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM switchboard_migrations",
+                &[],
+            )
+            .await
+            .map_err(|e| self.failed(e))?
+            .get(0);
+        if done as usize > schema::MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "the database at {} has schema version {done}, newer than this build knows ({}): run a newer Switchboard",
+                self.place,
+                schema::MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(done as usize) {
+            let version = i as i32 + 1;
+            tx.batch_execute(sql).await.map_err(|e| self.failed(e))?;
+            tx.execute(
+                "INSERT INTO switchboard_migrations (version) VALUES ($1)",
+                &[&version],
+            )
+            .await
+            .map_err(|e| self.failed(e))?;
+            tracing::info!(version, database = %self.place, "database migrated");
+        }
+        tx.commit().await.map_err(|e| self.failed(e))?;
+        Ok(())
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<usize> {
+        let client = self.client().await?;
+        let version: i32 = client
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM switchboard_migrations",
+                &[],
+            )
+            .await
+            .map_err(|e| self.failed(e))?
+            .get(0);
+        Ok(version as usize)
+    }
+
+    /// Whether the database takes writes now: a transaction that writes and is committed
+    /// (for readiness).
+    pub async fn probe_write(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.failed(e))?;
+        tx.execute("SELECT pg_current_xact_id()", &[])
+            .await
+            .map_err(|e| self.failed(e))?;
+        tx.commit().await.map_err(|e| self.failed(e))
+    }
+
+    /// A database error, as the store's: one that comes from the connection (the database
+    /// went away, refused, or shut down) says the database is unavailable.
+    fn failed(&self, e: tokio_postgres::Error) -> StoreError {
+        if is_connection_failure(&e) {
+            StoreError::Unavailable(format!(
+                "PostgreSQL at {} cannot be reached: {}",
+                self.place,
+                cause(&e)
+            ))
+        } else {
+            StoreError::Postgres(e)
+        }
+    }
+}
+
+/// True for an error of the connection rather than of the statement: the database closed
+/// it, is shutting down, refuses connections, or has none to spare.
+fn is_connection_failure(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        // Class 08 (connection exception), 53 (insufficient resources), 57P01-57P03
+        // (shutting down, cannot connect now).
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+        }
+        // No SQLSTATE: the error came from the socket.
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}
+
+/// `host:port/database` of a connection config, for messages.
+fn place_of(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
+    format!("{host}:{port}/{db}")
+}
+
+/// An error with the chain of its causes, as one line.
+fn cause(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
