@@ -174,7 +174,7 @@ async fn events_are_deduplicated_by_source_key_whichever_node_stores_them() {
         .unwrap();
     assert_eq!(again[0], None, "k2 is a duplicate through the other node");
     assert!(again[1].is_some());
-    let read = b.events_after(account, 0, 100).await.unwrap();
+    let read = read_until(&b, 0, |read| read.len() >= 3).await;
     let keys: Vec<&str> = read
         .iter()
         .map(|e| e.event.fact.source_key.as_str())
@@ -189,9 +189,10 @@ async fn a_cursor_never_skips_an_event_whose_transaction_commits_late() {
     let db = FreshDatabase::new("cursor").await;
     let store = PgStore::connect(&db.url, 4).await.unwrap();
     let account = switchboard_model::AccountId(1);
-    store
+    let before_seq = store
         .append_events(account, &[event("before")])
         .await
+        .unwrap()[0]
         .unwrap();
     let body: Vec<u8> = {
         let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
@@ -226,27 +227,32 @@ async fn a_cursor_never_skips_an_event_whose_transaction_commits_late() {
         .await
         .unwrap()[0]
         .unwrap();
-    assert!(fast_seq > slow_seq);
+    assert!(before_seq < slow_seq && slow_seq < fast_seq);
 
-    // A reader following the log: it gets what is safe to pass, not the fast event yet.
+    // A reader following the log gets what is safe to pass (at most the event stored
+    // before: other tests' transactions on the same server may hold it back too), never the
+    // fast event while the slow one's transaction is open.
     let first = store.events_after(account, 0, 100).await.unwrap();
-    let seqs: Vec<i64> = first.iter().map(|e| e.seq).collect();
+    let mut seen: Vec<i64> = first.iter().map(|e| e.seq).collect();
     assert!(
-        !seqs.contains(&fast_seq),
-        "read {seqs:?} past an open transaction's event"
+        seen.is_empty() || seen == [before_seq],
+        "read {seen:?} past an open transaction's event"
     );
-    let cursor = *seqs.last().expect("the event stored before");
+    let cursor = seen.last().copied().unwrap_or(0);
 
     tx.commit().await.unwrap();
-    let next = store.events_after(account, cursor, 100).await.unwrap();
-    let seqs: Vec<i64> = next.iter().map(|e| e.seq).collect();
+    let next = read_until(&store, cursor, |read| {
+        read.iter().any(|e| e.seq == fast_seq)
+    })
+    .await;
+    seen.extend(next.iter().map(|e| e.seq));
     assert_eq!(
-        seqs,
-        vec![slow_seq, fast_seq],
-        "both, the late commit first"
+        seen,
+        vec![before_seq, slow_seq, fast_seq],
+        "every event once, the late commit before the one committed first"
     );
     // And from the late one, the one after it.
-    let rest = store.events_after(account, slow_seq, 100).await.unwrap();
+    let rest = read_until(&store, slow_seq, |read| !read.is_empty()).await;
     assert_eq!(
         rest.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![fast_seq]
@@ -256,4 +262,22 @@ async fn a_cursor_never_skips_an_event_whose_transaction_commits_late() {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Reads the log after `cursor` until `enough` says so (transactions still running anywhere
+/// on the server hold readers back for their while), for at most 10 s.
+async fn read_until(
+    store: &PgStore,
+    cursor: i64,
+    enough: impl Fn(&[switchboard_store::StoredEvent]) -> bool,
+) -> Vec<switchboard_store::StoredEvent> {
+    let account = switchboard_model::AccountId(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let read = store.events_after(account, cursor, 100).await.unwrap();
+        if enough(&read) || std::time::Instant::now() > deadline {
+            return read;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -8,7 +8,9 @@
 //! still open; reading by `seq` alone would pass it and never return to it. An event not yet
 //! readable belongs to a transaction at or after the horizon, so it sorts after everything
 //! read so far. The price: a transaction that stays open holds back the readers (not the
-//! writers) until it ends.
+//! writers) until it ends — any transaction on the server that has written, in any of its
+//! databases, since transaction ids are the server's. (A server of its own for Switchboard,
+//! or a horizon taken from this database's sessions only, avoids that.)
 
 use super::PgStore;
 use crate::{Result, StoredEvent};

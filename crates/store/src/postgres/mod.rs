@@ -13,7 +13,7 @@ use crate::{Result, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::str::FromStr;
 use std::time::Duration;
-use tokio_postgres::NoTls;
+use tokio_postgres::{GenericClient, NoTls};
 
 /// How long a node waits for a connection to the database before it says the database is
 /// unavailable.
@@ -111,22 +111,15 @@ impl PgStore {
         )
         .await
         .map_err(|e| self.failed(e))?;
-        let done: i32 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM switchboard_migrations",
-                &[],
-            )
-            .await
-            .map_err(|e| self.failed(e))?
-            .get(0);
-        if done as usize > schema::MIGRATIONS.len() {
+        let done = self.version_in(&*tx).await?;
+        if done > schema::MIGRATIONS.len() {
             return Err(StoreError::Corrupt(format!(
                 "the database at {} has schema version {done}, newer than this build knows ({}): run a newer Switchboard",
                 self.place,
                 schema::MIGRATIONS.len()
             )));
         }
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(done as usize) {
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(done) {
             let version = i as i32 + 1;
             tx.batch_execute(sql).await.map_err(|e| self.failed(e))?;
             tx.execute(
@@ -144,6 +137,10 @@ impl PgStore {
     /// The schema version the database is at.
     pub async fn schema_version(&self) -> Result<usize> {
         let client = self.client().await?;
+        self.version_in(&**client).await
+    }
+
+    async fn version_in(&self, client: &impl GenericClient) -> Result<usize> {
         let version: i32 = client
             .query_one(
                 "SELECT COALESCE(MAX(version), 0) FROM switchboard_migrations",
