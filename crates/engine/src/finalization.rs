@@ -66,6 +66,38 @@ pub fn search_words(rec: &CallRecord) -> String {
     words.join(" ")
 }
 
+/// The columns of a call's row that queries filter on, as every store writes them from the
+/// call's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallColumns {
+    pub started_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+    pub last_event_at_ms: Option<i64>,
+    /// `inbound`, `outbound` or `internal`; `None` when no one knows.
+    pub direction: Option<String>,
+    pub disposition: String,
+    pub missed: bool,
+    /// [`search_words`].
+    pub search: String,
+}
+
+/// The columns of a call's row for its record `rec`.
+pub fn columns(rec: &CallRecord) -> CallColumns {
+    let name = |v: serde_json::Result<serde_json::Value>| {
+        v.ok().and_then(|v| v.as_str().map(str::to_owned))
+    };
+    let ms = |t: Option<Timestamp>| t.map(|t| t.as_millisecond());
+    CallColumns {
+        started_at_ms: ms(rec.started_at),
+        ended_at_ms: ms(rec.ended_at),
+        last_event_at_ms: ms(rec.last_event_at),
+        direction: rec.direction.and_then(|d| name(serde_json::to_value(d))),
+        disposition: name(serde_json::to_value(rec.disposition)).unwrap_or_default(),
+        missed: rec.missed,
+        search: search_words(rec),
+    }
+}
+
 /// What the hub has said of a call so far, as its row keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Said {

@@ -294,22 +294,10 @@ fn save(
     joined: Option<Joined<'_>>,
     logged: Option<Logged>,
 ) -> Result<()> {
-    let direction = rec
-        .direction
-        .and_then(|d| serde_json::to_value(d).ok())
-        .and_then(|v| v.as_str().map(str::to_owned));
-    let disposition = serde_json::to_value(rec.disposition)?
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let columns = finalization::columns(rec);
     let unchanged = before.is_some_and(|b| {
         b.state == row.state && b.started_at == row.started_at && b.finalize_at == row.finalize_at
     });
-    let (ended, last, search) = (
-        ms(rec.ended_at),
-        ms(rec.last_event_at),
-        finalization::search_words(rec),
-    );
     let listed: String = joined
         .as_ref()
         .map(|j| j.seqs.iter().map(|seq| format!(",{seq}")).collect())
@@ -328,12 +316,12 @@ fn save(
     };
     let common: [&dyn rusqlite::ToSql; 9] = [
         key,
-        &ended,
-        &last,
-        &direction,
-        &disposition,
-        &rec.missed,
-        &search,
+        &columns.ended_at_ms,
+        &columns.last_event_at_ms,
+        &columns.direction,
+        &columns.disposition,
+        &columns.missed,
+        &columns.search,
         &listed,
         &heard,
     ];

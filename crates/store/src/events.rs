@@ -89,18 +89,37 @@ fn id_field(doc: &serde_json::Value, field: &str) -> Option<i64> {
     doc.get(field).and_then(|v| v.as_i64())
 }
 
-/// Builds an account's listener index from its stored documents. Listeners whose callback is
-/// disabled or gone receive nothing and are left out.
+/// Builds an account's listener index from its stored documents.
 pub(crate) fn build_index(
     conn: &rusqlite::Connection,
     account: AccountId,
 ) -> Result<ListenerIndex> {
-    let callbacks: HashMap<i64, Resource> = all_in(conn, Kind::Callback, account)?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
+    let load = |kind| all_in(conn, kind, account);
+    Ok(index_from(MatchingDocuments {
+        callbacks: load(Kind::Callback)?,
+        listeners: load(Kind::Listener)?,
+        subscriptions: load(Kind::Subscription)?,
+        filters: load(Kind::Filter)?,
+        schedules: load(Kind::Schedule)?,
+    }))
+}
+
+/// An account's documents that decide which listeners an event goes to, each kind in id
+/// order, as any store reads them.
+pub(crate) struct MatchingDocuments {
+    pub callbacks: Vec<Resource>,
+    pub listeners: Vec<Resource>,
+    pub subscriptions: Vec<Resource>,
+    pub filters: Vec<Resource>,
+    pub schedules: Vec<Resource>,
+}
+
+/// The listener index of an account's documents. Listeners whose callback is disabled or
+/// gone receive nothing and are left out.
+pub(crate) fn index_from(docs: MatchingDocuments) -> ListenerIndex {
+    let callbacks: HashMap<i64, Resource> = docs.callbacks.into_iter().map(|c| (c.id, c)).collect();
     let mut subscriptions: HashMap<i64, Vec<Vec<String>>> = HashMap::new();
-    for s in all_in(conn, Kind::Subscription, account)? {
+    for s in docs.subscriptions {
         let tags = s.body.get(":tags").and_then(|t| t.as_array()).map(|tags| {
             tags.iter()
                 .filter_map(|t| t.as_str().map(str::to_owned))
@@ -110,15 +129,12 @@ pub(crate) fn build_index(
             subscriptions.entry(parent).or_default().push(tags);
         }
     }
-    let schedules: HashMap<i64, Resource> = all_in(conn, Kind::Schedule, account)?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
+    let schedules: HashMap<i64, Resource> = docs.schedules.into_iter().map(|s| (s.id, s)).collect();
     let mut filters: HashMap<i64, Vec<FilterSpec>> = HashMap::new();
     // A listener with a filter that cannot be read receives nothing, rather than everything
     // the filter was there to keep from it.
     let mut unreadable: std::collections::HashSet<i64> = std::collections::HashSet::new();
-    for f in all_in(conn, Kind::Filter, account)? {
+    for f in docs.filters {
         let Some(parent) = f.parent_id else { continue };
         match filter_spec(&f.body, &schedules) {
             Some(spec) => filters.entry(parent).or_default().push(spec),
@@ -141,7 +157,7 @@ pub(crate) fn build_index(
                 .unwrap_or(true)
         })
     };
-    for l in all_in(conn, Kind::Listener, account)? {
+    for l in docs.listeners {
         if unreadable.contains(&l.id) {
             continue;
         }
@@ -182,7 +198,7 @@ pub(crate) fn build_index(
             filters: filters.remove(&l.id).unwrap_or_default(),
         });
     }
-    Ok(ListenerIndex::build(specs))
+    ListenerIndex::build(specs)
 }
 
 fn index_for(ctx: &mut WriteCtx<'_>, account: AccountId) -> Result<Arc<ListenerIndex>> {

@@ -93,7 +93,7 @@ pub struct ListQuery {
 
 const COLUMNS: &str = "id, kind, account_id, extension_id, parent_id, body, created_at";
 
-fn kind_of(s: &str) -> Kind {
+pub(crate) fn kind_of(s: &str) -> Kind {
     match s {
         "callback" => Kind::Callback,
         "listener" => Kind::Listener,

@@ -434,3 +434,153 @@ impl serde::Serialize for Concluded {
             .serialize(s)
     }
 }
+
+mod support;
+
+/// What a call's row says, for comparing stores: start, end, direction, disposition, missed.
+type Columns = (Option<i64>, Option<i64>, Option<String>, String, bool);
+
+/// The calls SQLite makes of a scenario in arrival order, one payload a request, before any
+/// is finalized (the PostgreSQL store does not finalize yet).
+async fn sqlite_calls(s: &Scenario, events: &[Vec<Event>]) -> Vec<Columns> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), CallOptions::default()).unwrap();
+    store
+        .create_account(Some(1), "corpus".into())
+        .await
+        .unwrap();
+    for (i, batch) in events.iter().enumerate() {
+        store
+            .ingest(AccountId(1), batch.clone(), s.items[i].1)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+    }
+    let (_, calls) = store
+        .calls(
+            AccountId(1),
+            CallQuery {
+                limit: 100,
+                ..CallQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    store.close();
+    let mut columns: Vec<Columns> = calls
+        .iter()
+        .map(|c| {
+            let c = switchboard_engine::finalization::columns(&c.record);
+            (
+                c.started_at_ms,
+                c.ended_at_ms,
+                c.direction,
+                c.disposition,
+                c.missed,
+            )
+        })
+        .collect();
+    columns.sort();
+    columns
+}
+
+/// Three nodes on one PostgreSQL database, every scenario: each burst's payloads dealt
+/// round-robin over the nodes in a shuffled order and sent at once, one a request; the calls
+/// they make are the calls SQLite makes of the scenario in arrival order, and every call event
+/// is in exactly one call.
+#[test]
+fn every_scenario_through_three_postgres_nodes_at_once_makes_the_calls_sqlite_makes() {
+    use switchboard_store::postgres::PgStore;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let failures: Vec<String> = rt.block_on(async {
+        let mut failures = Vec::new();
+        for (n, s) in scenarios().iter().enumerate() {
+            let events = decoded(s);
+            let want = sqlite_calls(s, &events).await;
+            let db = support::pg::FreshDatabase::new("corpus").await;
+            let mut nodes = Vec::new();
+            for _ in 0..3 {
+                nodes.push(
+                    PgStore::connect(&db.url, CallOptions::default())
+                        .await
+                        .unwrap(),
+                );
+            }
+            for (b, burst) in bursts(s).iter().enumerate() {
+                let order = shuffled(burst.len(), 0x5eed ^ ((n as u64) << 8) ^ b as u64);
+                let mut dealt: Vec<Vec<usize>> = vec![Vec::new(); 3];
+                for (k, i) in order.into_iter().enumerate() {
+                    dealt[k % 3].push(burst[i]);
+                }
+                let send = |items: Vec<usize>, node: &PgStore| {
+                    let events = &events;
+                    let node = node.clone();
+                    async move {
+                        for i in items {
+                            node.ingest(AccountId(1), events[i].clone(), s.items[i].1)
+                                .await
+                                .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+                        }
+                    }
+                };
+                let [a, b, c] = <[Vec<usize>; 3]>::try_from(dealt).unwrap();
+                tokio::join!(send(a, &nodes[0]), send(b, &nodes[1]), send(c, &nodes[2]));
+            }
+            let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut got: Vec<Columns> = client
+                .query(
+                    "SELECT started_at, ended_at, direction, disposition, missed FROM calls",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r.get(0),
+                        r.get(1),
+                        r.get(2),
+                        r.get::<_, Option<String>>(3).unwrap_or_default(),
+                        r.get(4),
+                    )
+                })
+                .collect();
+            got.sort();
+            if got != want {
+                failures.push(format!(
+                    "{}:\n  sqlite:   {want:?}\n  postgres: {got:?}",
+                    s.name
+                ));
+            }
+            let call_events = events
+                .iter()
+                .flatten()
+                .filter(|e| switchboard_engine::calls::is_call_event(e))
+                .map(|e| &e.fact.source_key)
+                .collect::<std::collections::HashSet<_>>()
+                .len() as i64;
+            let listed: i64 = client
+                .query_one(
+                    "SELECT COALESCE(SUM(cardinality(event_seqs)), 0)::bigint FROM calls",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if listed != call_events {
+                failures.push(format!(
+                    "{}: {call_events} call events, {listed} listed by calls",
+                    s.name
+                ));
+            }
+        }
+        failures
+    });
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}

@@ -1,5 +1,5 @@
-//! The event log on PostgreSQL: appending events (deduplicated across nodes by the unique
-//! `(account_id, source_key)`), and reading them after a cursor without ever skipping one.
+//! The event log on PostgreSQL: reading it after a cursor without ever skipping an event
+//! (events are written by ingest, `ingest.rs`).
 //!
 //! Events are read in the order of the transactions that stored them (`xid`, then `seq`),
 //! and only those of transactions older than every transaction still running
@@ -14,59 +14,9 @@
 
 use super::PgStore;
 use crate::{Result, StoredEvent};
-use switchboard_model::{AccountId, Event};
+use switchboard_model::AccountId;
 
 impl PgStore {
-    /// Appends one account's events to the log in one transaction; an event whose source
-    /// key the account has already stored (through any node) is skipped. Returns each
-    /// event's position in the log, `None` for a duplicate.
-    ///
-    /// This is the event log's part of ingest; correlation and the outbox join it in the
-    /// same transaction as they are built.
-    pub async fn append_events(
-        &self,
-        account: AccountId,
-        events: &[Event],
-    ) -> Result<Vec<Option<i64>>> {
-        let bodies = events
-            .iter()
-            .map(crate::body::pack_event)
-            .collect::<Result<Vec<_>>>()?;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| self.failed(e))?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO events (id, account_id, source_key, kind, call_id, occurred_at, received_at, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (account_id, source_key) DO NOTHING
-                 RETURNING seq",
-            )
-            .await
-            .map_err(|e| self.failed(e))?;
-        let mut seqs = Vec::with_capacity(events.len());
-        for (event, body) in events.iter().zip(&bodies) {
-            let row = tx
-                .query_opt(
-                    &insert,
-                    &[
-                        &event.id,
-                        &account.0,
-                        &event.fact.source_key,
-                        &event.fact.kind.as_str(),
-                        &event.fact.call_id,
-                        &event.fact.occurred_at.as_millisecond(),
-                        &event.received_at.as_millisecond(),
-                        body,
-                    ],
-                )
-                .await
-                .map_err(|e| self.failed(e))?;
-            seqs.push(row.map(|r| r.get::<_, i64>(0)));
-        }
-        tx.commit().await.map_err(|e| self.failed(e))?;
-        Ok(seqs)
-    }
-
     /// The account's events after the one at `after_seq` (0: from the start), in the order
     /// their transactions committed, never skipping one whose transaction commits late. A
     /// cursor at an event the log no longer has reads the events after its position.

@@ -7,12 +7,18 @@
 //! time, behind the same tests as the SQLite store (ARCHITECTURE.md § Two stores).
 
 mod events;
+mod ingest;
 mod schema;
 
-use crate::{Result, StoreError};
+use crate::{CallOptions, Result, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use switchboard_engine::calls::CallFold;
+use switchboard_engine::ListenerIndex;
+use switchboard_model::AccountId;
 use tokio_postgres::{GenericClient, NoTls};
 
 /// How long a node waits for a connection to the database before it says the database is
@@ -28,7 +34,19 @@ pub struct PgStore {
     pool: Pool,
     /// Where it is, for messages: host, port and database, never the password.
     place: String,
+    options: CallOptions,
+    /// Folds of calls this node touched, each with the version of the call's row it is of.
+    folds: Arc<Folds>,
+    /// Each account's listener index, with the account's `config_version` it was built at.
+    indexes: Arc<Mutex<Indexes>>,
 }
+
+/// Each account's listener index, with the account's `config_version` it was built at.
+type Indexes = HashMap<AccountId, (i64, Arc<ListenerIndex>)>;
+
+/// Folds of calls, by call id, each with the version of the call's row it was made at.
+#[derive(Default)]
+struct Folds(Mutex<HashMap<String, (i64, CallFold)>>);
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,8 +59,9 @@ impl std::fmt::Debug for PgStore {
 impl PgStore {
     /// Connects to the database `url` names (`postgres://user:password@host:5432/db`) and
     /// brings its schema up to date. A URL that is not one, or a database that cannot be
-    /// reached, is an error that says which (and never shows the password).
-    pub async fn connect(url: &str, pool_size: usize) -> Result<PgStore> {
+    /// reached, is an error that says which (and never shows the password). `calls` are the
+    /// same options as the SQLite store's (`fold_capacity` and `max_db_pages` aside).
+    pub async fn connect(url: &str, calls: CallOptions) -> Result<PgStore> {
         const SHAPE: &str = "postgres://user:password@host:5432/database";
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::Config(format!(
@@ -65,13 +84,19 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(pool_size.max(2))
+            .max_size(DEFAULT_POOL_SIZE)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(CONNECT_TIMEOUT))
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Config(format!("store: {e}")))?;
-        let store = PgStore { pool, place };
+        let store = PgStore {
+            pool,
+            place,
+            options: calls,
+            folds: Arc::default(),
+            indexes: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -1,0 +1,3 @@
+//! What the store's test binaries share.
+
+pub mod pg;
