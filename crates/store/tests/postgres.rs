@@ -387,3 +387,251 @@ async fn one_calls_events_through_three_nodes_at_once_make_one_call() {
         .get(0);
     assert_eq!(aliases, 5);
 }
+
+/// An account with one callback (10), one listener (11) on it, subscribed to what `event`
+/// makes; returns a SQL client on the database.
+async fn with_listener(db: &FreshDatabase) -> tokio_postgres::Client {
+    // (The schema first.)
+    PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tags = serde_json::json!({ ":tags": event("x").tags }).to_string();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO accounts (id, name, created_at) VALUES (1, 'acme', 0);
+             INSERT INTO resources (id, kind, account_id, body, created_at)
+                  VALUES (10, 'callback', 1, '{{\"url\": \"https://example.com/hook\"}}', 0),
+                         (11, 'listener', 1, '{{\"callback_id\": 10, \"version\": \"2.0.0\"}}', 0);
+             INSERT INTO resources (id, kind, account_id, parent_id, body, created_at)
+                  VALUES (12, 'subscription', 1, 11, '{tags}', 0);"
+        ))
+        .await
+        .unwrap();
+    client
+}
+
+fn slots() -> switchboard_store::CallbackSlots {
+    switchboard_store::CallbackSlots {
+        free: Default::default(),
+        default: 100,
+    }
+}
+
+fn in_flight() -> std::sync::Arc<switchboard_store::InFlight> {
+    Default::default()
+}
+
+fn outcome(outbox_id: i64, next: switchboard_store::Next) -> switchboard_store::AttemptOutcome {
+    switchboard_store::AttemptOutcome {
+        outbox_id,
+        callback_id: 10,
+        gone: false,
+        at_ms: now().as_millisecond(),
+        status_code: Some(200),
+        latency_ms: 3,
+        error: None,
+        response_prefix: None,
+        next,
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+#[tokio::test]
+async fn two_nodes_claiming_at_once_never_take_the_same_delivery() {
+    let db = FreshDatabase::new("claims").await;
+    let _client = with_listener(&db).await;
+    let a = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let b = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let account = switchboard_model::AccountId(1);
+    // Forty calls, one delivery each: every one a head of its chain.
+    let events: Vec<_> = (0..40)
+        .map(|i| {
+            let mut e = event(&format!("c{i}"));
+            e.fact.call_id = Some(format!("call-{i}"));
+            e
+        })
+        .collect();
+    assert_eq!(
+        a.ingest(account, events, now()).await.unwrap().deliveries,
+        40
+    );
+    let at = now().as_millisecond();
+    let mut taken = Vec::new();
+    for _ in 0..4 {
+        let (x, y) = tokio::join!(
+            a.claim_due(at, 7, slots(), in_flight()),
+            b.claim_due(at, 7, slots(), in_flight())
+        );
+        taken.extend(x.unwrap().deliveries.iter().map(|d| d.outbox_id));
+        taken.extend(y.unwrap().deliveries.iter().map(|d| d.outbox_id));
+    }
+    let mut unique = taken.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        taken.len(),
+        "a delivery was claimed twice: {taken:?}"
+    );
+    assert_eq!(taken.len(), 40, "all claimed, 7 a claim");
+    // Everything is leased now: nothing more to claim.
+    assert!(a
+        .claim_due(at, 100, slots(), in_flight())
+        .await
+        .unwrap()
+        .deliveries
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_dead_nodes_leases_run_out_and_another_node_delivers_while_the_first_records_nothing() {
+    let db = FreshDatabase::new("leases").await;
+    let client = with_listener(&db).await;
+    let lease = std::time::Duration::from_millis(300);
+    let a = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap()
+        .with_lease(lease);
+    let b = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap()
+        .with_lease(lease);
+    let account = switchboard_model::AccountId(1);
+    a.ingest(account, vec![event("only")], now()).await.unwrap();
+    let at = now().as_millisecond();
+    let claimed = a
+        .claim_due(at, 10, slots(), in_flight())
+        .await
+        .unwrap()
+        .deliveries;
+    assert_eq!(claimed.len(), 1);
+    let id = claimed[0].outbox_id;
+    assert_eq!(claimed[0].listener_id, 11);
+    assert_eq!(claimed[0].event.fact.source_key, "only");
+    assert!(claimed[0].callback.is_some());
+    assert!(
+        b.claim_due(at, 10, slots(), in_flight())
+            .await
+            .unwrap()
+            .deliveries
+            .is_empty(),
+        "held by a"
+    );
+
+    // a goes quiet past its lease: b takes the delivery over.
+    let later = at + 400;
+    let taken = b
+        .claim_due(later, 10, slots(), in_flight())
+        .await
+        .unwrap()
+        .deliveries;
+    assert_eq!(
+        taken.iter().map(|d| d.outbox_id).collect::<Vec<_>>(),
+        vec![id]
+    );
+    // a comes back with its outcome: it no longer holds the row, so nothing changes.
+    a.record_attempts(
+        vec![outcome(id, switchboard_store::Next::Succeeded)],
+        DAY_MS,
+    )
+    .await
+    .unwrap();
+    let row = client
+        .query_one("SELECT status, attempts FROM outbox WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, i32>(1)),
+        ("pending".into(), 0)
+    );
+    // b's outcome counts.
+    b.record_attempts(
+        vec![outcome(id, switchboard_store::Next::Succeeded)],
+        DAY_MS,
+    )
+    .await
+    .unwrap();
+    let row = client
+        .query_one(
+            "SELECT status, attempts, leased_by FROM outbox WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, i32>(1)),
+        ("succeeded".into(), 1)
+    );
+    assert_eq!(row.get::<_, Option<String>>(2), None);
+    let attempts: i64 = client
+        .query_one("SELECT COUNT(*) FROM attempts WHERE outbox_id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 1);
+}
+
+#[tokio::test]
+async fn a_calls_deliveries_go_one_at_a_time_in_order_whichever_node_sends_them() {
+    let db = FreshDatabase::new("chain").await;
+    let _client = with_listener(&db).await;
+    let a = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let b = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let account = switchboard_model::AccountId(1);
+    let keys = ["first", "second", "third"];
+    for (k, node) in keys.iter().zip([&a, &b, &a]) {
+        node.ingest(account, vec![event(k)], now()).await.unwrap();
+    }
+    let mut sent = Vec::new();
+    for (turn, node) in [&b, &a, &b].into_iter().enumerate() {
+        let at = now().as_millisecond();
+        let claimed = node
+            .claim_due(at, 10, slots(), in_flight())
+            .await
+            .unwrap()
+            .deliveries;
+        assert_eq!(
+            claimed.len(),
+            1,
+            "turn {turn}: only the head of the call's chain is due"
+        );
+        let other = if std::ptr::eq(node, &a) { &b } else { &a };
+        assert!(other
+            .claim_due(at, 10, slots(), in_flight())
+            .await
+            .unwrap()
+            .deliveries
+            .is_empty());
+        sent.push(claimed[0].event.fact.source_key.clone());
+        node.record_attempts(
+            vec![outcome(
+                claimed[0].outbox_id,
+                switchboard_store::Next::Succeeded,
+            )],
+            DAY_MS,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(sent, keys);
+    let at = now().as_millisecond();
+    assert!(a
+        .claim_due(at, 10, slots(), in_flight())
+        .await
+        .unwrap()
+        .deliveries
+        .is_empty());
+}

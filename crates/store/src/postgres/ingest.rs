@@ -592,7 +592,14 @@ impl PgStore {
                     status = "suppressed";
                 }
             }
-            if status == "pending" && order_key.is_some() {
+            if let (true, Some(call)) = (status == "pending", &order_key) {
+                // Taking turns with a node promoting the chain's next delivery.
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock($1)",
+                    &[&super::outbox::chain_key(listener.id, call)],
+                )
+                .await
+                .map_err(|e| self.failed(e))?;
                 let ahead = tx
                     .query_opt(
                         "SELECT 1 FROM outbox WHERE listener_id = $1 AND call_id = $2 AND status IN ('pending', 'queued') LIMIT 1",

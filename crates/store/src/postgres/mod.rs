@@ -8,6 +8,7 @@
 
 mod events;
 mod ingest;
+mod outbox;
 mod schema;
 
 use crate::{CallOptions, Result, StoreError};
@@ -25,6 +26,10 @@ use tokio_postgres::{GenericClient, NoTls};
 /// unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a claimed delivery stays a node's before others may take it, by default: longer
+/// than a send may take (the node extends the leases of sends still running).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
 /// Connections a node keeps open to the database, by default.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
@@ -35,6 +40,10 @@ pub struct PgStore {
     /// Where it is, for messages: host, port and database, never the password.
     place: String,
     options: CallOptions,
+    /// This node's name on the leases it takes (unique per start).
+    node: String,
+    /// How long a claimed delivery stays this node's before others may take it.
+    lease: Duration,
     /// Folds of calls this node touched, each with the version of the call's row it is of.
     folds: Arc<Folds>,
     /// Each account's listener index, with the account's `config_version` it was built at.
@@ -94,11 +103,19 @@ impl PgStore {
             pool,
             place,
             options: calls,
+            node: uuid::Uuid::now_v7().to_string(),
+            lease: DEFAULT_LEASE,
             folds: Arc::default(),
             indexes: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The same store with leases of `lease` on the deliveries it claims.
+    pub fn with_lease(mut self, lease: Duration) -> PgStore {
+        self.lease = lease;
+        self
     }
 
     /// Where the database is: host, port and database name.

@@ -127,7 +127,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         updated_at       BIGINT NOT NULL,
         fallback_of      BIGINT
     );
-    CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX outbox_due_by_callback ON outbox(callback_id, next_attempt_at) WHERE status = 'pending';
     CREATE INDEX outbox_call_queue ON outbox(listener_id, call_id, id) WHERE status IN ('pending', 'queued');
     CREATE INDEX outbox_rate_window ON outbox(callback_id, created_at);
     CREATE INDEX outbox_by_event ON outbox(event_seq);
