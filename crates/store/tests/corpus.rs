@@ -440,56 +440,40 @@ mod support;
 /// What a call's row says, for comparing stores: start, end, direction, disposition, missed.
 type Columns = (Option<i64>, Option<i64>, Option<String>, String, bool);
 
-/// The calls SQLite makes of a scenario in arrival order, one payload a request, before any
-/// is finalized (the PostgreSQL store does not finalize yet).
-async fn sqlite_calls(s: &Scenario, events: &[Vec<Event>]) -> Vec<Columns> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_with(dir.path(), CallOptions::default()).unwrap();
-    store
-        .create_account(Some(1), "corpus".into())
-        .await
-        .unwrap();
-    for (i, batch) in events.iter().enumerate() {
-        store
-            .ingest(AccountId(1), batch.clone(), s.items[i].1)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", s.name));
-    }
-    let (_, calls) = store
-        .calls(
-            AccountId(1),
-            CallQuery {
-                limit: 100,
-                ..CallQuery::default()
-            },
-        )
-        .await
-        .unwrap();
-    store.close();
-    let mut columns: Vec<Columns> = calls
-        .iter()
-        .map(|c| {
-            let c = switchboard_engine::finalization::columns(&c.record);
-            (
-                c.started_at_ms,
-                c.ended_at_ms,
-                c.direction,
-                c.disposition,
-                c.missed,
-            )
-        })
-        .collect();
-    columns.sort();
-    columns
+fn columns_of(record: &Value) -> Columns {
+    let record: switchboard_engine::calls::CallRecord =
+        serde_json::from_value(record.clone()).expect("a record reads back");
+    let c = switchboard_engine::finalization::columns(&record);
+    (
+        c.started_at_ms,
+        c.ended_at_ms,
+        c.direction,
+        c.disposition,
+        c.missed,
+    )
 }
 
 /// Three nodes on one PostgreSQL database, every scenario: each burst's payloads dealt
-/// round-robin over the nodes in a shuffled order and sent at once, one a request; the calls
-/// they make are the calls SQLite makes of the scenario in arrival order, and every call event
-/// is in exactly one call.
+/// round-robin over the nodes in a shuffled order and sent at once, one a request, then the
+/// three nodes' finalizers run at once. The calls they conclude are the ones SQLite concludes
+/// (start, end, direction, disposition, missed), with as many call logs and missed-call
+/// alerts, and every call event is in exactly one call.
 #[test]
-fn every_scenario_through_three_postgres_nodes_at_once_makes_the_calls_sqlite_makes() {
+fn every_scenario_through_three_postgres_nodes_at_once_concludes_what_sqlite_concludes() {
     use switchboard_store::postgres::PgStore;
+    let scenarios = scenarios();
+    // SQLite's conclusions first (each run has a runtime of its own).
+    let wants: Vec<(Vec<Columns>, usize, usize)> = scenarios
+        .iter()
+        .map(|s| {
+            let events = decoded(s);
+            let run = &runs(s)[0];
+            let c = conclude(s, &events, run);
+            let mut columns: Vec<Columns> = c.records.iter().map(columns_of).collect();
+            columns.sort();
+            (columns, c.call_logs, c.missed_alerts)
+        })
+        .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -497,17 +481,16 @@ fn every_scenario_through_three_postgres_nodes_at_once_makes_the_calls_sqlite_ma
         .unwrap();
     let failures: Vec<String> = rt.block_on(async {
         let mut failures = Vec::new();
-        for (n, s) in scenarios().iter().enumerate() {
+        for (n, (s, want)) in scenarios.iter().zip(&wants).enumerate() {
             let events = decoded(s);
-            let want = sqlite_calls(s, &events).await;
             let db = support::pg::FreshDatabase::new("corpus").await;
+            let options = CallOptions {
+                finalize_grace: Duration::from_millis(0),
+                ..CallOptions::default()
+            };
             let mut nodes = Vec::new();
             for _ in 0..3 {
-                nodes.push(
-                    PgStore::connect(&db.url, CallOptions::default())
-                        .await
-                        .unwrap(),
-                );
+                nodes.push(PgStore::connect(&db.url, options).await.unwrap());
             }
             for (b, burst) in bursts(s).iter().enumerate() {
                 let order = shuffled(burst.len(), 0x5eed ^ ((n as u64) << 8) ^ b as u64);
@@ -528,6 +511,23 @@ fn every_scenario_through_three_postgres_nodes_at_once_makes_the_calls_sqlite_ma
                 };
                 let [a, b, c] = <[Vec<usize>; 3]>::try_from(dealt).unwrap();
                 tokio::join!(send(a, &nodes[0]), send(b, &nodes[1]), send(c, &nodes[2]));
+            }
+            // The three finalizers at once, past every call's grace window (a quiet scenario
+            // also past the idle timeout), until none has anything left.
+            let later = if s.quiet { 86_400 } else { 1 };
+            let now = jiff::Timestamp::now()
+                .checked_add(jiff::SignedDuration::from_secs(later))
+                .unwrap();
+            loop {
+                let (x, y, z) = tokio::join!(
+                    nodes[0].finalize_due(now),
+                    nodes[1].finalize_due(now),
+                    nodes[2].finalize_due(now)
+                );
+                let rounds = [x.unwrap(), y.unwrap(), z.unwrap()];
+                if rounds.iter().all(|r| r.events == 0 && !r.more) {
+                    break;
+                }
             }
             let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
                 .await
@@ -552,9 +552,27 @@ fn every_scenario_through_three_postgres_nodes_at_once_makes_the_calls_sqlite_ma
                 })
                 .collect();
             got.sort();
-            if got != want {
+            let (want_calls, want_logs, want_missed) = want;
+            if got != *want_calls {
                 failures.push(format!(
-                    "{}:\n  sqlite:   {want:?}\n  postgres: {got:?}",
+                    "{}:\n  sqlite:   {want_calls:?}\n  postgres: {got:?}",
+                    s.name
+                ));
+            }
+            let count = |kind: &'static str| {
+                let client = &client;
+                async move {
+                    client
+                        .query_one("SELECT COUNT(*) FROM events WHERE kind = $1", &[&kind])
+                        .await
+                        .unwrap()
+                        .get::<_, i64>(0) as usize
+                }
+            };
+            let (logs, missed) = (count("call.log").await, count("call.missed").await);
+            if (logs, missed) != (*want_logs, *want_missed) {
+                failures.push(format!(
+                    "{}: call logs and missed alerts: sqlite {want_logs}, {want_missed}; postgres {logs}, {missed}",
                     s.name
                 ));
             }

@@ -63,14 +63,24 @@ struct LockedCall {
     finalize_at: Option<i64>,
 }
 
+/// What the events of one transaction share.
+pub(super) struct Batch<'a> {
+    pub account: AccountId,
+    pub index: &'a ListenerIndex,
+    /// When the batch is taken (for listeners' expiry).
+    pub now: Timestamp,
+    /// The hub's clock (ms), for the rows it writes.
+    pub created: i64,
+}
+
 /// What a batch's transaction did to the calls, applied to the node's folds only once it
 /// committed.
 #[derive(Default)]
-struct Touched {
+pub(super) struct Touched {
     /// Each call's fold as this transaction left it, with the row's version then.
-    folds: HashMap<String, (i64, CallFold)>,
+    pub folds: HashMap<String, (i64, CallFold)>,
     /// Calls merged away or left behind: folds to drop.
-    forget: Vec<String>,
+    pub forget: Vec<String>,
 }
 
 impl PgStore {
@@ -134,97 +144,125 @@ impl PgStore {
         let mut out = IngestOutcome::default();
         let mut touched = Touched::default();
         for (at, (event, body)) in events.iter().zip(bodies).enumerate() {
-            // A call event seen at a device names the agent logged on there, when its source
-            // named none (as on SQLite).
-            let named;
-            let (event, body) = match self.agent_at_device(&tx, account, event).await? {
-                Some(agent) => {
-                    let mut with_agent = event.clone();
-                    with_agent.fact.agent_id = Some(agent);
-                    let packed = crate::body::pack_event(&with_agent)?;
-                    named = (with_agent, packed);
-                    (&named.0, &named.1)
-                }
-                None => (event, body),
+            let batch = Batch {
+                account,
+                index: &index,
+                now,
+                created,
             };
-            let fact = &event.fact;
-            let inserted = tx
-                .query_opt(
-                    "INSERT INTO events (id, account_id, source_key, kind, call_id, occurred_at, received_at, body)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (account_id, source_key) DO NOTHING
-                     RETURNING seq",
-                    &[
-                        &event.id,
-                        &account.0,
-                        &fact.source_key,
-                        &fact.kind.as_str(),
-                        &fact.call_id,
-                        &(fact.occurred_at.as_nanosecond() as i64),
-                        &(event.received_at.as_nanosecond() as i64),
-                        body,
-                    ],
-                )
-                .await
-                .map_err(|e| self.failed(e))?;
-            let Some(row) = inserted else {
-                let first: Option<Uuid> = tx
-                    .query_opt(
-                        "SELECT id FROM events WHERE account_id = $1 AND source_key = $2",
-                        &[&account.0, &fact.source_key],
-                    )
-                    .await
-                    .map_err(|e| self.failed(e))?
-                    .map(|r| r.get(0));
-                out.ids.push(first.unwrap_or(event.id));
-                out.duplicates += 1;
-                continue;
-            };
-            let seq: i64 = row.get(0);
-            out.ids.push(event.id);
-            out.accepted += 1;
-            out.last_seq = seq;
-            let call = if is_call_event(event) {
-                Some(
-                    self.correlate(&tx, &mut touched, account, seq, event, created)
-                        .await
-                        .map_err(|e| match e {
-                            StoreError::CallFull { call_id, max, .. } => StoreError::CallFull {
-                                index: Some(at),
-                                call_id,
-                                max,
-                            },
-                            other => other,
-                        })?,
-                )
-            } else {
-                None
-            };
-            if let Details::Agent(agent) = &fact.details {
-                let state = serde_json::to_value(agent.state)?
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                tx.execute(
-                    "INSERT INTO agents (account_id, agent_id, state, since, device) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (account_id, agent_id) DO UPDATE SET state = excluded.state,
-                         since = excluded.since, device = COALESCE(excluded.device, agents.device)
-                     WHERE excluded.since >= agents.since",
-                    &[&account.0, &agent.agent_id, &state, &fact.occurred_at.as_millisecond(), &agent.device],
-                )
-                .await
-                .map_err(|e| self.failed(e))?;
-            }
-            let order_key = call.or_else(|| fact.call_id.clone());
-            if !event.silent {
-                self.write_deliveries(
-                    &tx, &index, account, seq, event, order_key, now, created, &mut out,
-                )
+            self.store_event(&tx, &batch, at, event, body, &mut touched, &mut out)
                 .await?;
-            }
         }
         tx.commit().await.map_err(|e| self.failed(e))?;
         Ok((out, touched))
+    }
+
+    /// Writes one event of a batch: the event (or, for a duplicate, its first copy's id), its
+    /// call, its agent's state and its deliveries.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn store_event(
+        &self,
+        tx: &Transaction<'_>,
+        batch: &Batch<'_>,
+        at: usize,
+        event: &Event,
+        body: &[u8],
+        touched: &mut Touched,
+        out: &mut IngestOutcome,
+    ) -> Result<()> {
+        let Batch {
+            account,
+            index,
+            now,
+            created,
+        } = *batch;
+        // A call event seen at a device names the agent logged on there, when its source
+        // named none (as on SQLite).
+        let named;
+        let (event, body) = match self.agent_at_device(tx, account, event).await? {
+            Some(agent) => {
+                let mut with_agent = event.clone();
+                with_agent.fact.agent_id = Some(agent);
+                let packed = crate::body::pack_event(&with_agent)?;
+                named = (with_agent, packed);
+                (&named.0, named.1.as_slice())
+            }
+            None => (event, body),
+        };
+        let fact = &event.fact;
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO events (id, account_id, source_key, kind, call_id, occurred_at, received_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (account_id, source_key) DO NOTHING
+                 RETURNING seq",
+                &[
+                    &event.id,
+                    &account.0,
+                    &fact.source_key,
+                    &fact.kind.as_str(),
+                    &fact.call_id,
+                    &(fact.occurred_at.as_nanosecond() as i64),
+                    &(event.received_at.as_nanosecond() as i64),
+                    &body,
+                ],
+            )
+            .await
+            .map_err(|e| self.failed(e))?;
+        let Some(row) = inserted else {
+            let first: Option<Uuid> = tx
+                .query_opt(
+                    "SELECT id FROM events WHERE account_id = $1 AND source_key = $2",
+                    &[&account.0, &fact.source_key],
+                )
+                .await
+                .map_err(|e| self.failed(e))?
+                .map(|r| r.get(0));
+            out.ids.push(first.unwrap_or(event.id));
+            out.duplicates += 1;
+            return Ok(());
+        };
+        let seq: i64 = row.get(0);
+        out.ids.push(event.id);
+        out.accepted += 1;
+        out.last_seq = seq;
+        let call = if is_call_event(event) {
+            Some(
+                self.correlate(tx, touched, account, seq, event, created)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::CallFull { call_id, max, .. } => StoreError::CallFull {
+                            index: Some(at),
+                            call_id,
+                            max,
+                        },
+                        other => other,
+                    })?,
+            )
+        } else {
+            None
+        };
+        if let Details::Agent(agent) = &fact.details {
+            let state = serde_json::to_value(agent.state)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            tx.execute(
+                "INSERT INTO agents (account_id, agent_id, state, since, device) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (account_id, agent_id) DO UPDATE SET state = excluded.state,
+                     since = excluded.since, device = COALESCE(excluded.device, agents.device)
+                 WHERE excluded.since >= agents.since",
+                &[&account.0, &agent.agent_id, &state, &fact.occurred_at.as_millisecond(), &agent.device],
+            )
+            .await
+            .map_err(|e| self.failed(e))?;
+        }
+        let order_key = call.or_else(|| fact.call_id.clone());
+        if !event.silent {
+            self.write_deliveries(tx, index, account, seq, event, order_key, now, created, out)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The agent logged on at the device a call event is seen at, when its source named none.
@@ -249,7 +287,7 @@ impl PgStore {
     }
 
     /// The account's listener index as of its `config_version` now.
-    async fn index_for(
+    pub(super) async fn index_for(
         &self,
         tx: &Transaction<'_>,
         account: AccountId,
@@ -548,7 +586,7 @@ impl PgStore {
     }
 
     /// Events by their positions in the log, in log order (those pruned are skipped).
-    async fn events_at(&self, tx: &Transaction<'_>, seqs: &[i64]) -> Result<Vec<Event>> {
+    pub(super) async fn events_at(&self, tx: &Transaction<'_>, seqs: &[i64]) -> Result<Vec<Event>> {
         tx.query(
             "SELECT body FROM events WHERE seq = ANY($1) ORDER BY seq",
             &[&seqs],
@@ -638,7 +676,7 @@ impl Folds {
     /// Takes the fold of `call` at row version `version`, if this node holds it (it is put
     /// back, moved on, when the transaction commits; a transaction that fails leaves the call
     /// to be folded again).
-    fn take(&self, call: &str, version: i64) -> Option<(i64, CallFold)> {
+    pub(super) fn take(&self, call: &str, version: i64) -> Option<(i64, CallFold)> {
         let mut held = self.0.lock().expect("fold cache");
         match held.remove(call) {
             Some((v, fold)) if v == version => Some((v, fold)),
@@ -647,7 +685,7 @@ impl Folds {
     }
 
     /// Keeps what a committed transaction left, and drops the calls it merged away.
-    fn settle(&self, folds: HashMap<String, (i64, CallFold)>, forget: &[String]) {
+    pub(super) fn settle(&self, folds: HashMap<String, (i64, CallFold)>, forget: &[String]) {
         let mut held = self.0.lock().expect("fold cache");
         for id in forget {
             held.remove(id);

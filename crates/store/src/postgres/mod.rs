@@ -7,6 +7,7 @@
 //! time, behind the same tests as the SQLite store (ARCHITECTURE.md § Two stores).
 
 mod events;
+mod finalize;
 mod ingest;
 mod outbox;
 mod schema;
