@@ -635,3 +635,74 @@ async fn a_calls_deliveries_go_one_at_a_time_in_order_whichever_node_sends_them(
         .deliveries
         .is_empty());
 }
+
+/// The database drops every connection of a node (a restart, a failover): what the node was
+/// doing fails as "unavailable" (the server answers 503, nothing stored), and the node
+/// carries on by itself with new connections; nothing acknowledged is lost.
+#[tokio::test]
+async fn a_node_recovers_by_itself_when_the_database_drops_its_connections() {
+    let db = FreshDatabase::new("recover").await;
+    let node = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let account = switchboard_model::AccountId(1);
+    // Several connections in the pool, all in use once.
+    let warm: Vec<_> = (0..4)
+        .map(|i| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                node.ingest(account, vec![event(&format!("w{i}"))], now())
+                    .await
+            })
+        })
+        .collect();
+    for w in warm {
+        w.await.unwrap().unwrap();
+    }
+    let (admin, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let dropped: i64 = admin
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(dropped >= 1, "the node's connections were dropped");
+    let mut acknowledged = 4;
+    let mut refused = 0;
+    for i in 0..20 {
+        match node
+            .ingest(account, vec![event(&format!("a{i}"))], now())
+            .await
+        {
+            Ok(out) => acknowledged += out.accepted,
+            Err(e) => {
+                assert!(
+                    e.is_storage(),
+                    "a dropped connection is the storage's failure: {e:?}"
+                );
+                assert!(e.to_string().contains("cannot be reached"), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused <= 4,
+        "{refused} refused: the pool did not let go of dead connections"
+    );
+    assert!(acknowledged >= 20, "it carried on");
+    let stored: i64 = admin
+        .query_one("SELECT COUNT(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        stored as usize, acknowledged,
+        "every acknowledged event is stored, no other"
+    );
+}
