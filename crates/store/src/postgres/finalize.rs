@@ -28,18 +28,19 @@ impl PgStore {
         let tx = client.transaction().await.map_err(|e| self.failed(e))?;
         let columns =
             "id, account_id, version, revision, emitted_digest, missed_emitted, event_seqs";
-        let due = tx
+        let due = self
             .query(
+                &tx,
                 &format!(
                     "SELECT {columns} FROM calls WHERE finalize_at IS NOT NULL AND finalize_at <= $1
                       ORDER BY finalize_at LIMIT $2 FOR UPDATE SKIP LOCKED"
                 ),
                 &[&now_ms, &CHUNK],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
-        let quiet = tx
+            .await?;
+        let quiet = self
             .query(
+                &tx,
                 &format!(
                     "SELECT {columns} FROM calls
                       WHERE state IN ('initiated', 'ringing', 'active')
@@ -48,8 +49,7 @@ impl PgStore {
                 ),
                 &[&(now_ms - idle_ms), &CHUNK],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         let more = due.len() as i64 == CHUNK || quiet.len() as i64 == CHUNK;
         let mut touched = Touched::default();
         let mut emitted = 0;
@@ -98,7 +98,8 @@ impl PgStore {
             }
             let record = crate::body::pack_json(&serde_json::to_vec(&done.record)?)?;
             let c = finalization::columns(&done.record);
-            tx.execute(
+            self.execute(
+                &tx,
                 "UPDATE calls SET state = 'finalized', finalize_at = NULL, revision = $2,
                         emitted_digest = $3, missed_emitted = missed_emitted OR $4, record = $5,
                         started_at = $6, ended_at = $7, last_event_at = $8, direction = $9,
@@ -119,8 +120,7 @@ impl PgStore {
                     &c.search,
                 ],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
             // A finalized call rarely hears more; a late event folds it again from its events.
             touched.forget.push(id);
         }

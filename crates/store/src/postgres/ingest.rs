@@ -132,12 +132,10 @@ impl PgStore {
         keys.sort_unstable();
         keys.dedup();
         if !keys.is_empty() {
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS sorted",
+            self.execute(&tx, "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS sorted",
                 &[&keys],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         }
         let index = self.index_for(&tx, account).await?;
         let created = Timestamp::now().as_millisecond();
@@ -190,9 +188,7 @@ impl PgStore {
             None => (event, body),
         };
         let fact = &event.fact;
-        let inserted = tx
-            .query_opt(
-                "INSERT INTO events (id, account_id, source_key, kind, call_id, occurred_at, received_at, body)
+        let inserted = self.query_opt(tx, "INSERT INTO events (id, account_id, source_key, kind, call_id, occurred_at, received_at, body)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (account_id, source_key) DO NOTHING
                  RETURNING seq",
@@ -207,16 +203,15 @@ impl PgStore {
                     &body,
                 ],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         let Some(row) = inserted else {
-            let first: Option<Uuid> = tx
+            let first: Option<Uuid> = self
                 .query_opt(
+                    tx,
                     "SELECT id FROM events WHERE account_id = $1 AND source_key = $2",
                     &[&account.0, &fact.source_key],
                 )
-                .await
-                .map_err(|e| self.failed(e))?
+                .await?
                 .map(|r| r.get(0));
             out.ids.push(first.unwrap_or(event.id));
             out.duplicates += 1;
@@ -247,15 +242,13 @@ impl PgStore {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            tx.execute(
-                "INSERT INTO agents (account_id, agent_id, state, since, device) VALUES ($1, $2, $3, $4, $5)
+            self.execute(tx, "INSERT INTO agents (account_id, agent_id, state, since, device) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (account_id, agent_id) DO UPDATE SET state = excluded.state,
                      since = excluded.since, device = COALESCE(excluded.device, agents.device)
                  WHERE excluded.since >= agents.since",
                 &[&account.0, &agent.agent_id, &state, &fact.occurred_at.as_millisecond(), &agent.device],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         }
         let order_key = call.or_else(|| fact.call_id.clone());
         if !event.silent {
@@ -275,14 +268,11 @@ impl PgStore {
         let Some(device) = device_of(event).filter(|_| event.fact.agent_id.is_none()) else {
             return Ok(None);
         };
-        Ok(tx
-            .query_opt(
-                "SELECT agent_id FROM agents WHERE account_id = $1 AND device = $2 AND state != 'logged_out'
+        Ok(self.query_opt(tx, "SELECT agent_id FROM agents WHERE account_id = $1 AND device = $2 AND state != 'logged_out'
                   ORDER BY since DESC LIMIT 1",
                 &[&account.0, &device],
             )
-            .await
-            .map_err(|e| self.failed(e))?
+            .await?
             .map(|r| r.get(0)))
     }
 
@@ -292,28 +282,25 @@ impl PgStore {
         tx: &Transaction<'_>,
         account: AccountId,
     ) -> Result<Arc<ListenerIndex>> {
-        let version: i64 = tx
+        let version: i64 = self
             .query_one(
+                tx,
                 "SELECT COALESCE((SELECT config_version FROM accounts WHERE id = $1), 0)",
                 &[&account.0],
             )
-            .await
-            .map_err(|e| self.failed(e))?
+            .await?
             .get(0);
         if let Some((at, index)) = self.indexes.lock().expect("index cache").get(&account) {
             if *at == version {
                 return Ok(index.clone());
             }
         }
-        let rows = tx
-            .query(
-                "SELECT id, kind, account_id, extension_id, parent_id, body, created_at FROM resources
+        let rows = self.query(tx, "SELECT id, kind, account_id, extension_id, parent_id, body, created_at FROM resources
                   WHERE account_id = $1 AND kind IN ('callback', 'listener', 'subscription', 'filter', 'schedule')
                   ORDER BY id",
                 &[&account.0],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         let mut docs = MatchingDocuments {
             callbacks: Vec::new(),
             listeners: Vec::new(),
@@ -370,14 +357,14 @@ impl PgStore {
             let join = self.decide(tx, account, event, &aliases).await?;
             let mut ids: Vec<&String> = join.target.iter().chain(&join.merges).collect();
             ids.sort();
-            let locked: HashMap<String, LockedCall> = tx
+            let locked: HashMap<String, LockedCall> = self
                 .query(
+                    tx,
                     "SELECT id, version, event_seqs, emitted_digest, finalize_at FROM calls
                       WHERE id = ANY($1) ORDER BY id FOR UPDATE",
                     &[&ids],
                 )
-                .await
-                .map_err(|e| self.failed(e))?
+                .await?
                 .into_iter()
                 .map(|r| {
                     (
@@ -409,12 +396,10 @@ impl PgStore {
             },
             None => {
                 let id = Uuid::now_v7().to_string();
-                tx.execute(
-                    "INSERT INTO calls (id, account_id, created_at, heard_at, state) VALUES ($1, $2, $3, $3, 'initiated')",
+                self.execute(tx, "INSERT INTO calls (id, account_id, created_at, heard_at, state) VALUES ($1, $2, $3, $3, 'initiated')",
                     &[&id, &account.0, &now_ms],
                 )
-                .await
-                .map_err(|e| self.failed(e))?;
+                .await?;
                 let call = LockedCall {
                     version: 0,
                     event_seqs: Vec::new(),
@@ -432,42 +417,39 @@ impl PgStore {
                 "at": Timestamp::from_millisecond(now_ms).map(|t| t.to_string()).unwrap_or_default(),
                 "by": event.id.to_string(),
             });
-            tx.execute(
+            self.execute(
+                tx,
                 "UPDATE call_aliases SET call_id = $1 WHERE call_id = $2",
                 &[&target, other],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
-            tx.execute(
-                "UPDATE calls SET event_seqs = event_seqs || $2, merged = merged || jsonb_build_array($3::text::jsonb)
+            .await?;
+            self.execute(tx, "UPDATE calls SET event_seqs = event_seqs || $2, merged = merged || jsonb_build_array($3::text::jsonb)
                   WHERE id = $1",
                 &[&target, &gone.event_seqs, &note.to_string()],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
-            tx.execute("DELETE FROM calls WHERE id = $1", &[other])
-                .await
-                .map_err(|e| self.failed(e))?;
+            .await?;
+            self.execute(tx, "DELETE FROM calls WHERE id = $1", &[other])
+                .await?;
             call.event_seqs.extend(gone.event_seqs);
             touched.forget.push(other.clone());
         }
         if !join.new_aliases.is_empty() {
-            tx.execute(
+            self.execute(
+                tx,
                 "INSERT INTO call_aliases (account_id, alias, call_id)
                  SELECT $1, alias, $3 FROM unnest($2::text[]) AS alias
                  ON CONFLICT DO NOTHING",
                 &[&account.0, &join.new_aliases, &target],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         }
         if !join.taken_over.is_empty() {
-            tx.execute(
+            self.execute(
+                tx,
                 "UPDATE call_aliases SET call_id = $3 WHERE account_id = $1 AND alias = ANY($2)",
                 &[&account.0, &join.taken_over, &target],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         }
 
         // The call's fold: this transaction's, else the node's at the row's version, when the
@@ -506,8 +488,7 @@ impl PgStore {
             grace_ms,
         );
         let c = finalization::columns(&rec);
-        tx.execute(
-            "UPDATE calls SET state = $2, started_at = $3, ended_at = $4, last_event_at = $5,
+        self.execute(tx, "UPDATE calls SET state = $2, started_at = $3, ended_at = $4, last_event_at = $5,
                     finalize_at = $6, direction = $7, disposition = $8, missed = $9, search = $10,
                     event_seqs = array_append(event_seqs, $11), heard_at = $12, version = version + 1
               WHERE id = $1",
@@ -526,8 +507,7 @@ impl PgStore {
                 &now_ms,
             ],
         )
-        .await
-        .map_err(|e| self.failed(e))?;
+        .await?;
         // (A merge bumped nothing: the row's version is one more than when it was locked.)
         touched
             .folds
@@ -543,13 +523,13 @@ impl PgStore {
         event: &Event,
         aliases: &[String],
     ) -> Result<correlation::Join> {
-        let known: HashMap<String, String> = tx
+        let known: HashMap<String, String> = self
             .query(
+                tx,
                 "SELECT alias, call_id FROM call_aliases WHERE account_id = $1 AND alias = ANY($2)",
                 &[&account.0, &aliases],
             )
-            .await
-            .map_err(|e| self.failed(e))?
+            .await?
             .into_iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
@@ -568,13 +548,10 @@ impl PgStore {
                 .iter()
                 .filter_map(|(_, c)| c.as_ref().map(|c| c.id.clone()))
                 .collect();
-            let ended: HashMap<String, Option<i64>> = tx
-                .query(
-                    "SELECT id, ended_at FROM calls WHERE id = ANY($1) AND state IN ('ended', 'finalized')",
+            let ended: HashMap<String, Option<i64>> = self.query(tx, "SELECT id, ended_at FROM calls WHERE id = ANY($1) AND state IN ('ended', 'finalized')",
                     &[&ids],
                 )
-                .await
-                .map_err(|e| self.failed(e))?
+                .await?
                 .into_iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect();
@@ -587,12 +564,12 @@ impl PgStore {
 
     /// Events by their positions in the log, in log order (those pruned are skipped).
     pub(super) async fn events_at(&self, tx: &Transaction<'_>, seqs: &[i64]) -> Result<Vec<Event>> {
-        tx.query(
+        self.query(
+            tx,
             "SELECT body FROM events WHERE seq = ANY($1) ORDER BY seq",
             &[&seqs],
         )
-        .await
-        .map_err(|e| self.failed(e))?
+        .await?
         .iter()
         .map(|r| crate::body::event_of(rusqlite::types::ValueRef::Blob(r.get(0))))
         .collect()
@@ -618,13 +595,10 @@ impl PgStore {
             let mut status = "pending";
             if let Some((number, period)) = listener.rate_limit {
                 let since = created - (period as i64) * 1000;
-                let used: i64 = tx
-                    .query_one(
-                        "SELECT COUNT(*) FROM outbox WHERE callback_id = $1 AND created_at > $2 AND status != 'suppressed'",
+                let used: i64 = self.query_one(tx, "SELECT COUNT(*) FROM outbox WHERE callback_id = $1 AND created_at > $2 AND status != 'suppressed'",
                         &[&listener.callback_id, &since],
                     )
-                    .await
-                    .map_err(|e| self.failed(e))?
+                    .await?
                     .get(0);
                 if used as u64 >= number {
                     status = "suppressed";
@@ -632,19 +606,16 @@ impl PgStore {
             }
             if let (true, Some(call)) = (status == "pending", &order_key) {
                 // Taking turns with a node promoting the chain's next delivery.
-                tx.execute(
+                self.execute(
+                    tx,
                     "SELECT pg_advisory_xact_lock($1)",
                     &[&super::outbox::chain_key(listener.id, call)],
                 )
-                .await
-                .map_err(|e| self.failed(e))?;
-                let ahead = tx
-                    .query_opt(
-                        "SELECT 1 FROM outbox WHERE listener_id = $1 AND call_id = $2 AND status IN ('pending', 'queued') LIMIT 1",
+                .await?;
+                let ahead = self.query_opt(tx, "SELECT 1 FROM outbox WHERE listener_id = $1 AND call_id = $2 AND status IN ('pending', 'queued') LIMIT 1",
                         &[&listener.id, &order_key],
                     )
-                    .await
-                    .map_err(|e| self.failed(e))?;
+                    .await?;
                 if ahead.is_some() {
                     status = "queued";
                 }
@@ -654,14 +625,12 @@ impl PgStore {
             } else {
                 created
             };
-            tx.execute(
-                "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
+            self.execute(tx, "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
                                      next_attempt_at, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
                 &[&account.0, &seq, &listener.id, &listener.callback_id, &order_key, &status, &due, &created],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
             if status == "suppressed" {
                 out.suppressed += 1;
             } else {

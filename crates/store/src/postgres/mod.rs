@@ -206,6 +206,55 @@ impl PgStore {
         tx.commit().await.map_err(|e| self.failed(e))
     }
 
+    /// A statement run in `tx`, prepared once per connection (a statement parsed and planned
+    /// for every use cost PostgreSQL more than running it).
+    pub(super) async fn query(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let stmt = tx.prepare_cached(sql).await.map_err(|e| self.failed(e))?;
+        tx.query(&stmt, params).await.map_err(|e| self.failed(e))
+    }
+
+    /// [`Self::query`] of one row.
+    pub(super) async fn query_one(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<tokio_postgres::Row> {
+        let stmt = tx.prepare_cached(sql).await.map_err(|e| self.failed(e))?;
+        tx.query_one(&stmt, params)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    /// [`Self::query`] of at most one row.
+    pub(super) async fn query_opt(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>> {
+        let stmt = tx.prepare_cached(sql).await.map_err(|e| self.failed(e))?;
+        tx.query_opt(&stmt, params)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    /// [`Self::query`] that returns how many rows it changed.
+    pub(super) async fn execute(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        let stmt = tx.prepare_cached(sql).await.map_err(|e| self.failed(e))?;
+        tx.execute(&stmt, params).await.map_err(|e| self.failed(e))
+    }
+
     /// A database error, as the store's: one that comes from the connection (the database
     /// went away, refused, or shut down) says the database is unavailable.
     fn failed(&self, e: tokio_postgres::Error) -> StoreError {

@@ -52,8 +52,9 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(e))?;
         // The earliest pending row of each callback: one index step per callback.
-        let heads = tx
+        let heads = self
             .query(
+                &tx,
                 "WITH RECURSIVE heads AS (
                     (SELECT callback_id, next_attempt_at FROM outbox
                       WHERE status = 'pending' ORDER BY callback_id, next_attempt_at LIMIT 1)
@@ -66,8 +67,7 @@ impl PgStore {
                  SELECT callback_id, next_attempt_at FROM heads",
                 &[],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         let mut next_due_ms: Option<i64> = None;
         let mut due = Vec::new();
         for r in heads {
@@ -87,8 +87,7 @@ impl PgStore {
                 continue;
             }
             rows.extend(
-                tx.query(
-                    "UPDATE outbox o SET leased_by = $1, lease_until = $2
+                self.query(&tx, "UPDATE outbox o SET leased_by = $1, lease_until = $2
                        FROM (SELECT id FROM outbox
                               WHERE callback_id = $3 AND status = 'pending' AND next_attempt_at <= $4
                                 AND (lease_until IS NULL OR lease_until < $4)
@@ -98,8 +97,7 @@ impl PgStore {
                   RETURNING o.id, o.attempts, o.account_id, o.listener_id, o.callback_id, o.event_seq, o.call_id",
                     &[&self.node, &lease_until, &callback, &now_ms, &room],
                 )
-                .await
-                .map_err(|e| self.failed(e))?,
+                .await?,
             );
             if rows.len() as i64 >= limit {
                 break;
@@ -129,10 +127,9 @@ impl PgStore {
             let event = match events.get(&seq) {
                 Some(e) => e.clone(),
                 None => {
-                    let row = tx
-                        .query_one("SELECT body FROM events WHERE seq = $1", &[&seq])
-                        .await
-                        .map_err(|e| self.failed(e))?;
+                    let row = self
+                        .query_one(&tx, "SELECT body FROM events WHERE seq = $1", &[&seq])
+                        .await?;
                     let event = Arc::new(crate::body::event_of(rusqlite::types::ValueRef::Blob(
                         row.get(0),
                     ))?);
@@ -199,14 +196,14 @@ impl PgStore {
         if let Some(r) = seen.get(&id) {
             return Ok(r.clone());
         }
-        let row = tx
+        let row = self
             .query_opt(
+                tx,
                 "SELECT id, kind, account_id, extension_id, parent_id, body, created_at
                    FROM resources WHERE id = $1 AND account_id = $2",
                 &[&id, &account.0],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         let resource = match row {
             Some(r) => {
                 let body: String = r.get(5);
@@ -272,14 +269,14 @@ impl PgStore {
         deactivated: &mut Vec<Deactivation>,
     ) -> Result<()> {
         if let Next::Reroute(target) = o.next {
-            tx.execute(
+            self.execute(
+                tx,
                 "UPDATE outbox SET callback_id = $2, leased_by = NULL, lease_until = NULL,
                         next_attempt_at = $3, updated_at = $3
                   WHERE id = $1 AND leased_by = $4",
                 &[&o.outbox_id, &target, &o.at_ms, &self.node],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
             return Ok(());
         }
         let (status, next_at, counted) = match o.next {
@@ -290,9 +287,7 @@ impl PgStore {
             Next::Wait => ("pending", WAITING, false),
             Next::Reroute(_) => unreachable!("handled above"),
         };
-        let row = tx
-            .query_opt(
-                "UPDATE outbox SET status = $2, next_attempt_at = $3, leased_by = NULL, lease_until = NULL,
+        let row = self.query_opt(tx, "UPDATE outbox SET status = $2, next_attempt_at = $3, leased_by = NULL, lease_until = NULL,
                         attempts = attempts + $4, last_error = $5, updated_at = $6
                   WHERE id = $1 AND leased_by = $7
               RETURNING account_id, callback_id, fallback_of, listener_id, call_id",
@@ -306,8 +301,7 @@ impl PgStore {
                     &self.node,
                 ],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         let Some(row) = row else {
             tracing::debug!(
                 outbox_id = o.outbox_id,
@@ -326,7 +320,8 @@ impl PgStore {
         if !counted {
             return Ok(());
         }
-        tx.execute(
+        self.execute(
+            tx,
             "INSERT INTO attempts (outbox_id, at, status_code, latency_ms, error, response_prefix)
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
@@ -338,28 +333,27 @@ impl PgStore {
                 &o.response_prefix,
             ],
         )
-        .await
-        .map_err(|e| self.failed(e))?;
+        .await?;
         // Callback health: how long it has been failing without a success in between.
         if o.next == Next::Succeeded {
-            tx.execute(
+            self.execute(
+                tx,
                 "UPDATE callback_health SET failing_since = NULL, last_success = $2
                   WHERE callback_id = $1 AND failing_since IS NOT NULL",
                 &[&callback_id, &o.at_ms],
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         } else {
-            let since: Option<i64> = tx
+            let since: Option<i64> = self
                 .query_one(
+                    tx,
                     "INSERT INTO callback_health (callback_id, failing_since) VALUES ($1, $2)
                      ON CONFLICT (callback_id) DO UPDATE
                         SET failing_since = COALESCE(callback_health.failing_since, $2)
                      RETURNING failing_since",
                     &[&callback_id, &o.at_ms],
                 )
-                .await
-                .map_err(|e| self.failed(e))?
+                .await?
                 .get(0);
             let reason = if o.gone {
                 Some("the receiver answered 410 Gone".to_string())
@@ -372,15 +366,12 @@ impl PgStore {
                 None
             };
             if let Some(reason) = reason {
-                let changed = tx
-                    .execute(
-                        "UPDATE resources SET body = jsonb_set(body::jsonb, '{enabled}', 'false')::text
+                let changed = self.execute(tx, "UPDATE resources SET body = jsonb_set(body::jsonb, '{enabled}', 'false')::text
                           WHERE id = $1 AND kind = 'callback'
                             AND COALESCE((body::jsonb ->> 'enabled')::boolean, true)",
                         &[&callback_id],
                     )
-                    .await
-                    .map_err(|e| self.failed(e))?;
+                    .await?;
                 if changed > 0 {
                     self.config_changed(tx, account).await?;
                     deactivated.push(Deactivation {
@@ -394,26 +385,24 @@ impl PgStore {
         // A delivery that died on its callback goes to the callback's fallback (once).
         let mut replaced = false;
         if o.next == Next::Dead && fallback_of.is_none() {
-            let fallback: Option<i64> = tx
+            let fallback: Option<i64> = self
                 .query_opt(
+                    tx,
                     "SELECT (body::jsonb ->> 'fallback_callback_id')::bigint FROM resources
                       WHERE id = $1 AND kind = 'callback'",
                     &[&callback_id],
                 )
-                .await
-                .map_err(|e| self.failed(e))?
+                .await?
                 .and_then(|r| r.get(0));
             if let Some(fallback) = fallback.filter(|f| *f != callback_id) {
                 replaced = true;
-                tx.execute(
-                    "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
+                self.execute(tx, "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
                                          next_attempt_at, created_at, updated_at, fallback_of)
                      SELECT account_id, event_seq, listener_id, $2, call_id, 'pending', $3, $3, $3, id
                        FROM outbox WHERE id = $1",
                     &[&o.outbox_id, &fallback, &o.at_ms],
                 )
-                .await
-                .map_err(|e| self.failed(e))?;
+                .await?;
             }
         }
         if matches!(o.next, Next::Succeeded | Next::Dead) && !replaced {
@@ -433,20 +422,20 @@ impl PgStore {
         call: &str,
         now_ms: i64,
     ) -> Result<()> {
-        tx.execute(
+        self.execute(
+            tx,
             "SELECT pg_advisory_xact_lock($1)",
             &[&chain_key(listener, call)],
         )
-        .await
-        .map_err(|e| self.failed(e))?;
-        tx.execute(
+        .await?;
+        self.execute(
+            tx,
             "UPDATE outbox SET status = 'pending', next_attempt_at = GREATEST(next_attempt_at, $3)
               WHERE id = (SELECT id FROM outbox WHERE listener_id = $1 AND call_id = $2
                              AND status = 'queued' ORDER BY id LIMIT 1)",
             &[&listener, &call, &now_ms],
         )
-        .await
-        .map_err(|e| self.failed(e))?;
+        .await?;
         Ok(())
     }
 
@@ -457,12 +446,12 @@ impl PgStore {
         tx: &Transaction<'_>,
         account: AccountId,
     ) -> Result<()> {
-        tx.execute(
+        self.execute(
+            tx,
             "UPDATE accounts SET config_version = config_version + 1 WHERE id = $1",
             &[&account.0],
         )
-        .await
-        .map_err(|e| self.failed(e))?;
+        .await?;
         Ok(())
     }
 }
