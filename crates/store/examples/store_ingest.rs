@@ -4,7 +4,8 @@
 //!   cargo run --release -p switchboard-store --example store_ingest -- \
 //!       postgres://postgres:postgres@127.0.0.1:5432/postgres [calls]
 //!
-//! Each call is four events (created, ringing, answered, ended) of its own call id. Two
+//! Each call is four events (created, ringing, answered, ended) of its own call id, the calls
+//! side by side (every call's first step, then every call's second, …). Two
 //! shapes, as the hub's harness has them: batches of 100 events over 4 concurrent requests,
 //! and one event a request over 32. A fresh SQLite directory and a fresh PostgreSQL database
 //! (made on the server the URL names, dropped after) for each run. Prints events/s, and the
@@ -28,9 +29,12 @@ fn events(calls: usize) -> Vec<Event> {
         EventKind::LegEnded,
     ];
     let now = jiff::Timestamp::now();
-    (0..calls)
-        .flat_map(|c| {
-            kinds.iter().enumerate().map(move |(k, kind)| Fact {
+    // Calls side by side, as a busy source sends them: each step of every call, in turn.
+    kinds
+        .iter()
+        .enumerate()
+        .flat_map(|(k, kind)| {
+            (0..calls).map(move |c| Fact {
                 time_estimated: false,
                 source_key: format!("c{c}-{k}"),
                 kind: *kind,
@@ -114,14 +118,16 @@ async fn run(
     connections: usize,
 ) -> (f64, f64, f64) {
     let batches: Vec<Vec<Event>> = events.chunks(batch).map(|c| c.to_vec()).collect();
-    let queue = Arc::new(std::sync::Mutex::new(batches));
+    let queue = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+        batches,
+    )));
     let (cpu0, pg0, t0) = (own_cpu(), cpu_of("postgres"), Instant::now());
     let workers: Vec<_> = (0..connections)
         .map(|_| {
             let (target, queue) = (target.clone(), queue.clone());
             tokio::spawn(async move {
                 loop {
-                    let next = queue.lock().unwrap().pop();
+                    let next = queue.lock().unwrap().pop_front();
                     let Some(batch) = next else { break };
                     target.ingest(batch).await;
                 }

@@ -454,7 +454,8 @@ fn columns_of(record: &Value) -> Columns {
 }
 
 /// Three nodes on one PostgreSQL database, every scenario: each burst's payloads dealt
-/// round-robin over the nodes in a shuffled order and sent at once, one a request, then the
+/// round-robin over the nodes in a shuffled order and sent at once (one a request, or every
+/// other scenario each node's share as one batch), then the
 /// three nodes' finalizers run at once. The calls they conclude are the ones SQLite concludes
 /// (start, end, direction, disposition, missed), with as many call logs and missed-call
 /// alerts, and every call event is in exactly one call.
@@ -498,12 +499,21 @@ fn every_scenario_through_three_postgres_nodes_at_once_concludes_what_sqlite_con
                 for (k, i) in order.into_iter().enumerate() {
                     dealt[k % 3].push(burst[i]);
                 }
+                // Every other scenario, each node sends its share of a burst as one batch.
+                let batched = n % 2 == 1;
                 let send = |items: Vec<usize>, node: &PgStore| {
                     let events = &events;
                     let node = node.clone();
                     async move {
-                        for i in items {
-                            node.ingest(AccountId(1), events[i].clone(), s.items[i].1)
+                        let requests: Vec<Vec<usize>> = if batched {
+                            vec![items]
+                        } else {
+                            items.into_iter().map(|i| vec![i]).collect()
+                        };
+                        for request in requests.into_iter().filter(|r| !r.is_empty()) {
+                            let at = s.items[*request.last().unwrap()].1;
+                            let batch = request.iter().flat_map(|i| events[*i].clone()).collect();
+                            node.ingest(AccountId(1), batch, at)
                                 .await
                                 .unwrap_or_else(|e| panic!("{}: {e}", s.name));
                         }

@@ -4,9 +4,9 @@
 //! engine's (`engine::finalization`), as on SQLite; the `call.log` and `call.missed` events go
 //! through the same matching and outbox rows as any event, in the same transaction.
 
-use super::ingest::{Batch, Touched};
+use super::ingest::Touched;
 use super::PgStore;
-use crate::{Finalized, IngestOutcome, Result};
+use crate::{Finalized, Result};
 use jiff::Timestamp;
 use switchboard_engine::calls::CallFold;
 use switchboard_engine::finalization::{self, Said};
@@ -82,18 +82,23 @@ impl PgStore {
             );
             if !done.events.is_empty() {
                 let index = self.index_for(&tx, account).await?;
-                let batch = Batch {
-                    account,
-                    index: &index,
-                    now,
-                    created: now_ms,
-                };
-                let mut out = IngestOutcome::default();
-                for (at, event) in done.events.iter().enumerate() {
-                    let body = crate::body::pack_event(event)?;
-                    self.store_event(&tx, &batch, at, event, &body, &mut touched, &mut out)
-                        .await?;
-                }
+                let bodies = done
+                    .events
+                    .iter()
+                    .map(crate::body::pack_event)
+                    .collect::<Result<Vec<_>>>()?;
+                let out = self
+                    .write_batch(
+                        &tx,
+                        account,
+                        &done.events,
+                        &bodies,
+                        &index,
+                        now,
+                        now_ms,
+                        &mut touched,
+                    )
+                    .await?;
                 emitted += out.accepted;
             }
             let record = crate::body::pack_json(&serde_json::to_vec(&done.record)?)?;

@@ -6,6 +6,7 @@
 //! event (`events.rs`). The store's operations follow, one module at a
 //! time, behind the same tests as the SQLite store (ARCHITECTURE.md § Two stores).
 
+mod batch;
 mod events;
 mod finalize;
 mod ingest;
