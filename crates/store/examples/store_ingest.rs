@@ -10,6 +10,7 @@
 //! and one event a request over 32. A fresh SQLite directory and a fresh PostgreSQL database
 //! (made on the server the URL names, dropped after) for each run. Prints events/s, and the
 //! CPU seconds of this process and of the PostgreSQL server's processes during the run.
+//! `KEEP=1` keeps the last PostgreSQL database made, to look at its statistics.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -199,10 +200,12 @@ async fn main() {
                 s.close();
             } else {
                 drop(target);
-                admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-                    .unwrap();
+                if std::env::var("KEEP").is_err() {
+                    admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await
+                        .unwrap();
+                }
             }
         }
     }

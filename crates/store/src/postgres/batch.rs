@@ -64,6 +64,61 @@ struct Moves {
     merged_into: HashMap<String, String>,
 }
 
+/// Calls' rows as columns, for one statement over all of them.
+#[derive(Default)]
+struct Rows<'a> {
+    ids: Vec<&'a str>,
+    states: Vec<&'static str>,
+    started: Vec<Option<i64>>,
+    ended: Vec<Option<i64>>,
+    last_event: Vec<Option<i64>>,
+    due: Vec<Option<i64>>,
+    directions: Vec<Option<String>>,
+    dispositions: Vec<String>,
+    missed: Vec<bool>,
+    search: Vec<String>,
+    /// Each call's events, as an array literal.
+    seqs: Vec<String>,
+    /// What merged into each call, as a JSON array.
+    notes: Vec<String>,
+}
+
+impl<'a> Rows<'a> {
+    fn push(
+        &mut self,
+        id: &'a str,
+        state: &'static str,
+        due: Option<i64>,
+        rec: &switchboard_engine::calls::CallRecord,
+        seqs: &[i64],
+        notes: &[serde_json::Value],
+    ) {
+        let c = finalization::columns(rec);
+        let mut list = seqs.to_vec();
+        list.sort_unstable();
+        list.dedup();
+        self.ids.push(id);
+        self.states.push(state);
+        self.started.push(c.started_at_ms);
+        self.ended.push(c.ended_at_ms);
+        self.last_event.push(c.last_event_at_ms);
+        self.due.push(due);
+        self.directions.push(c.direction);
+        self.dispositions.push(c.disposition);
+        self.missed.push(c.missed);
+        self.search.push(c.search);
+        self.seqs.push(format!(
+            "{{{}}}",
+            list.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+        self.notes
+            .push(serde_json::Value::Array(notes.to_vec()).to_string());
+    }
+}
+
 /// A delivery the batch makes, before its status is known.
 struct Delivery {
     seq: i64,
@@ -314,6 +369,9 @@ impl PgStore {
             let mut ids: Vec<&String> = known.values().collect();
             ids.sort();
             ids.dedup();
+            if ids.is_empty() {
+                return Ok((known, HashMap::new()));
+            }
             let calls: HashMap<String, Call> = self
                 .query(
                     tx,
@@ -469,9 +527,9 @@ impl PgStore {
         Ok(target)
     }
 
-    /// Writes back what the batch did to calls: new calls, their ids, merges, and every
-    /// changed call's row, in one statement each.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes back what the batch did to calls: new calls (whole) with the ids new to any
+    /// call in one statement, merges, ids taken over, and every other changed call's row in
+    /// one statement.
     async fn write_calls(
         &self,
         tx: &Transaction<'_>,
@@ -488,73 +546,9 @@ impl PgStore {
             }
             id
         };
-        // New calls: those merged into another before the batch ended are never written.
-        let made: Vec<&String> = calls
-            .iter()
-            .filter(|(id, c)| c.new && !merged_into.contains_key(*id))
-            .map(|(id, _)| id)
-            .collect();
-        if !made.is_empty() {
-            self.execute(
-                tx,
-                "INSERT INTO calls (id, account_id, created_at, heard_at, state)
-                 SELECT id, $2, $3, $3, 'initiated' FROM unnest($1::text[]) AS id",
-                &[&made, &account.0, &created],
-            )
-            .await?;
-        }
-        // Ids move off merged calls, then those calls go.
-        for (other, _) in &moves.merges {
-            let into = last(other);
-            if calls.contains_key(&into) {
-                self.execute(
-                    tx,
-                    "UPDATE call_aliases SET call_id = $1 WHERE call_id = $2",
-                    &[&into, other],
-                )
-                .await?;
-                self.execute(tx, "DELETE FROM calls WHERE id = $1", &[other])
-                    .await?;
-            }
-        }
-        let (names, owners): (Vec<&String>, Vec<String>) =
-            moves.new_aliases.iter().map(|(a, c)| (a, last(c))).unzip();
-        if !names.is_empty() {
-            self.execute(
-                tx,
-                "INSERT INTO call_aliases (account_id, alias, call_id)
-                 SELECT $1, alias, call_id FROM unnest($2::text[], $3::text[]) AS a(alias, call_id)
-                 ON CONFLICT (account_id, alias) DO UPDATE SET call_id = excluded.call_id",
-                &[&account.0, &names, &owners],
-            )
-            .await?;
-        }
-        let (names, owners): (Vec<&String>, Vec<String>) =
-            moves.taken_over.iter().map(|(a, c)| (a, last(c))).unzip();
-        if !names.is_empty() {
-            self.execute(
-                tx,
-                "UPDATE call_aliases a SET call_id = t.call_id
-                   FROM unnest($2::text[], $3::text[]) AS t(alias, call_id)
-                  WHERE a.account_id = $1 AND a.alias = ANY($2) AND a.alias = t.alias",
-                &[&account.0, &names, &owners],
-            )
-            .await?;
-        }
-        // Every changed call's row, from its record.
+        // Each changed call's row, from its record (a call merged away has none).
         let grace_ms = self.options.finalize_grace.as_millis() as i64;
-        let mut ids = Vec::new();
-        let mut states = Vec::new();
-        let mut started = Vec::new();
-        let mut ended = Vec::new();
-        let mut last_event = Vec::new();
-        let mut due = Vec::new();
-        let mut directions = Vec::new();
-        let mut dispositions = Vec::new();
-        let mut missed = Vec::new();
-        let mut search = Vec::new();
-        let mut seqs = Vec::new();
-        let mut notes = Vec::new();
+        let (mut made, mut changed) = (Rows::default(), Rows::default());
         for (id, call) in calls {
             let Some(fold) = call.fold.as_ref().filter(|_| call.changed) else {
                 continue;
@@ -570,30 +564,85 @@ impl PgStore {
                 created,
                 grace_ms,
             );
-            let c = finalization::columns(&rec);
-            ids.push(id.as_str());
-            states.push(state.as_str());
-            started.push(c.started_at_ms);
-            ended.push(c.ended_at_ms);
-            last_event.push(c.last_event_at_ms);
-            due.push(finalize_at);
-            directions.push(c.direction);
-            dispositions.push(c.disposition);
-            missed.push(c.missed);
-            search.push(c.search);
-            let mut list = call.seqs.clone();
-            list.sort_unstable();
-            list.dedup();
-            seqs.push(format!(
-                "{{{}}}",
-                list.iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ));
-            notes.push(serde_json::Value::Array(call.notes.clone()).to_string());
+            let rows = if call.new { &mut made } else { &mut changed };
+            rows.push(
+                id,
+                state.as_str(),
+                finalize_at,
+                &rec,
+                &call.seqs,
+                &call.notes,
+            );
         }
-        if !ids.is_empty() {
+        let (names, owners): (Vec<&String>, Vec<String>) =
+            moves.new_aliases.iter().map(|(a, c)| (a, last(c))).unzip();
+        if !made.ids.is_empty() || !names.is_empty() {
+            let r = &made;
+            self.execute(
+                tx,
+                "WITH made AS (
+                    INSERT INTO calls (id, account_id, created_at, heard_at, state, started_at,
+                                       ended_at, last_event_at, finalize_at, direction, disposition,
+                                       missed, search, event_seqs, merged, version)
+                    SELECT id, $13, $14, $14, state, started_at, ended_at, last_event_at,
+                           finalize_at, direction, disposition, missed, search, seqs::bigint[],
+                           notes::jsonb, 1
+                      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                                  $6::bigint[], $7::text[], $8::text[], $9::bool[], $10::text[],
+                                  $11::text[], $12::text[])
+                           AS u(id, state, started_at, ended_at, last_event_at, finalize_at,
+                                direction, disposition, missed, search, seqs, notes)
+                 )
+                 INSERT INTO call_aliases (account_id, alias, call_id)
+                 SELECT $13, alias, call_id FROM unnest($15::text[], $16::text[]) AS a(alias, call_id)
+                 ON CONFLICT (account_id, alias) DO UPDATE SET call_id = excluded.call_id",
+                &[
+                    &r.ids,
+                    &r.states,
+                    &r.started,
+                    &r.ended,
+                    &r.last_event,
+                    &r.due,
+                    &r.directions,
+                    &r.dispositions,
+                    &r.missed,
+                    &r.search,
+                    &r.seqs,
+                    &r.notes,
+                    &account.0,
+                    &created,
+                    &names,
+                    &owners,
+                ],
+            )
+            .await?;
+        }
+        // Ids move off merged calls, then those calls go.
+        for (other, _) in &moves.merges {
+            let into = last(other);
+            self.execute(
+                tx,
+                "UPDATE call_aliases SET call_id = $1 WHERE call_id = $2",
+                &[&into, other],
+            )
+            .await?;
+            self.execute(tx, "DELETE FROM calls WHERE id = $1", &[other])
+                .await?;
+        }
+        let (names, owners): (Vec<&String>, Vec<String>) =
+            moves.taken_over.iter().map(|(a, c)| (a, last(c))).unzip();
+        if !names.is_empty() {
+            self.execute(
+                tx,
+                "UPDATE call_aliases a SET call_id = t.call_id
+                   FROM unnest($2::text[], $3::text[]) AS t(alias, call_id)
+                  WHERE a.account_id = $1 AND a.alias = ANY($2) AND a.alias = t.alias",
+                &[&account.0, &names, &owners],
+            )
+            .await?;
+        }
+        if !changed.ids.is_empty() {
+            let r = &changed;
             self.execute(
                 tx,
                 "UPDATE calls c SET state = u.state, started_at = u.started_at, ended_at = u.ended_at,
@@ -608,18 +657,18 @@ impl PgStore {
                              disposition, missed, search, seqs, notes)
                   WHERE c.id = ANY($1) AND c.id = u.id",
                 &[
-                    &ids,
-                    &states,
-                    &started,
-                    &ended,
-                    &last_event,
-                    &due,
-                    &directions,
-                    &dispositions,
-                    &missed,
-                    &search,
-                    &seqs,
-                    &notes,
+                    &r.ids,
+                    &r.states,
+                    &r.started,
+                    &r.ended,
+                    &r.last_event,
+                    &r.due,
+                    &r.directions,
+                    &r.dispositions,
+                    &r.missed,
+                    &r.search,
+                    &r.seqs,
+                    &r.notes,
                     &created,
                 ],
             )

@@ -110,13 +110,18 @@ impl PgStore {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        if !keys.is_empty() {
-            self.execute(&tx, "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS sorted",
-                &[&keys],
+        // The calls' locks, and the account's configuration version, in one statement.
+        let version: i64 = self
+            .query_one(
+                &tx,
+                "SELECT COALESCE((SELECT config_version FROM accounts WHERE id = $2), 0),
+                        (SELECT COUNT(pg_advisory_xact_lock(k))
+                           FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS sorted)",
+                &[&keys, &account.0],
             )
-            .await?;
-        }
-        let index = self.index_for(&tx, account).await?;
+            .await?
+            .get(0);
+        let index = self.index_at(&tx, account, version).await?;
         let created = Timestamp::now().as_millisecond();
         let mut touched = Touched::default();
         let out = self
@@ -167,6 +172,16 @@ impl PgStore {
             )
             .await?
             .get(0);
+        self.index_at(tx, account, version).await
+    }
+
+    /// The account's listener index at configuration version `version`.
+    async fn index_at(
+        &self,
+        tx: &Transaction<'_>,
+        account: AccountId,
+        version: i64,
+    ) -> Result<Arc<ListenerIndex>> {
         if let Some((at, index)) = self.indexes.lock().expect("index cache").get(&account) {
             if *at == version {
                 return Ok(index.clone());
