@@ -706,3 +706,78 @@ async fn a_node_recovers_by_itself_when_the_database_drops_its_connections() {
         "every acknowledged event is stored, no other"
     );
 }
+
+/// Requests that arrive together are written in one transaction; one that must be refused
+/// (its call would pass the most events a call may have) is refused alone, naming its own
+/// event, and the others are stored.
+#[tokio::test]
+async fn a_refused_request_among_many_taken_together_fails_alone() {
+    let db = FreshDatabase::new("together").await;
+    let options = CallOptions {
+        max_events_per_call: 3,
+        ..CallOptions::default()
+    };
+    let node = PgStore::connect(&db.url, options).await.unwrap();
+    let account = switchboard_model::AccountId(1);
+    let mut sends = Vec::new();
+    for i in 0..40 {
+        let node = node.clone();
+        sends.push(tokio::spawn(async move {
+            let events = if i == 17 {
+                // Four events of one call: one more than a call may have.
+                (0..4)
+                    .map(|k| {
+                        let mut e = event(&format!("full-{k}"));
+                        e.fact.call_id = Some("full".into());
+                        e
+                    })
+                    .collect()
+            } else {
+                let mut e = event(&format!("ok-{i}"));
+                e.fact.call_id = Some(format!("call-{i}"));
+                vec![e]
+            };
+            node.ingest(account, events, now()).await
+        }));
+    }
+    let mut stored = 0;
+    for (i, send) in sends.into_iter().enumerate() {
+        match send.await.unwrap() {
+            Ok(out) => {
+                assert_ne!(i, 17);
+                assert_eq!(out.accepted, 1);
+                stored += 1;
+            }
+            Err(StoreError::CallFull { index, max, .. }) => {
+                assert_eq!(i, 17);
+                assert_eq!((index, max), (Some(3), 3), "its own fourth event");
+            }
+            Err(e) => panic!("request {i}: {e}"),
+        }
+    }
+    assert_eq!(stored, 39);
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let keys: Vec<String> = client
+        .query(
+            "SELECT source_key FROM events WHERE source_key LIKE 'full-%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        keys.is_empty(),
+        "nothing of the refused request is stored: {keys:?}"
+    );
+    let count: i64 = client
+        .query_one("SELECT COUNT(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 39);
+}

@@ -18,6 +18,34 @@ use switchboard_engine::ListenerIndex;
 use switchboard_model::{AccountId, Details, Event};
 use uuid::Uuid;
 
+/// What became of one event of a batch.
+pub(super) struct Written {
+    /// The id it is known by (the first copy's, for a duplicate).
+    pub id: Uuid,
+    /// Its position in the log; `None` for a duplicate.
+    pub seq: Option<i64>,
+    pub deliveries: usize,
+    pub suppressed: usize,
+}
+
+/// What became of a request, from what became of its events.
+pub(super) fn outcome(written: &[Written]) -> IngestOutcome {
+    let mut out = IngestOutcome::default();
+    for w in written {
+        out.ids.push(w.id);
+        match w.seq {
+            Some(seq) => {
+                out.accepted += 1;
+                out.last_seq = out.last_seq.max(seq);
+            }
+            None => out.duplicates += 1,
+        }
+        out.deliveries += w.deliveries;
+        out.suppressed += w.suppressed;
+    }
+    out
+}
+
 /// A call the batch touches, as the transaction locked it and as the batch leaves it.
 struct Call {
     /// The row's version when locked (0 for a call the batch makes).
@@ -145,7 +173,7 @@ impl PgStore {
         now: Timestamp,
         created: i64,
         touched: &mut Touched,
-    ) -> Result<IngestOutcome> {
+    ) -> Result<Vec<Written>> {
         // A call event seen at a device names the agent logged on there (Welljoint); an agent
         // event of the same batch may have just logged them on, so these go one at a time.
         let mut named: Vec<Option<(Event, Vec<u8>)>> = Vec::with_capacity(events.len());
@@ -208,26 +236,29 @@ impl PgStore {
             .into_iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
-        let mut out = IngestOutcome::default();
+        let mut written: Vec<Written> = Vec::with_capacity(events.len());
         // Each new event once (a key twice in the batch: its first copy is the new one).
         let mut taken: HashSet<&str> = HashSet::new();
         let mut accepted: Vec<(usize, i64)> = Vec::new();
         let mut repeated: Vec<&str> = Vec::new();
         for (i, (e, _)) in events.iter().enumerate() {
             let key = e.fact.source_key.as_str();
-            match inserted.get(key) {
+            let seq = match inserted.get(key) {
                 Some(seq) if taken.insert(key) => {
                     accepted.push((i, *seq));
-                    out.ids.push(e.id);
-                    out.accepted += 1;
-                    out.last_seq = out.last_seq.max(*seq);
+                    Some(*seq)
                 }
                 _ => {
                     repeated.push(key);
-                    out.ids.push(e.id);
-                    out.duplicates += 1;
+                    None
                 }
-            }
+            };
+            written.push(Written {
+                id: e.id,
+                seq,
+                deliveries: 0,
+                suppressed: 0,
+            });
         }
         if !repeated.is_empty() {
             let first: HashMap<String, Uuid> = self
@@ -240,10 +271,10 @@ impl PgStore {
                 .into_iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect();
-            for (i, (e, _)) in events.iter().enumerate() {
-                if !accepted.iter().any(|(a, _)| *a == i) {
+            for (w, (e, _)) in written.iter_mut().zip(&events) {
+                if w.seq.is_none() {
                     if let Some(id) = first.get(&e.fact.source_key) {
-                        out.ids[i] = *id;
+                        w.id = *id;
                     }
                 }
             }
@@ -314,9 +345,19 @@ impl PgStore {
             }
         }
         touched.forget.extend(moves.merged_into.into_keys());
-        self.write_deliveries(tx, account, created, deliveries, &mut out)
-            .await?;
-        Ok(out)
+        let at: HashMap<i64, usize> = accepted.iter().map(|(i, seq)| (*seq, *i)).collect();
+        for (seq, suppressed) in self
+            .write_deliveries(tx, account, created, deliveries)
+            .await?
+        {
+            let w = &mut written[at[&seq]];
+            if suppressed {
+                w.suppressed += 1;
+            } else {
+                w.deliveries += 1;
+            }
+        }
+        Ok(written)
     }
 
     /// Keeps the latest state of an agent (an older state arriving late changes nothing).
@@ -687,10 +728,9 @@ impl PgStore {
         account: AccountId,
         created: i64,
         deliveries: Vec<Delivery>,
-        out: &mut IngestOutcome,
-    ) -> Result<()> {
+    ) -> Result<Vec<(i64, bool)>> {
         if deliveries.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut chains: Vec<(i64, &str)> = deliveries
             .iter()
@@ -730,6 +770,7 @@ impl PgStore {
         }
         // Rate-limited callbacks: how many deliveries their window holds already.
         let mut used: HashMap<i64, u64> = HashMap::new();
+        let mut made = Vec::with_capacity(deliveries.len());
         let mut seqs = Vec::with_capacity(deliveries.len());
         let mut listeners = Vec::with_capacity(deliveries.len());
         let mut callbacks = Vec::with_capacity(deliveries.len());
@@ -770,11 +811,7 @@ impl PgStore {
             } else {
                 created
             };
-            if status == "suppressed" {
-                out.suppressed += 1;
-            } else {
-                out.deliveries += 1;
-            }
+            made.push((d.seq, status == "suppressed"));
             seqs.push(d.seq);
             listeners.push(d.listener);
             callbacks.push(d.callback);
@@ -792,6 +829,6 @@ impl PgStore {
             &[&account.0, &seqs, &listeners, &callbacks, &call_ids, &statuses, &dues, &created],
         )
         .await?;
-        Ok(())
+        Ok(made)
     }
 }

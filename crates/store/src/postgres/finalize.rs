@@ -99,7 +99,7 @@ impl PgStore {
                         &mut touched,
                     )
                     .await?;
-                emitted += out.accepted;
+                emitted += out.iter().filter(|w| w.seq.is_some()).count();
             }
             let record = crate::body::pack_json(&serde_json::to_vec(&done.record)?)?;
             let c = finalization::columns(&done.record);

@@ -28,11 +28,11 @@ use switchboard_engine::ListenerIndex;
 use switchboard_model::{AccountId, Event};
 
 /// How many times a batch is run again after losing a deadlock to another.
-const RETRIES: usize = 8;
+pub(super) const RETRIES: usize = 8;
 
 /// The advisory lock key of a call id: the first 8 bytes of its SHA-256, with the account.
 /// (The same on every node and every build: not a hasher with a per-process seed.)
-fn lock_key(account: AccountId, alias: &str) -> i64 {
+pub(super) fn lock_key(account: AccountId, alias: &str) -> i64 {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(account.0.to_le_bytes());
@@ -43,7 +43,7 @@ fn lock_key(account: AccountId, alias: &str) -> i64 {
 
 /// True for an error that running the transaction again may not meet: a deadlock or a
 /// serialization failure.
-fn retryable(e: &StoreError) -> bool {
+pub(super) fn retryable(e: &StoreError) -> bool {
     match e {
         StoreError::Postgres(e) => e
             .code()
@@ -77,9 +77,33 @@ impl PgStore {
             .iter()
             .map(crate::body::pack_event)
             .collect::<Result<Vec<_>>>()?;
+        let Some(writers) = &self.writers else {
+            return self.ingest_alone(account, &events, &bodies, now).await;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = super::coalesce::Request {
+            account,
+            events,
+            bodies,
+            now,
+            reply,
+        };
+        writers.send(request).map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Writes one request in a transaction of its own (running it again when it lost a
+    /// deadlock to another node's).
+    pub(super) async fn ingest_alone(
+        &self,
+        account: AccountId,
+        events: &[Event],
+        bodies: &[Vec<u8>],
+        now: Timestamp,
+    ) -> Result<IngestOutcome> {
         let mut tries = 0;
         loop {
-            match self.ingest_once(account, &events, &bodies, now).await {
+            match self.ingest_once(account, events, bodies, now).await {
                 Err(e) if retryable(&e) && tries < RETRIES => {
                     tries += 1;
                     tracing::debug!(error = %e, tries, "ingest met another node's transaction; running it again");
@@ -124,7 +148,7 @@ impl PgStore {
         let index = self.index_at(&tx, account, version).await?;
         let created = Timestamp::now().as_millisecond();
         let mut touched = Touched::default();
-        let out = self
+        let written = self
             .write_batch(
                 &tx,
                 account,
@@ -137,7 +161,7 @@ impl PgStore {
             )
             .await?;
         tx.commit().await.map_err(|e| self.failed(e))?;
-        Ok((out, touched))
+        Ok((super::batch::outcome(&written), touched))
     }
 
     /// The agent logged on at the device a call event is seen at, when its source named none.

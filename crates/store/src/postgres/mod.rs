@@ -7,6 +7,7 @@
 //! time, behind the same tests as the SQLite store (ARCHITECTURE.md § Two stores).
 
 mod batch;
+mod coalesce;
 mod events;
 mod finalize;
 mod ingest;
@@ -50,6 +51,9 @@ pub struct PgStore {
     folds: Arc<Folds>,
     /// Each account's listener index, with the account's `config_version` it was built at.
     indexes: Arc<Mutex<Indexes>>,
+    /// The node's writer tasks, which write requests that arrive together in one
+    /// transaction (`coalesce.rs`); `None` in the tasks' own copies.
+    writers: Option<tokio::sync::mpsc::UnboundedSender<coalesce::Request>>,
 }
 
 /// Each account's listener index, with the account's `config_version` it was built at.
@@ -113,9 +117,14 @@ impl PgStore {
             lease: DEFAULT_LEASE,
             folds: Arc::default(),
             indexes: Arc::default(),
+            writers: None,
         };
         store.migrate().await?;
-        Ok(store)
+        let writers = coalesce::start(&store);
+        Ok(PgStore {
+            writers: Some(writers),
+            ..store
+        })
     }
 
     /// The same store with leases of `lease` on the deliveries it claims.
