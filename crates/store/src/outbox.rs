@@ -810,6 +810,25 @@ impl Store {
     }
 }
 
+/// Why a callback is switched off after this failed attempt, if it is: the receiver answered
+/// 410, or every delivery has failed since `failing_since` for `disable_after_ms`.
+pub(crate) fn disable_reason(
+    o: &AttemptOutcome,
+    failing_since: Option<i64>,
+    disable_after_ms: i64,
+) -> Option<String> {
+    if o.gone {
+        Some("the receiver answered 410 Gone".to_string())
+    } else if failing_since.is_some_and(|s| o.at_ms - s >= disable_after_ms) {
+        Some(format!(
+            "every delivery failed for {} hours",
+            disable_after_ms / 3_600_000
+        ))
+    } else {
+        None
+    }
+}
+
 /// What recording an outcome reads back from the row it updated.
 struct FinishedRow {
     account: i64,
@@ -926,17 +945,7 @@ fn record_one(
             [callback_id],
             |r| r.get(0),
         )?;
-        let reason = if o.gone {
-            Some("the receiver answered 410 Gone".to_string())
-        } else if since.is_some_and(|s| o.at_ms - s >= disable_after_ms) {
-            Some(format!(
-                "every delivery failed for {} hours",
-                disable_after_ms / 3_600_000
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
+        if let Some(reason) = disable_reason(o, since, disable_after_ms) {
             let changed = conn.execute(
                 "UPDATE resources SET body = json_set(body, '$.enabled', json('false'))
                  WHERE id = ?1 AND kind = 'callback' AND json_extract(body, '$.enabled') != 0",

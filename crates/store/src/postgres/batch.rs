@@ -111,7 +111,30 @@ struct Rows<'a> {
     notes: Vec<String>,
 }
 
+/// A statement's parameter.
+type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
+
 impl<'a> Rows<'a> {
+    /// The columns as a statement's parameters $1 to $12, then `more`.
+    fn with<'p>(&'p self, more: &[Param<'p>]) -> Vec<Param<'p>> {
+        let mut params: Vec<Param<'p>> = vec![
+            &self.ids,
+            &self.states,
+            &self.started,
+            &self.ended,
+            &self.last_event,
+            &self.due,
+            &self.directions,
+            &self.dispositions,
+            &self.missed,
+            &self.search,
+            &self.seqs,
+            &self.notes,
+        ];
+        params.extend_from_slice(more);
+        params
+    }
+
     fn push(
         &mut self,
         id: &'a str,
@@ -637,24 +660,7 @@ impl PgStore {
                  INSERT INTO call_aliases (account_id, alias, call_id)
                  SELECT $13, alias, call_id FROM unnest($15::text[], $16::text[]) AS a(alias, call_id)
                  ON CONFLICT (account_id, alias) DO UPDATE SET call_id = excluded.call_id",
-                &[
-                    &r.ids,
-                    &r.states,
-                    &r.started,
-                    &r.ended,
-                    &r.last_event,
-                    &r.due,
-                    &r.directions,
-                    &r.dispositions,
-                    &r.missed,
-                    &r.search,
-                    &r.seqs,
-                    &r.notes,
-                    &account.0,
-                    &created,
-                    &names,
-                    &owners,
-                ],
+                &r.with(&[&account.0, &created, &names, &owners]),
             )
             .await?;
         }
@@ -697,21 +703,7 @@ impl PgStore {
                         AS u(id, state, started_at, ended_at, last_event_at, finalize_at, direction,
                              disposition, missed, search, seqs, notes)
                   WHERE c.id = ANY($1) AND c.id = u.id",
-                &[
-                    &r.ids,
-                    &r.states,
-                    &r.started,
-                    &r.ended,
-                    &r.last_event,
-                    &r.due,
-                    &r.directions,
-                    &r.dispositions,
-                    &r.missed,
-                    &r.search,
-                    &r.seqs,
-                    &r.notes,
-                    &created,
-                ],
+                &r.with(&[&created]),
             )
             .await?;
         }

@@ -17,7 +17,7 @@
 
 use super::{Folds, PgStore};
 use crate::events::{index_from, MatchingDocuments};
-use crate::resources::{kind_of, Kind, Resource};
+use crate::resources::Kind;
 use crate::{IngestOutcome, Result, StoreError};
 use deadpool_postgres::Transaction;
 use jiff::Timestamp;
@@ -211,9 +211,16 @@ impl PgStore {
                 return Ok(index.clone());
             }
         }
-        let rows = self.query(tx, "SELECT id, kind, account_id, extension_id, parent_id, body, created_at FROM resources
-                  WHERE account_id = $1 AND kind IN ('callback', 'listener', 'subscription', 'filter', 'schedule')
-                  ORDER BY id",
+        let rows = self
+            .query(
+                tx,
+                &format!(
+                    "SELECT {} FROM resources
+                      WHERE account_id = $1
+                        AND kind IN ('callback', 'listener', 'subscription', 'filter', 'schedule')
+                      ORDER BY id",
+                    super::RESOURCE_COLUMNS
+                ),
                 &[&account.0],
             )
             .await?;
@@ -225,17 +232,7 @@ impl PgStore {
             schedules: Vec::new(),
         };
         for r in rows {
-            let body: String = r.get(5);
-            let kind: String = r.get(1);
-            let resource = Resource {
-                id: r.get(0),
-                kind: kind_of(&kind),
-                account: AccountId(r.get(2)),
-                extension_id: r.get(3),
-                parent_id: r.get(4),
-                body: serde_json::from_str(&body)?,
-                created_at: r.get(6),
-            };
+            let resource = super::resource_of(&r)?;
             match resource.kind {
                 Kind::Callback => docs.callbacks.push(resource),
                 Kind::Listener => docs.listeners.push(resource),

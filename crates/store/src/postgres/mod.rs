@@ -284,6 +284,25 @@ impl PgStore {
     }
 }
 
+/// The columns [`resource_of`] reads, in its order.
+pub(super) const RESOURCE_COLUMNS: &str =
+    "id, kind, account_id, extension_id, parent_id, body, created_at";
+
+/// A management resource from a row of [`RESOURCE_COLUMNS`].
+pub(super) fn resource_of(r: &tokio_postgres::Row) -> Result<crate::Resource> {
+    let body: String = r.get(5);
+    let kind: String = r.get(1);
+    Ok(crate::Resource {
+        id: r.get(0),
+        kind: crate::resources::kind_of(&kind),
+        account: AccountId(r.get(2)),
+        extension_id: r.get(3),
+        parent_id: r.get(4),
+        body: serde_json::from_str(&body)?,
+        created_at: r.get(6),
+    })
+}
+
 /// True for an error of the connection rather than of the statement: the database closed
 /// it, is shutting down, refuses connections, or has none to spare.
 fn is_connection_failure(e: &tokio_postgres::Error) -> bool {

@@ -19,7 +19,7 @@ use super::PgStore;
 use crate::outbox::{
     AttemptOutcome, CallbackSlots, Claim, ClaimedDelivery, Deactivation, InFlight, Next, WAITING,
 };
-use crate::resources::{kind_of, Resource};
+use crate::resources::Resource;
 use crate::{dialect_of_version, Result};
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
@@ -199,27 +199,17 @@ impl PgStore {
         let row = self
             .query_opt(
                 tx,
-                "SELECT id, kind, account_id, extension_id, parent_id, body, created_at
-                   FROM resources WHERE id = $1 AND account_id = $2",
+                &format!(
+                    "SELECT {} FROM resources WHERE id = $1 AND account_id = $2",
+                    super::RESOURCE_COLUMNS
+                ),
                 &[&id, &account.0],
             )
             .await?;
-        let resource = match row {
-            Some(r) => {
-                let body: String = r.get(5);
-                let kind: String = r.get(1);
-                Some(Arc::new(Resource {
-                    id: r.get(0),
-                    kind: kind_of(&kind),
-                    account: AccountId(r.get(2)),
-                    extension_id: r.get(3),
-                    parent_id: r.get(4),
-                    body: serde_json::from_str(&body)?,
-                    created_at: r.get(6),
-                }))
-            }
-            None => None,
-        };
+        let resource = row
+            .map(|r| super::resource_of(&r))
+            .transpose()?
+            .map(Arc::new);
         seen.insert(id, resource.clone());
         Ok(resource)
     }
@@ -355,17 +345,7 @@ impl PgStore {
                 )
                 .await?
                 .get(0);
-            let reason = if o.gone {
-                Some("the receiver answered 410 Gone".to_string())
-            } else if since.is_some_and(|s| o.at_ms - s >= disable_after_ms) {
-                Some(format!(
-                    "every delivery failed for {} hours",
-                    disable_after_ms / 3_600_000
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
+            if let Some(reason) = crate::outbox::disable_reason(o, since, disable_after_ms) {
                 let changed = self.execute(tx, "UPDATE resources SET body = jsonb_set(body::jsonb, '{enabled}', 'false')::text
                           WHERE id = $1 AND kind = 'callback'
                             AND COALESCE((body::jsonb ->> 'enabled')::boolean, true)",
