@@ -1,5 +1,6 @@
 //! Ingest on PostgreSQL: a batch's events, their calls and their outbox rows in one
-//! transaction per request, any node beside any other.
+//! transaction (requests that arrive together share one: `coalesce.rs`; how a batch is
+//! written: `batch.rs`), any node beside any other.
 //!
 //! Correlation is serialized on the calls' ids, not on the account: the transaction first
 //! takes transaction-scoped advisory locks on the sorted hashes of all the batch's call ids
@@ -30,15 +31,9 @@ use switchboard_model::{AccountId, Event};
 /// How many times a batch is run again after losing a deadlock to another.
 pub(super) const RETRIES: usize = 8;
 
-/// The advisory lock key of a call id: the first 8 bytes of its SHA-256, with the account.
-/// (The same on every node and every build: not a hasher with a per-process seed.)
+/// The advisory lock key of a call id, with the account.
 pub(super) fn lock_key(account: AccountId, alias: &str) -> i64 {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(account.0.to_le_bytes());
-    h.update(alias.as_bytes());
-    let d = h.finalize();
-    i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    super::lock_key_of(&[&account.0.to_le_bytes(), alias.as_bytes()])
 }
 
 /// True for an error that running the transaction again may not meet: a deadlock or a

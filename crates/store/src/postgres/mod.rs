@@ -284,6 +284,18 @@ impl PgStore {
     }
 }
 
+/// An advisory lock key: the first 8 bytes of the SHA-256 of `parts` (the same on every node
+/// and every build, unlike a hasher seeded per process).
+pub(super) fn lock_key_of(parts: &[&[u8]]) -> i64 {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in parts {
+        h.update(part);
+    }
+    let d = h.finalize();
+    i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
 /// The columns [`resource_of`] reads, in its order.
 pub(super) const RESOURCE_COLUMNS: &str =
     "id, kind, account_id, extension_id, parent_id, body, created_at";

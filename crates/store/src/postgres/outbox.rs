@@ -28,13 +28,7 @@ use switchboard_model::{AccountId, Event};
 
 /// The advisory lock key of a (listener, call) chain of deliveries.
 pub(super) fn chain_key(listener: i64, call: &str) -> i64 {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(b"chain");
-    h.update(listener.to_le_bytes());
-    h.update(call.as_bytes());
-    let d = h.finalize();
-    i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    super::lock_key_of(&[b"chain", &listener.to_le_bytes(), call.as_bytes()])
 }
 
 impl PgStore {
