@@ -81,6 +81,68 @@ impl TokenCache {
     }
 }
 
+/// A new token's secret and the hash that is stored of it.
+pub(crate) fn new_secret() -> (String, [u8; 32]) {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    let digest = hash(&secret);
+    (secret, digest)
+}
+
+/// The token as its holder presents it.
+pub(crate) fn token_text(scope: Scope, id: i64, secret: &str) -> String {
+    format!("sb_{}_{id}_{secret}", scope.as_str())
+}
+
+impl TokenCache {
+    /// Checks a presented token: its row is read once (`load` gives the row of a token id:
+    /// account, scope, extension, stored hash, time zone), then kept, since tokens never
+    /// change; the secret is compared in constant time. `None` for a token never issued.
+    pub(crate) async fn check<F, Fut>(&self, token: &str, load: F) -> Result<Option<TokenInfo>>
+    where
+        F: FnOnce(i64) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<TokenRow>>>,
+    {
+        let Some((id, secret)) = split_token(token) else {
+            return Ok(None);
+        };
+        let presented = hash(secret);
+        let cached = self.by_id.read().expect("token cache").get(&id).cloned();
+        let entry = match cached {
+            Some(entry) => entry,
+            None => {
+                let Some((account, scope, extension_id, stored, default_tz)) = load(id).await?
+                else {
+                    return Ok(None);
+                };
+                let (Some(scope), Ok(hash)) = (Scope::parse(&scope), <[u8; 32]>::try_from(stored))
+                else {
+                    return Ok(None);
+                };
+                let entry = CachedToken {
+                    hash,
+                    info: TokenInfo {
+                        account: AccountId(account),
+                        scope,
+                        extension_id,
+                        default_tz,
+                    },
+                };
+                self.by_id
+                    .write()
+                    .expect("token cache")
+                    .insert(id, entry.clone());
+                entry
+            }
+        };
+        Ok(bool::from(entry.hash.ct_eq(&presented)).then_some(entry.info))
+    }
+}
+
+/// A token's row: account, scope, extension, the stored hash, the time zone.
+pub(crate) type TokenRow = (i64, String, Option<i64>, Vec<u8>, Option<String>);
+
 /// Tokens look like `sb_<scope>_<id>_<secret>`: the id finds the row, the secret is checked.
 fn split_token(token: &str) -> Option<(i64, &str)> {
     let rest = token.strip_prefix("sb_")?;
@@ -161,10 +223,7 @@ impl Store {
         extension_id: Option<i64>,
         default_tz: Option<String>,
     ) -> Result<String> {
-        let mut bytes = [0u8; 24];
-        rand::rng().fill_bytes(&mut bytes);
-        let secret = hex::encode(bytes);
-        let digest = hash(&secret);
+        let (secret, digest) = new_secret();
         let id: i64 =
             self.inner
                 .writer
@@ -186,76 +245,27 @@ impl Store {
                     Ok(ctx.conn.last_insert_rowid())
                 })
                 .await?;
-        Ok(format!("sb_{}_{id}_{secret}", scope.as_str()))
+        Ok(token_text(scope, id, &secret))
     }
 
     /// Who a token belongs to, or `None` for a token the hub never issued.
     pub async fn authenticate(&self, token: &str) -> Result<Option<TokenInfo>> {
-        let Some((id, secret)) = split_token(token) else {
-            return Ok(None);
-        };
-        let presented = hash(secret);
-        let cached = self
-            .inner
+        let readers = self.inner.readers.clone();
+        self.inner
             .tokens
-            .by_id
-            .read()
-            .expect("token cache")
-            .get(&id)
-            .cloned();
-        let entry = match cached {
-            Some(entry) => entry,
-            None => {
-                let row = self
-                    .inner
-                    .readers
+            .check(token, |id| async move {
+                readers
                     .read(move |conn| {
                         Ok(conn
                             .query_row(
                                 "SELECT account_id, scope, extension_id, secret_hash, default_tz FROM tokens WHERE id = ?1",
                                 [id],
-                                |r| {
-                                    Ok((
-                                        r.get::<_, i64>(0)?,
-                                        r.get::<_, String>(1)?,
-                                        r.get::<_, Option<i64>>(2)?,
-                                        r.get::<_, Vec<u8>>(3)?,
-                                        r.get::<_, Option<String>>(4)?,
-                                    ))
-                                },
+                                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                             )
                             .optional()?)
                     })
-                    .await?;
-                let Some((account, scope, extension_id, stored, default_tz)) = row else {
-                    return Ok(None);
-                };
-                let (Some(scope), Ok(hash)) = (Scope::parse(&scope), <[u8; 32]>::try_from(stored))
-                else {
-                    return Ok(None);
-                };
-                let entry = CachedToken {
-                    hash,
-                    info: TokenInfo {
-                        account: AccountId(account),
-                        scope,
-                        extension_id,
-                        default_tz,
-                    },
-                };
-                self.inner
-                    .tokens
-                    .by_id
-                    .write()
-                    .expect("token cache")
-                    .insert(id, entry.clone());
-                entry
-            }
-        };
-        if bool::from(entry.hash.ct_eq(&presented)) {
-            Ok(Some(entry.info))
-        } else {
-            Ok(None)
-        }
+                    .await
+            })
+            .await
     }
 }

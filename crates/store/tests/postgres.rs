@@ -781,3 +781,85 @@ async fn a_refused_request_among_many_taken_together_fails_alone() {
         .get(0);
     assert_eq!(count, 39);
 }
+
+/// Accounts and tokens made through one node are known to the others; ids made at the same
+/// moment by several nodes are all different.
+#[tokio::test]
+async fn accounts_and_tokens_made_through_one_node_work_through_the_others() {
+    let db = FreshDatabase::new("accounts").await;
+    let a = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let b = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let acme = a
+        .create_account(Some(1000002), "Acme".into())
+        .await
+        .unwrap();
+    assert_eq!(acme.id, switchboard_model::AccountId(1000002));
+    let again = b.create_account(Some(1000002), "Other".into()).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let found = b
+        .account(acme.id)
+        .await
+        .unwrap()
+        .expect("through the other node");
+    assert_eq!(found.name, "Acme");
+    assert!(b
+        .account(switchboard_model::AccountId(7))
+        .await
+        .unwrap()
+        .is_none());
+
+    // Next free ids, made by both nodes at once.
+    let made: Vec<_> = (0..10)
+        .map(|i| {
+            let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { node.create_account(None, format!("n{i}")).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for m in made {
+        ids.push(m.await.unwrap().unwrap().id.0);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "all different: {ids:?}");
+    assert!(ids.iter().all(|id| *id > 1000002));
+
+    let token = a
+        .create_token(
+            acme.id,
+            switchboard_store::Scope::Api,
+            Some(12),
+            Some("Europe/Paris".into()),
+        )
+        .await
+        .unwrap();
+    assert!(token.starts_with("sb_api_"), "{token}");
+    let info = b
+        .authenticate(&token)
+        .await
+        .unwrap()
+        .expect("known through the other node");
+    assert_eq!(info.account, acme.id);
+    assert_eq!(info.scope, switchboard_store::Scope::Api);
+    assert_eq!(info.extension_id, Some(12));
+    assert_eq!(info.default_tz.as_deref(), Some("Europe/Paris"));
+    // A wrong secret for a real token id, and tokens never issued.
+    let (stem, _) = token.rsplit_once('_').unwrap();
+    assert_eq!(b.authenticate(&format!("{stem}_00")).await.unwrap(), None);
+    assert_eq!(b.authenticate("sb_api_999_abc").await.unwrap(), None);
+    assert_eq!(b.authenticate("not a token").await.unwrap(), None);
+    // No token for an account that does not exist.
+    let none = a
+        .create_token(
+            switchboard_model::AccountId(5),
+            switchboard_store::Scope::Ingest,
+            None,
+            None,
+        )
+        .await;
+    assert!(matches!(none, Err(StoreError::NotFound)), "{none:?}");
+}

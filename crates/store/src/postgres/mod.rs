@@ -6,6 +6,7 @@
 //! event (`events.rs`). The store's operations follow, one module at a
 //! time, behind the same tests as the SQLite store (ARCHITECTURE.md § Two stores).
 
+mod accounts;
 mod batch;
 mod coalesce;
 mod events;
@@ -51,6 +52,8 @@ pub struct PgStore {
     folds: Arc<Folds>,
     /// Each account's listener index, with the account's `config_version` it was built at.
     indexes: Arc<Mutex<Indexes>>,
+    /// Tokens already read (they never change once made).
+    tokens: Arc<crate::accounts::TokenCache>,
     /// The node's writer tasks, which write requests that arrive together in one
     /// transaction (`coalesce.rs`); `None` in the tasks' own copies.
     writers: Option<tokio::sync::mpsc::UnboundedSender<coalesce::Request>>,
@@ -117,6 +120,7 @@ impl PgStore {
             lease: DEFAULT_LEASE,
             folds: Arc::default(),
             indexes: Arc::default(),
+            tokens: Arc::default(),
             writers: None,
         };
         store.migrate().await?;
