@@ -31,7 +31,7 @@ impl Kind {
     }
 
     /// Kinds whose changes alter which listeners an event goes to.
-    fn affects_matching(self) -> bool {
+    pub(crate) fn affects_matching(self) -> bool {
         !matches!(self, Kind::Profile)
     }
 }

@@ -863,3 +863,180 @@ async fn accounts_and_tokens_made_through_one_node_work_through_the_others() {
         .await;
     assert!(matches!(none, Err(StoreError::NotFound)), "{none:?}");
 }
+
+/// The management resources through the store's API: references checked, a listener made
+/// through one node heard by the next event another node takes, lists filtered by document
+/// fields, a callback in use kept, a listener deleted with its subscriptions and heard no more.
+#[tokio::test]
+async fn resources_made_through_one_node_decide_what_the_others_deliver() {
+    use serde_json::json;
+    use switchboard_store::{Blocker, Kind, ListQuery, NewResource, Owner, Ref};
+    let db = FreshDatabase::new("resources").await;
+    let a = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let b = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let acme = a.create_account(Some(1), "Acme".into()).await.unwrap();
+    let owner = Owner {
+        account: acme.id,
+        extension_id: None,
+    };
+    // b builds its listener index (empty) first.
+    assert_eq!(
+        b.ingest(acme.id, vec![event("before")], now())
+            .await
+            .unwrap()
+            .deliveries,
+        0
+    );
+
+    let missing = a
+        .create_resource(NewResource {
+            kind: Kind::Listener,
+            owner,
+            parent_id: None,
+            body: json!({"callback_id": 99, "version": "2.0.0"}),
+            refs: vec![Ref {
+                field: "callback_id".into(),
+                kind: Kind::Callback,
+                id: 99,
+            }],
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::MissingRef { id: 99, .. })),
+        "{missing:?}"
+    );
+    let callback = a
+        .create_resource(NewResource {
+            kind: Kind::Callback,
+            owner,
+            parent_id: None,
+            body: json!({"url": "https://example.com/hook", "role": "primary"}),
+            refs: vec![],
+        })
+        .await
+        .unwrap();
+    let listener = a
+        .create_resource(NewResource {
+            kind: Kind::Listener,
+            owner,
+            parent_id: None,
+            body: json!({"callback_id": callback.id, "version": "2.0.0"}),
+            refs: vec![Ref {
+                field: "callback_id".into(),
+                kind: Kind::Callback,
+                id: callback.id,
+            }],
+        })
+        .await
+        .unwrap();
+    a.create_resource(NewResource {
+        kind: Kind::Subscription,
+        owner,
+        parent_id: Some(listener.id),
+        body: json!({":tags": event("x").tags}),
+        refs: vec![],
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        b.ingest(acme.id, vec![event("after")], now())
+            .await
+            .unwrap()
+            .deliveries,
+        1,
+        "the other node hears of the listener at once"
+    );
+
+    let got = b
+        .get_resource(Kind::Callback, owner, None, callback.id)
+        .await
+        .unwrap()
+        .expect("through the other node");
+    assert_eq!(got.body["url"], "https://example.com/hook");
+    let list = |equals: Vec<(String, serde_json::Value)>| ListQuery {
+        kind: Kind::Callback,
+        owner,
+        parent_id: None,
+        equals,
+        limit: 10,
+        offset: 0,
+    };
+    assert_eq!(b.list_resources(list(vec![])).await.unwrap().0, 1);
+    assert_eq!(
+        b.list_resources(list(vec![("role".into(), json!("primary"))]))
+            .await
+            .unwrap()
+            .0,
+        1
+    );
+    assert_eq!(
+        b.list_resources(list(vec![("role".into(), json!("backup"))]))
+            .await
+            .unwrap()
+            .0,
+        0
+    );
+    assert_eq!(
+        b.list_resources(list(vec![("fallback".into(), json!(null))]))
+            .await
+            .unwrap()
+            .0,
+        1
+    );
+    assert_eq!(
+        b.list_resources(list(vec![("role".into(), json!(null))]))
+            .await
+            .unwrap()
+            .0,
+        0
+    );
+
+    let in_use = b
+        .delete_resource(
+            Kind::Callback,
+            owner,
+            None,
+            callback.id,
+            vec![Blocker {
+                kind: Kind::Listener,
+                field: "callback_id",
+                message: "the callback is in use".into(),
+            }],
+        )
+        .await;
+    assert!(matches!(in_use, Err(StoreError::Conflict(_))), "{in_use:?}");
+    let updated = b
+        .update_resource(Kind::Callback, owner, None, callback.id, |r| {
+            let mut body = r.body.clone();
+            body["role"] = json!("backup");
+            Ok((body, vec![]))
+        })
+        .await
+        .unwrap();
+    assert_eq!(updated.body["role"], "backup");
+    b.delete_resource(Kind::Listener, owner, None, listener.id, vec![])
+        .await
+        .unwrap();
+    assert!(b
+        .children_of(Kind::Subscription, acme.id, vec![listener.id])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        a.ingest(acme.id, vec![event("gone")], now())
+            .await
+            .unwrap()
+            .deliveries,
+        0,
+        "a deleted listener is heard no more, on any node"
+    );
+    let none = b
+        .get_resource(Kind::Listener, owner, None, listener.id)
+        .await
+        .unwrap();
+    assert!(none.is_none());
+}

@@ -13,6 +13,7 @@ mod events;
 mod finalize;
 mod ingest;
 mod outbox;
+mod resources;
 mod schema;
 
 use crate::{CallOptions, Result, StoreError};
