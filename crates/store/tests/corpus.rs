@@ -437,43 +437,20 @@ impl serde::Serialize for Concluded {
 
 mod support;
 
-/// What a call's row says, for comparing stores: start, end, direction, disposition, missed.
-type Columns = (Option<i64>, Option<i64>, Option<String>, String, bool);
-
-fn columns_of(record: &Value) -> Columns {
-    let record: switchboard_engine::calls::CallRecord =
-        serde_json::from_value(record.clone()).expect("a record reads back");
-    let c = switchboard_engine::finalization::columns(&record);
-    (
-        c.started_at_ms,
-        c.ended_at_ms,
-        c.direction,
-        c.disposition,
-        c.missed,
-    )
-}
-
 /// Three nodes on one PostgreSQL database, every scenario: each burst's payloads dealt
 /// round-robin over the nodes in a shuffled order and sent at once (one a request, or every
 /// other scenario each node's share as one batch), then the
-/// three nodes' finalizers run at once. The calls they conclude are the ones SQLite concludes
-/// (start, end, direction, disposition, missed), with as many call logs and missed-call
-/// alerts, and every call event is in exactly one call.
+/// three nodes' finalizers run at once. The records they conclude, read through the query
+/// API, are the ones SQLite concludes, with as many call logs and missed-call alerts, and
+/// every call event is in exactly one call.
 #[test]
 fn every_scenario_through_three_postgres_nodes_at_once_concludes_what_sqlite_concludes() {
     use switchboard_store::postgres::PgStore;
     let scenarios = scenarios();
     // SQLite's conclusions first (each run has a runtime of its own).
-    let wants: Vec<(Vec<Columns>, usize, usize)> = scenarios
+    let wants: Vec<Concluded> = scenarios
         .iter()
-        .map(|s| {
-            let events = decoded(s);
-            let run = &runs(s)[0];
-            let c = conclude(s, &events, run);
-            let mut columns: Vec<Columns> = c.records.iter().map(columns_of).collect();
-            columns.sort();
-            (columns, c.call_logs, c.missed_alerts)
-        })
+        .map(|s| conclude(s, &decoded(s), &runs(s)[0]))
         .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -543,32 +520,41 @@ fn every_scenario_through_three_postgres_nodes_at_once_concludes_what_sqlite_con
                 .await
                 .unwrap();
             tokio::spawn(conn);
-            let mut got: Vec<Columns> = client
-                .query(
-                    "SELECT started_at, ended_at, direction, disposition, missed FROM calls",
-                    &[],
+            // The calls as the query API reads them (records in order of the calls' start).
+            let (_, calls) = nodes[1]
+                .calls(
+                    AccountId(1),
+                    CallQuery {
+                        limit: 100,
+                        ..CallQuery::default()
+                    },
                 )
                 .await
-                .unwrap()
+                .unwrap();
+            let mut records: Vec<Value> = calls
                 .iter()
-                .map(|r| {
-                    (
-                        r.get(0),
-                        r.get(1),
-                        r.get(2),
-                        r.get::<_, Option<String>>(3).unwrap_or_default(),
-                        r.get(4),
-                    )
-                })
+                .map(|c| serde_json::to_value(&c.record).unwrap())
                 .collect();
-            got.sort();
-            let (want_calls, want_logs, want_missed) = want;
-            if got != *want_calls {
+            records.sort_by_key(|r| r["started_at"].as_str().unwrap_or_default().to_string());
+            if records != want.records {
+                let mut wrong = Vec::new();
+                differences(
+                    &Value::Array(records.clone()),
+                    &Value::Array(want.records.clone()),
+                    "records",
+                    &mut wrong,
+                );
                 failures.push(format!(
-                    "{}:\n  sqlite:   {want_calls:?}\n  postgres: {got:?}",
-                    s.name
+                    "{}: the records differ from SQLite's: {}",
+                    s.name,
+                    if wrong.is_empty() {
+                        format!("{records:?}")
+                    } else {
+                        wrong.join("; ")
+                    }
                 ));
             }
+            let (want_logs, want_missed) = (&want.call_logs, &want.missed_alerts);
             let count = |kind: &'static str| {
                 let client = &client;
                 async move {

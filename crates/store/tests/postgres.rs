@@ -1040,3 +1040,42 @@ async fn resources_made_through_one_node_decide_what_the_others_deliver() {
         .unwrap();
     assert!(none.is_none());
 }
+
+/// A call is found by the hub's id or by the id its source gave it, with its events.
+#[tokio::test]
+async fn a_call_is_found_by_its_own_id_or_its_sources() {
+    let db = FreshDatabase::new("call").await;
+    let node = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let account = switchboard_model::AccountId(1);
+    let mut e = event("only");
+    e.fact.call_id = Some("vendor-call-7".into());
+    node.ingest(account, vec![e], now()).await.unwrap();
+    let (call, events) = node
+        .call(account, "vendor-call-7".into())
+        .await
+        .unwrap()
+        .expect("by the source's id");
+    assert_eq!(events.len(), 1);
+    assert_eq!(call.aliases, vec!["canonical:vendor-call-7".to_string()]);
+    assert!(!call.finalized);
+    let (again, _) = node
+        .call(account, call.id.clone())
+        .await
+        .unwrap()
+        .expect("by the hub's id");
+    assert_eq!(again.id, call.id);
+    assert!(node
+        .call(account, "nothing".into())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(node
+        .call(switchboard_model::AccountId(2), call.id.clone())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(node.count_events(account).await.unwrap(), 1);
+    assert!(node.agents(account).await.unwrap().is_empty());
+}

@@ -13,6 +13,7 @@ mod events;
 mod finalize;
 mod ingest;
 mod outbox;
+mod queries;
 mod resources;
 mod schema;
 
