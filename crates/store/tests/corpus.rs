@@ -283,11 +283,7 @@ fn conclude(s: &Scenario, events: &[Vec<Event>], run: &Run) -> Concluded {
             )
             .await
             .unwrap();
-        let mut records: Vec<Value> = calls
-            .iter()
-            .map(|c| serde_json::to_value(&c.record).unwrap())
-            .collect();
-        records.sort_by_key(|r| r["started_at"].as_str().unwrap_or_default().to_string());
+        let records = records_of(&calls);
         let logged = store.events_after(AccountId(1), 0, 100_000).await.unwrap();
         let hubs = |kind: EventKind| {
             logged
@@ -305,6 +301,16 @@ fn conclude(s: &Scenario, events: &[Vec<Event>], run: &Run) -> Concluded {
         store.close();
         concluded
     })
+}
+
+/// Calls' records as JSON, in order of the calls' start.
+fn records_of(calls: &[switchboard_store::StoredCall]) -> Vec<Value> {
+    let mut records: Vec<Value> = calls
+        .iter()
+        .map(|c| serde_json::to_value(&c.record).unwrap())
+        .collect();
+    records.sort_by_key(|r| r["started_at"].as_str().unwrap_or_default().to_string());
+    records
 }
 
 /// Where `actual` differs from what `expected` asks of it.
@@ -531,11 +537,7 @@ fn every_scenario_through_three_postgres_nodes_at_once_concludes_what_sqlite_con
                 )
                 .await
                 .unwrap();
-            let mut records: Vec<Value> = calls
-                .iter()
-                .map(|c| serde_json::to_value(&c.record).unwrap())
-                .collect();
-            records.sort_by_key(|r| r["started_at"].as_str().unwrap_or_default().to_string());
+            let records = records_of(&calls);
             if records != want.records {
                 let mut wrong = Vec::new();
                 differences(
