@@ -32,18 +32,23 @@ pub const WAITING: i64 = i64::MAX;
 /// its fallback is.
 fn deliverability(conn: &Connection, account: AccountId) -> Result<Vec<(i64, bool)>> {
     let callbacks = crate::resources::all_in(conn, Kind::Callback, account)?;
+    Ok(deliverable(&callbacks))
+}
+
+/// Whether each of an account's callbacks can deliver: it is on, or its fallback is.
+pub(crate) fn deliverable(callbacks: &[Resource]) -> Vec<(i64, bool)> {
     let on = |id: i64| {
         callbacks
             .iter()
             .any(|c| c.id == id && c.body.get("enabled").and_then(|e| e.as_bool()) != Some(false))
     };
-    Ok(callbacks
+    callbacks
         .iter()
         .map(|c| {
             let fallback = c.body.get("fallback_callback_id").and_then(|f| f.as_i64());
             (c.id, on(c.id) || fallback.is_some_and(on))
         })
-        .collect())
+        .collect()
 }
 
 /// After an account's callbacks changed (switched on or off, a fallback set): the deliveries

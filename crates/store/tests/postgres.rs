@@ -1079,3 +1079,73 @@ async fn a_call_is_found_by_its_own_id_or_its_sources() {
     assert_eq!(node.count_events(account).await.unwrap(), 1);
     assert!(node.agents(account).await.unwrap().is_empty());
 }
+
+/// A callback switched off holds its deliveries (they wait, their retries unspent); switched
+/// on again, they are due at once — whichever node changes it.
+#[tokio::test]
+async fn a_callback_switched_off_holds_its_deliveries_and_on_again_releases_them() {
+    use serde_json::json;
+    use switchboard_store::{Kind, Owner};
+    let db = FreshDatabase::new("waiting").await;
+    let client = with_listener(&db).await;
+    let a = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let b = PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap();
+    let account = switchboard_model::AccountId(1);
+    assert_eq!(
+        a.ingest(account, vec![event("e1")], now())
+            .await
+            .unwrap()
+            .deliveries,
+        1
+    );
+    let owner = Owner {
+        account,
+        extension_id: None,
+    };
+    let switch = |on: bool| {
+        move |r: &switchboard_store::Resource| {
+            let mut body = r.body.clone();
+            body["enabled"] = json!(on);
+            Ok((body, vec![]))
+        }
+    };
+    let due = || async {
+        client
+            .query_one("SELECT next_attempt_at FROM outbox", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    b.update_resource(Kind::Callback, owner, None, 10, switch(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        due().await,
+        switchboard_store::WAITING,
+        "held while the callback is off"
+    );
+    let at = now().as_millisecond();
+    assert!(a
+        .claim_due(at, 10, slots(), in_flight())
+        .await
+        .unwrap()
+        .deliveries
+        .is_empty());
+    b.update_resource(Kind::Callback, owner, None, 10, switch(true))
+        .await
+        .unwrap();
+    assert!(due().await <= now().as_millisecond(), "due again at once");
+    let at = now().as_millisecond();
+    assert_eq!(
+        a.claim_due(at, 10, slots(), in_flight())
+            .await
+            .unwrap()
+            .deliveries
+            .len(),
+        1
+    );
+}

@@ -228,7 +228,6 @@ impl PgStore {
     /// failing for `disable_after_ms` is switched off; a row dead on its callback goes to the
     /// callback's fallback (once). Returns the callbacks switched off.
     ///
-    /// Still to come on PostgreSQL: releasing the rows waiting for a callback switched off.
     pub async fn record_attempts(
         &self,
         outcomes: Vec<AttemptOutcome>,
@@ -348,6 +347,7 @@ impl PgStore {
                     .await?;
                 if changed > 0 {
                     self.config_changed(tx, account).await?;
+                    self.release_waiting(tx, account, o.at_ms).await?;
                     deactivated.push(Deactivation {
                         account,
                         callback_id,
@@ -408,6 +408,50 @@ impl PgStore {
               WHERE id = (SELECT id FROM outbox WHERE listener_id = $1 AND call_id = $2
                              AND status = 'queued' ORDER BY id LIMIT 1)",
             &[&listener, &call, &now_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// After an account's callbacks changed (switched on or off, a fallback set): the
+    /// deliveries of a callback whose events can go nowhere wait; those of one that can again
+    /// are due now (as on SQLite).
+    pub(super) async fn release_waiting(
+        &self,
+        tx: &Transaction<'_>,
+        account: AccountId,
+        now_ms: i64,
+    ) -> Result<()> {
+        let callbacks = self
+            .query(
+                tx,
+                &format!(
+                    "SELECT {} FROM resources WHERE kind = 'callback' AND account_id = $1 ORDER BY id",
+                    super::RESOURCE_COLUMNS
+                ),
+                &[&account.0],
+            )
+            .await?
+            .iter()
+            .map(super::resource_of)
+            .collect::<Result<Vec<_>>>()?;
+        let (on, off): (Vec<_>, Vec<_>) = crate::outbox::deliverable(&callbacks)
+            .into_iter()
+            .partition(|(_, deliverable)| *deliverable);
+        let on: Vec<i64> = on.into_iter().map(|(id, _)| id).collect();
+        let off: Vec<i64> = off.into_iter().map(|(id, _)| id).collect();
+        self.execute(
+            tx,
+            "UPDATE outbox SET next_attempt_at = $2 WHERE callback_id = ANY($1) AND status = 'pending'
+                AND next_attempt_at != $2",
+            &[&off, &WAITING],
+        )
+        .await?;
+        self.execute(
+            tx,
+            "UPDATE outbox SET next_attempt_at = $3 WHERE callback_id = ANY($1) AND status = 'pending'
+                AND next_attempt_at = $2",
+            &[&on, &WAITING, &now_ms],
         )
         .await?;
         Ok(())

@@ -120,10 +120,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// Replaces a resource's document; `NotFound` when the owner has no such resource.
-    ///
-    /// Still to come on PostgreSQL: a callback switched on or off releasing (or holding) the
-    /// deliveries that wait for it, as on SQLite.
+    /// Replaces a resource's document; `NotFound` when the owner has no such resource. A
+    /// callback switched on or off releases (or holds) the deliveries that wait for it.
     pub async fn update_resource(
         &self,
         kind: Kind,
@@ -148,6 +146,11 @@ impl PgStore {
         .await?;
         if kind.affects_matching() {
             self.config_changed(&tx, owner.account).await?;
+        }
+        if kind == Kind::Callback {
+            // Switched on or off, or a fallback set: its deliveries wait or go.
+            let now_ms = jiff::Timestamp::now().as_millisecond();
+            self.release_waiting(&tx, owner.account, now_ms).await?;
         }
         tx.commit().await.map_err(|e| self.failed(e))?;
         res.body = body;
