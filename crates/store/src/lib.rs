@@ -5,6 +5,9 @@
 //! share a commit, and a caller hears back only after its writes are on disk. Each job runs in
 //! its own savepoint, so one failing request never undoes another's. Reads use a small pool of
 //! separate connections (WAL lets them run beside the writer).
+//!
+//! `postgres` is the second store being built: one PostgreSQL database shared by several
+//! nodes (`postgres::PgStore`; ARCHITECTURE.md § Two stores).
 
 mod accounts;
 mod backup;

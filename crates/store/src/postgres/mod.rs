@@ -1,10 +1,17 @@
-//! The PostgreSQL store: one database that several Switchboard nodes share.
+//! The PostgreSQL store: one database that several Switchboard nodes share (issue 23; not yet
+//! behind the one `Store` the server uses — ARCHITECTURE.md § Two stores says what is there
+//! and what is not).
 //!
-//! This is its foundation: connecting (a clear error for a bad URL or a database that cannot
-//! be reached), the connection pool, the schema and its migrations (safe when several nodes
-//! start at once), the readiness probe, and the event log with cursors that never skip an
-//! event (`events.rs`). The store's operations follow, one module at a
-//! time, behind the same tests as the SQLite store (ARCHITECTURE.md § Two stores).
+//! - this module: connecting (a clear error for a bad URL or a database that cannot be
+//!   reached), the pool, migrations (safe when several nodes start at once), the readiness
+//!   probe, the statement helpers, resource rows and advisory lock keys;
+//! - `schema.rs`: the tables, shaped for many nodes;
+//! - `coalesce.rs`, `ingest.rs`, `batch.rs`: ingest — requests taken together, correlation
+//!   serialized on the calls' ids, a batch written set-wise;
+//! - `outbox.rs`: delivery claims with leases, outcomes, promotion of a call's next delivery;
+//! - `finalize.rs`: the finalizer, once across the cluster;
+//! - `events.rs`: cursors that never skip an event; `queries.rs`: calls and agents;
+//! - `accounts.rs`, `resources.rs`: accounts, tokens, management resources.
 
 mod accounts;
 mod batch;
