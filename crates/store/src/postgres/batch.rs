@@ -28,6 +28,17 @@ pub(super) struct Written {
     pub suppressed: usize,
 }
 
+/// Events with their packed bodies, as [`PgStore::write_batch`] takes them.
+pub(super) fn with_bodies<'a>(
+    events: &'a [Event],
+    bodies: &'a [Vec<u8>],
+) -> Vec<(&'a Event, &'a [u8])> {
+    events
+        .iter()
+        .zip(bodies.iter().map(Vec::as_slice))
+        .collect()
+}
+
 /// What became of a request, from what became of its events.
 pub(super) fn outcome(written: &[Written]) -> IngestOutcome {
     let mut out = IngestOutcome::default();
@@ -181,17 +192,16 @@ struct Delivery {
 }
 
 impl PgStore {
-    /// Writes a batch of one account's events in the open transaction `tx`: the events (a
-    /// duplicate of a stored one counted, and known by the first copy's id), their calls, the
-    /// agents' states and the deliveries. `index` is the account's listener index, `now` when
+    /// Writes a batch of one account's events, each with its packed body, in the open
+    /// transaction `tx`: the events (a duplicate of a stored one counted, and known by the
+    /// first copy's id), their calls, the agents' states and the deliveries. `index` is the account's listener index, `now` when
     /// the batch was taken, `created` the hub's clock (ms).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn write_batch(
         &self,
         tx: &Transaction<'_>,
         account: AccountId,
-        events: &[Event],
-        bodies: &[Vec<u8>],
+        batch: &[(&Event, &[u8])],
         index: &ListenerIndex,
         now: Timestamp,
         created: i64,
@@ -199,8 +209,8 @@ impl PgStore {
     ) -> Result<Vec<Written>> {
         // A call event seen at a device names the agent logged on there (Welljoint); an agent
         // event of the same batch may have just logged them on, so these go one at a time.
-        let mut named: Vec<Option<(Event, Vec<u8>)>> = Vec::with_capacity(events.len());
-        for event in events {
+        let mut named: Vec<Option<(Event, Vec<u8>)>> = Vec::with_capacity(batch.len());
+        for &(event, _) in batch {
             if let Details::Agent(agent) = &event.fact.details {
                 self.record_agent(tx, account, agent, event.fact.occurred_at)
                     .await?;
@@ -217,13 +227,12 @@ impl PgStore {
                 None => named.push(None),
             }
         }
-        let events: Vec<(&Event, &[u8])> = events
+        let events: Vec<(&Event, &[u8])> = batch
             .iter()
-            .zip(bodies)
             .zip(&named)
-            .map(|((e, b), n)| match n {
+            .map(|(&(e, b), n)| match n {
                 Some((e, b)) => (e, b.as_slice()),
-                None => (e, b.as_slice()),
+                None => (e, b),
             })
             .collect();
 

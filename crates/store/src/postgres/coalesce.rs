@@ -134,27 +134,15 @@ impl PgStore {
             let mine: Vec<usize> = (0..requests.len())
                 .filter(|i| requests[*i].account == account)
                 .collect();
-            let events: Vec<Event> = mine
+            // Borrowed, not copied: the requests live until they are answered.
+            let batch: Vec<(&Event, &[u8])> = mine
                 .iter()
-                .flat_map(|i| requests[*i].events.iter().cloned())
-                .collect();
-            let bodies: Vec<Vec<u8>> = mine
-                .iter()
-                .flat_map(|i| requests[*i].bodies.iter().cloned())
+                .flat_map(|i| super::batch::with_bodies(&requests[*i].events, &requests[*i].bodies))
                 .collect();
             let index = self.index_for(&tx, account).await?;
             let now = requests[mine[0]].now;
             let written = self
-                .write_batch(
-                    &tx,
-                    account,
-                    &events,
-                    &bodies,
-                    &index,
-                    now,
-                    created,
-                    &mut touched,
-                )
+                .write_batch(&tx, account, &batch, &index, now, created, &mut touched)
                 .await?;
             let mut at = 0;
             for i in mine {

@@ -91,8 +91,7 @@ impl PgStore {
                     .write_batch(
                         &tx,
                         account,
-                        &done.events,
-                        &bodies,
+                        &super::batch::with_bodies(&done.events, &bodies),
                         &index,
                         now,
                         now_ms,

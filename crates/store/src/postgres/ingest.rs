@@ -147,8 +147,7 @@ impl PgStore {
             .write_batch(
                 &tx,
                 account,
-                events,
-                bodies,
+                &super::batch::with_bodies(events, bodies),
                 &index,
                 now,
                 created,
