@@ -32,7 +32,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the hub (embedded SQLite in --data-dir).
+    /// Run the hub (embedded SQLite in --data-dir, or PostgreSQL with --store).
     Serve(ServeArgs),
     /// Manage accounts through a running hub's admin API.
     #[command(subcommand)]
@@ -77,6 +77,11 @@ struct ServeArgs {
     /// Directory for the database [default: ./switchboard-data; env SWITCHBOARD_DATA_DIR].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Keep the state in this PostgreSQL database, shared with other nodes
+    /// (postgres://user:password@host:5432/database) instead of SQLite in --data-dir [env
+    /// SWITCHBOARD_STORE].
+    #[arg(long)]
+    store: Option<String>,
     /// A TOML configuration file (see `switchboard default-config`).
     #[arg(long, env = "SWITCHBOARD_CONFIG")]
     config: Option<PathBuf>,
@@ -199,6 +204,11 @@ fn backup(args: BackupArgs) -> Result<()> {
         figment = figment.merge(("data_dir", dir));
     }
     let config = Config::from_figment(figment)?;
+    if config.store.is_some() {
+        bail!(
+            "the hub's state is in PostgreSQL (store is set): back it up with PostgreSQL's own tools, e.g. pg_dump --format=custom (README.md § Running on PostgreSQL)"
+        );
+    }
     let report = switchboard_store::backup(&config.data_dir, &args.to)?;
     println!(
         "backed up {} events, {} calls and {} deliveries still to make ({} bytes) to {}",
@@ -219,6 +229,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(dir) = &args.data_dir {
         figment = figment.merge(("data_dir", dir));
     }
+    if let Some(url) = &args.store {
+        figment = figment.merge(("store", url));
+    }
     if args.allow_private_targets {
         figment = figment.merge(("allow_private_targets", true));
     }
@@ -235,7 +248,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     // A fixed line on stdout tells scripts (and tests started on port 0) where the hub is.
     println!("switchboard listening on http://{addr}");
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), admin_api = config.admin_token.is_some(), "switchboard started");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), postgres = config.store.is_some(), admin_api = config.admin_token.is_some(), "switchboard started");
     let ran = switchboard_server::run(listener, config, shutdown_signal()).await;
     // Sending the last spans blocks: off the runtime's threads, which carry the requests.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;

@@ -477,12 +477,37 @@ fn expire_every(settings: &DeliverySettings) -> Duration {
     (settings.wait_limit / 4).clamp(Duration::from_millis(250), Duration::from_secs(60))
 }
 
+/// How often a dispatcher on a store shared by several nodes looks for deliveries due: rows
+/// written through other nodes wake no one here (the database is not asked to notify every
+/// commit), so it polls, on top of the wake-ups from this node's own ingest.
+const SHARED_POLL: Duration = Duration::from_millis(50);
+
 async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTracker) {
     let mut next_prune = tokio::time::Instant::now();
     let mut next_expiry = tokio::time::Instant::now();
+    let poll = if state.store.is_shared() {
+        SHARED_POLL
+    } else {
+        Duration::from_secs(1)
+    };
+    // Claims on a shared store are leases: those of sends still running are renewed at a
+    // third of their length, so no other node takes them while they run.
+    let renew_every = state.store.lease().map(|lease| lease / 3);
+    let mut next_renewal = tokio::time::Instant::now();
     loop {
         if cancel.is_cancelled() {
             break;
+        }
+        if let Some(every) = renew_every {
+            if tokio::time::Instant::now() >= next_renewal {
+                let ids = state.claimed.lock().expect("claimed rows").ids();
+                if !ids.is_empty() {
+                    if let Err(e) = state.store.extend_leases(&ids, now_ms()).await {
+                        tracing::warn!(error = %e, deliveries = ids.len(), "could not renew the leases of deliveries being sent");
+                    }
+                }
+                next_renewal = tokio::time::Instant::now() + every;
+            }
         }
         if tokio::time::Instant::now() >= next_expiry {
             let before = now_ms() - state.settings.wait_limit.as_millis() as i64;
@@ -551,8 +576,8 @@ async fn dispatch(state: Arc<State>, cancel: CancellationToken, tracker: TaskTra
             continue;
         }
         let wait = match next_due_ms {
-            Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 1000) as u64),
-            None => Duration::from_secs(1),
+            Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 1000) as u64).min(poll),
+            None => poll,
         };
         // Wake on whichever comes first: new rows, a finished send, the next due time, or
         // shutdown (which ends the loop; sends already started finish on their own).

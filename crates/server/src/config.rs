@@ -20,6 +20,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("../config.default.toml");
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL; `None`: SQLite in `data_dir`.
+    #[serde(deserialize_with = "optional_text")]
+    pub store: Option<String>,
     #[serde(deserialize_with = "optional_text")]
     pub admin_token: Option<String>,
     #[serde(deserialize_with = "whole_number")]
@@ -206,6 +209,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.store {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError(
+                    "store: expected a PostgreSQL URL (postgres://user:password@host:5432/database), or nothing for SQLite in data_dir".into(),
+                ));
+            }
+        }
         self.retry_schedule()?;
         self.guard()?;
         if !(0.0..1.0).contains(&self.retry_jitter) {

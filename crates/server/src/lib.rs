@@ -73,8 +73,11 @@ pub async fn run(
         max_events_per_call: config.max_events_per_call,
     };
     metrics::install();
-    let store = Store::open_with(&config.data_dir, calls)?;
-    tracing::info!(db = %store.path().display(), "store open");
+    let store = match &config.store {
+        Some(url) => Store::connect(url, calls).await?,
+        None => Store::open_with(&config.data_dir, calls)?,
+    };
+    tracing::info!(store = %store.place(), shared = store.is_shared(), "store open");
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let delivery =

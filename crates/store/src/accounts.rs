@@ -1,7 +1,7 @@
 //! Accounts and their tokens. A token is shown once, at creation; only a SHA-256 hash of its
 //! secret is stored, and it is compared in constant time.
 
-use crate::{Result, Store, StoreError};
+use crate::{Result, SqliteStore, StoreError};
 use rand::RngCore;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -59,12 +59,18 @@ pub struct TokenInfo {
 struct CachedToken {
     hash: [u8; 32],
     info: TokenInfo,
+    read_at: std::time::Instant,
 }
 
-/// Tokens already read from the database (they never change once created).
+/// Tokens already read from the database (they never change once created; they go only
+/// with their account).
 #[derive(Default)]
 pub(crate) struct TokenCache {
     by_id: RwLock<HashMap<i64, CachedToken>>,
+    /// How long a token read is trusted before it is read again (`None`: until this store
+    /// erases its account). A store shared by several nodes reads tokens again, so an account
+    /// erased through one node stops working on the others too.
+    max_age: Option<std::time::Duration>,
 }
 
 fn hash(secret: &str) -> [u8; 32] {
@@ -72,6 +78,14 @@ fn hash(secret: &str) -> [u8; 32] {
 }
 
 impl TokenCache {
+    /// A cache whose tokens are read again once they are `max_age` old.
+    pub(crate) fn expiring(max_age: std::time::Duration) -> TokenCache {
+        TokenCache {
+            max_age: Some(max_age),
+            ..TokenCache::default()
+        }
+    }
+
     /// Forgets an account's tokens (the account is being erased).
     pub(crate) fn forget_account(&self, account: AccountId) {
         self.by_id
@@ -108,12 +122,20 @@ impl TokenCache {
             return Ok(None);
         };
         let presented = hash(secret);
-        let cached = self.by_id.read().expect("token cache").get(&id).cloned();
+        let fresh = |t: &CachedToken| self.max_age.is_none_or(|age| t.read_at.elapsed() < age);
+        let cached = self
+            .by_id
+            .read()
+            .expect("token cache")
+            .get(&id)
+            .filter(|t| fresh(t))
+            .cloned();
         let entry = match cached {
             Some(entry) => entry,
             None => {
                 let Some((account, scope, extension_id, stored, default_tz)) = load(id).await?
                 else {
+                    self.by_id.write().expect("token cache").remove(&id);
                     return Ok(None);
                 };
                 let (Some(scope), Ok(hash)) = (Scope::parse(&scope), <[u8; 32]>::try_from(stored))
@@ -128,6 +150,7 @@ impl TokenCache {
                         extension_id,
                         default_tz,
                     },
+                    read_at: std::time::Instant::now(),
                 };
                 self.by_id
                     .write()
@@ -155,7 +178,7 @@ fn now_secs() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-impl Store {
+impl SqliteStore {
     /// Creates an account with the given id, or the next free one.
     pub async fn create_account(&self, id: Option<i64>, name: String) -> Result<Account> {
         self.inner

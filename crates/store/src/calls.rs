@@ -4,7 +4,7 @@
 use crate::events::insert_events;
 use crate::folds::{alias_key, ActiveCall, CallRow, FoldCache};
 use crate::writer::WriteCtx;
-use crate::{Result, Store};
+use crate::{Result, SqliteStore};
 use jiff::Timestamp;
 use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
 use serde::Serialize;
@@ -757,10 +757,10 @@ impl Finalization {
     }
 }
 
-/// A round of finalization begun ([`Store::begin_finalizing`]): the due calls as the writer
+/// A round of finalization begun ([`SqliteStore::begin_finalizing`]): the due calls as the writer
 /// read them.
 pub struct FinalizeRound {
-    store: Store,
+    store: SqliteStore,
     calls: Vec<DueCall>,
     more: bool,
     now: Timestamp,
@@ -809,7 +809,7 @@ impl FinalizeRound {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Finalizes calls whose grace window is over, and closes calls that went quiet, at most
     /// 32 of each (`FINALIZE_CHUNK`) a round; emits their `call.log` (and `call.missed`)
     /// events. Returns how many events were emitted and whether more calls are due. A round

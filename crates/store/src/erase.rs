@@ -10,7 +10,7 @@
 //! during an erasure is not part of it (run it again).
 
 use crate::retention::{forget_call, forget_event};
-use crate::{Result, Store};
+use crate::{Result, SqliteStore};
 use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
 use std::collections::BTreeSet;
@@ -29,7 +29,7 @@ const SCAN_CHUNK: i64 = 2000;
 /// Rows removed per writer job.
 const ERASE_CHUNK: usize = 250;
 
-impl Store {
+impl SqliteStore {
     /// Erases every event and call that mentions the number's `digits` (in one account, or
     /// in all), with their deliveries, attempts and aliases.
     pub async fn erase_number(&self, account: Option<AccountId>, digits: String) -> Result<Erased> {
@@ -120,7 +120,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Erases an account and everything of it: events, deliveries and attempts, calls and
     /// their aliases, agents, callbacks and the rest of its configuration, its tokens. The
     /// rows go a chunk per writer job, so other accounts' ingest goes on meanwhile; the
@@ -192,7 +192,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Removes these events with their deliveries and attempts, a writer job per chunk.
     async fn forget_events(&self, seqs: &[i64]) -> Result<Erased> {
         let mut erased = Erased::default();
@@ -267,7 +267,7 @@ pub fn digits_of(text: &str) -> String {
 }
 
 /// Whether a number written in `text` is the number `digits` (see the module's rule).
-fn mentions(text: &str, digits: &str) -> bool {
+pub(crate) fn mentions(text: &str, digits: &str) -> bool {
     let same = |found: &str| {
         let (short, long) = if found.len() <= digits.len() {
             (found, digits)

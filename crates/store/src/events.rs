@@ -3,7 +3,7 @@
 
 use crate::resources::{all_in, Kind, Resource};
 use crate::writer::WriteCtx;
-use crate::{Result, Store, StoreError};
+use crate::{Result, SqliteStore, StoreError};
 use jiff::Timestamp;
 use rusqlite::{params, types::Value as SqlValue, OptionalExtension};
 use std::collections::HashMap;
@@ -214,7 +214,7 @@ fn now_ms() -> i64 {
     Timestamp::now().as_millisecond()
 }
 
-impl Store {
+impl SqliteStore {
     /// Accepts a batch of one account's events: all of it or none. Each new event is written
     /// with one outbox row per matching listener; a duplicate (same `source_key`) is counted
     /// and otherwise ignored.

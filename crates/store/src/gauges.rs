@@ -2,7 +2,7 @@
 //! when it is scraped (a few indexed counts; nothing is kept up to date per event for them).
 
 use crate::outbox::WAITING;
-use crate::{Result, Store};
+use crate::{Result, SqliteStore};
 
 /// The store's figures at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct Gauges {
     pub database_bytes: u64,
 }
 
-impl Store {
+impl SqliteStore {
     /// The store's figures now.
     pub async fn gauges(&self) -> Result<Gauges> {
         let path = self.inner.path.clone();

@@ -24,6 +24,8 @@ pub mod postgres;
 mod resources;
 mod retention;
 mod schema;
+mod sqlite;
+mod store;
 mod writer;
 
 pub use accounts::{Account, Scope, TokenInfo};
@@ -42,10 +44,9 @@ pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource}
 pub use retention::{Pruned, Retention};
 pub use switchboard_engine::calls::CallRecord;
 
-use pool::ReadPool;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use writer::Writer;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use store::Store;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -94,32 +95,6 @@ pub enum StoreError {
     },
 }
 
-impl Store {
-    /// True when the storage refused a write (a full disk) within the last `window`.
-    pub fn storage_failed_within(&self, window: std::time::Duration) -> bool {
-        let at = self
-            .inner
-            .writer
-            .failed_ms
-            .load(std::sync::atomic::Ordering::Relaxed);
-        at > 0 && jiff::Timestamp::now().as_millisecond() - at < window.as_millis() as i64
-    }
-
-    /// Whether the storage takes writes now: a row written and removed in a committed
-    /// transaction (for readiness: a full disk fails it).
-    pub async fn probe_write(&self) -> Result<()> {
-        self.inner
-            .writer
-            .write(|ctx| {
-                ctx.conn
-                    .execute("INSERT INTO write_probe (pad) VALUES (zeroblob(4096))", [])?;
-                ctx.conn.execute("DELETE FROM write_probe", [])?;
-                Ok(())
-            })
-            .await
-    }
-}
-
 impl StoreError {
     /// True when the storage itself failed — the disk is full, an I/O error, the database was
     /// busy — rather than the work: the same work may succeed when the storage recovers.
@@ -137,25 +112,6 @@ impl StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// The SQLite store.
-#[derive(Clone)]
-pub struct Store {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    path: PathBuf,
-    writer: Writer,
-    checkpointer: checkpoint::Checkpointer,
-    readers: Arc<ReadPool>,
-    tokens: accounts::TokenCache,
-    calls: CallOptions,
-    /// The last event's log position, for live streams.
-    latest: tokio::sync::watch::Sender<i64>,
-    /// Stored events parsed for delivery claims (events never change once stored).
-    claimed_events: outbox::ParsedEvents,
-}
 
 /// How calls are finalized.
 #[derive(Debug, Clone, Copy)]
@@ -186,73 +142,5 @@ impl Default for CallOptions {
             max_db_pages: None,
             max_events_per_call: DEFAULT_MAX_EVENTS_PER_CALL,
         }
-    }
-}
-
-impl Store {
-    /// Opens (creating if needed) the database in `data_dir`, migrating its schema.
-    pub fn open(data_dir: &Path) -> Result<Store> {
-        Store::open_with(data_dir, CallOptions::default())
-    }
-
-    /// Opens the store with the given call options.
-    pub fn open_with(data_dir: &Path, calls: CallOptions) -> Result<Store> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Commit(format!(
-                "cannot create data dir {}: {e}",
-                data_dir.display()
-            ))
-        })?;
-        let path = data_dir.join("switchboard.db");
-        let conn = pool::open_connection(&path)?;
-        schema::migrate(&conn)?;
-        outbox::release_leases(&conn)?;
-        let latest: i64 =
-            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
-        if let Some(pages) = calls.max_db_pages {
-            conn.pragma_update(None, "max_page_count", pages as i64)?;
-        }
-        let writer = Writer::start(conn, calls.fold_capacity)?;
-        let checkpointer = checkpoint::Checkpointer::start(&path)?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                readers: Arc::new(ReadPool::new(path.clone())),
-                path,
-                writer,
-                checkpointer,
-                tokens: accounts::TokenCache::default(),
-                calls,
-                latest: tokio::sync::watch::channel(latest).0,
-                claimed_events: outbox::ParsedEvents::default(),
-            }),
-        })
-    }
-
-    /// Follows the log position of the newest event (for live streams).
-    pub fn watch_latest(&self) -> tokio::sync::watch::Receiver<i64> {
-        self.inner.latest.subscribe()
-    }
-
-    pub(crate) fn announce(&self, seq: i64) {
-        if seq > 0 {
-            self.inner.latest.send_if_modified(|v| {
-                let newer = seq > *v;
-                if newer {
-                    *v = seq;
-                }
-                newer
-            });
-        }
-    }
-
-    /// Where the database file lives.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
-    /// Stops the writer after it has committed everything queued so far.
-    pub fn close(&self) {
-        self.inner.writer.close();
-        self.inner.checkpointer.close();
     }
 }

@@ -12,12 +12,12 @@
 //! head of its call's queue (`pending`) with [`WAITING`] as its due time, so no claim sees it
 //! and its retries are not spent, until the callback (or its fallback) is switched on again;
 //! then it is due at once, and the rest of its call follow in order. A delivery that waited
-//! longer than the wait limit is `expired` ([`Store::expire_waiting`]).
+//! longer than the wait limit is `expired` ([`SqliteStore::expire_waiting`]).
 
 use crate::events::dialect_of_version;
 use crate::resources::{get_in, Kind, Owner, Resource};
 use crate::writer::WriteCtx;
-use crate::{Result, Store};
+use crate::{Result, SqliteStore};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -114,6 +114,11 @@ impl InFlight {
         }
     }
 
+    /// The rows in flight.
+    pub fn ids(&self) -> Vec<i64> {
+        self.rows.keys().copied().collect()
+    }
+
     /// A row no longer in flight (its outcome is recorded).
     pub fn remove(&mut self, id: i64) {
         if let Some(callback) = self.rows.remove(&id) {
@@ -198,7 +203,7 @@ pub struct ClaimedDelivery<E = Arc<Event>> {
     /// The call the delivery is of (its order key), when it is of one.
     pub call_id: Option<String>,
     /// The direction the hub concluded for that call, when a translation needs it (filled in
-    /// by the dispatcher, off the writer: [`Store::call_directions`]).
+    /// by the dispatcher, off the writer: [`SqliteStore::call_directions`]).
     pub call_direction: Option<switchboard_model::Direction>,
 }
 
@@ -311,33 +316,83 @@ const DELIVERY_COLUMNS: &str = "o.id, e.id, o.listener_id, o.callback_id, o.stat
 /// A delivery of a row of [`DELIVERY_COLUMNS`]; `stopped`: its callback can deliver nowhere.
 fn delivery_of_row(r: &rusqlite::Row<'_>, stopped: bool) -> rusqlite::Result<DeliveryRecord> {
     let status: String = r.get(4)?;
-    let attempts: u32 = r.get(5)?;
-    let due: i64 = r.get(6)?;
-    let status = match status.as_str() {
+    Ok(delivery_record(
+        DeliveryRow {
+            id: r.get(0)?,
+            event_id: r.get(1)?,
+            listener_id: r.get(2)?,
+            callback_id: r.get(3)?,
+            status: &status,
+            attempts: r.get(5)?,
+            due: r.get(6)?,
+            last_error: r.get(7)?,
+            created_at: r.get(8)?,
+        },
+        stopped,
+    ))
+}
+
+/// An outbox row as a delivery's history shows it (both stores read these columns).
+pub(crate) struct DeliveryRow<'a> {
+    pub id: i64,
+    pub event_id: String,
+    pub listener_id: i64,
+    pub callback_id: i64,
+    pub status: &'a str,
+    pub attempts: u32,
+    pub due: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+/// The delivery a row is, its status as users see it (`stopped`: its callback can deliver
+/// nowhere, so what is unfinished waits).
+pub(crate) fn delivery_record(row: DeliveryRow<'_>, stopped: bool) -> DeliveryRecord {
+    let status = match row.status {
         "succeeded" => DeliveryStatus::Succeeded,
         "dead" => DeliveryStatus::Dead,
         "suppressed" => DeliveryStatus::Suppressed,
         "expired" => DeliveryStatus::Expired,
-        _ if due == WAITING || stopped => DeliveryStatus::Waiting,
-        _ if attempts > 0 => DeliveryStatus::FailedRetrying,
+        _ if row.due == WAITING || stopped => DeliveryStatus::Waiting,
+        _ if row.attempts > 0 => DeliveryStatus::FailedRetrying,
         _ => DeliveryStatus::Pending,
     };
     let pending = matches!(
         status,
         DeliveryStatus::Pending | DeliveryStatus::FailedRetrying
     );
-    Ok(DeliveryRecord {
-        id: r.get(0)?,
-        event_id: r.get(1)?,
-        listener_id: r.get(2)?,
-        callback_id: r.get(3)?,
+    DeliveryRecord {
+        id: row.id,
+        event_id: row.event_id,
+        listener_id: row.listener_id,
+        callback_id: row.callback_id,
         status,
-        attempts,
-        next_attempt_at: if pending { Some(r.get(6)?) } else { None },
-        last_error: r.get(7)?,
-        created_at: r.get(8)?,
+        attempts: row.attempts,
+        next_attempt_at: pending.then_some(row.due),
+        last_error: row.last_error,
+        created_at: row.created_at,
         attempt_log: Vec::new(),
-    })
+    }
+}
+
+/// Counts one of a callback's recent deliveries into its health: made, or failed (given up
+/// on, or failed at least once and still to be made).
+pub(crate) fn tally(health: &mut CallbackHealth, status: &str, attempts: u32) {
+    match status {
+        "succeeded" => health.succeeded += 1,
+        "dead" | "expired" => health.failed += 1,
+        _ if attempts > 0 => health.failed += 1,
+        _ => {}
+    }
+}
+
+/// The revision of a call log, from its source key (`…:revision`).
+pub(crate) fn revision_of(source_key: &str) -> i64 {
+    source_key
+        .rsplit(':')
+        .next()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Each delivery's attempts, in order.
@@ -421,7 +476,7 @@ pub(crate) fn release_leases(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Picks up to `limit` due deliveries that are not `in_flight`, no more per callback than
     /// `slots` has room for, and says when the next delivery falls due. Nothing is written: the
     /// caller holds the picked rows in flight in memory until their outcome is recorded (a
@@ -680,12 +735,7 @@ impl Store {
                         continue;
                     }
                     seqs.push(seq);
-                    let revision = key
-                        .rsplit(':')
-                        .next()
-                        .and_then(|r| r.parse().ok())
-                        .unwrap_or(0);
-                    out.call_logs.push((id, kind, revision, at));
+                    out.call_logs.push((id, kind, revision_of(&key), at));
                 }
                 seqs.sort_unstable();
                 seqs.dedup();
@@ -751,14 +801,8 @@ impl Store {
                         |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)),
                     )?;
                     for row in rows {
-                        match row? {
-                            (status, _) if status == "succeeded" => health.succeeded += 1,
-                            (status, _) if status == "dead" || status == "expired" => {
-                                health.failed += 1
-                            }
-                            (_, attempts) if attempts > 0 => health.failed += 1,
-                            _ => {}
-                        }
+                        let (status, attempts) = row?;
+                        tally(&mut health, &status, attempts);
                     }
                     out.push(health);
                 }
@@ -1034,7 +1078,7 @@ fn promote_next_of(conn: &Connection, listener: i64, call: &str, now_ms: i64) ->
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Sends a delivery once more (whatever its state), at once.
     pub async fn retry_delivery(
         &self,

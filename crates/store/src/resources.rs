@@ -3,7 +3,7 @@
 //! not be deleted while in use; the shape of each document is the server's business.
 
 use crate::writer::WriteCtx;
-use crate::{Result, Store, StoreError};
+use crate::{Result, SqliteStore, StoreError};
 use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
 use serde_json::Value;
 use switchboard_model::AccountId;
@@ -220,7 +220,7 @@ pub(crate) fn insert(ctx: &mut WriteCtx<'_>, new: NewResource) -> Result<Resourc
     })
 }
 
-impl Store {
+impl SqliteStore {
     /// Creates a resource after checking its references.
     pub async fn create_resource(&self, new: NewResource) -> Result<Resource> {
         self.inner.writer.write(move |ctx| insert(ctx, new)).await
@@ -435,7 +435,7 @@ pub(crate) fn all_in(conn: &Connection, kind: Kind, account: AccountId) -> Resul
     rows.into_iter().map(finish).collect()
 }
 
-impl Store {
+impl SqliteStore {
     /// Switches off the e-mail callback whose unsubscribe token this is; returns its account
     /// and id, or `None` for a token no callback has.
     pub async fn unsubscribe(&self, token: String) -> Result<Option<(AccountId, i64)>> {

@@ -8,11 +8,11 @@
 //! with time: a batch reads the oldest rows and prunes the old ones among them, and stops at
 //! the first that must stay, so a round costs the rows it prunes, not the table's size.
 //!
-//! An account's pruned events end at a mark ([`Store::pruned_through`]): a pull cursor
+//! An account's pruned events end at a mark ([`SqliteStore::pruned_through`]): a pull cursor
 //! before it names events that are gone. Duplicates of a pruned event are no longer
 //! recognized (its id is forgotten with it).
 
-use crate::{Result, Store};
+use crate::{Result, SqliteStore};
 use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -76,7 +76,7 @@ fn cutoff_ms(now_ms: i64, keep: Duration) -> i64 {
     now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
 }
 
-impl Store {
+impl SqliteStore {
     /// Prunes one batch of each kind past its retention, as of `now_ms`.
     pub async fn prune_batch(&self, now_ms: i64, keep: Retention, batch: usize) -> Result<Pruned> {
         let batch = i64::try_from(batch.max(1)).unwrap_or(1000);

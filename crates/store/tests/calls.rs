@@ -655,7 +655,8 @@ fn a_call_that_hears_more_while_it_is_finalized_is_logged_with_it() {
             finalize_grace: std::time::Duration::ZERO,
             ..CallOptions::default()
         };
-        let store = Store::open_with(dir.path(), options).unwrap();
+        // The writer's round, which only the SQLite store has.
+        let store = switchboard_store::SqliteStore::open_with(dir.path(), options).unwrap();
         store.create_account(Some(1), "t".into()).await.unwrap();
         store
             .ingest(AccountId(1), first, jiff::Timestamp::now())

@@ -8,6 +8,8 @@
 //! `scripts/faults` sets it) runs the sizes the issue names: 40 kill cycles, 2 000 idle
 //! connections.
 
+#[path = "../../../store/tests/support/pg.rs"]
+mod pg;
 #[path = "../hub/support.rs"]
 #[allow(dead_code)]
 mod support;

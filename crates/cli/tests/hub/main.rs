@@ -12,6 +12,9 @@ mod hardening;
 mod ingest;
 mod management;
 mod ops;
+#[path = "../../../store/tests/support/pg.rs"]
+mod pg;
+mod postgres;
 mod records;
 mod reference_api;
 mod support;

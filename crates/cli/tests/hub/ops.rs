@@ -177,7 +177,8 @@ async fn stored_uuids(hub: &Hub, acct: &Account) -> std::collections::HashSet<St
 async fn a_backup_taken_under_load_restores_every_acknowledged_event_and_pending_delivery() {
     // Deliveries fail, then wait an hour for their next attempt: they stay pending.
     let env = [("SWITCHBOARD_RETRY_SCHEDULE", "0s,1h")];
-    let hub = Hub::start_with(&env).await;
+    // `switchboard backup` copies SQLite's file (PostgreSQL is backed up with pg_dump).
+    let hub = Hub::start_sqlite(&env).await;
     let acct = hub.account().await;
     let rx = Receiver::start().await;
     listen(&hub, &acct, &rx.url, &[&["call"]]).await;

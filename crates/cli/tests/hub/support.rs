@@ -1,5 +1,9 @@
 //! The test harness: the real `switchboard` binary on port 0 with a temp data dir, real HTTP
 //! receivers, and small helpers to drive the API.
+//!
+//! The store under test is a parameter: with `SWITCHBOARD_TEST_STORE=postgres` every hub runs
+//! on a PostgreSQL database of its own (made on the server `SWITCHBOARD_TEST_POSTGRES` names,
+//! dropped after), else on SQLite in its data dir. `scripts/test` runs the suite both ways.
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -22,6 +26,18 @@ pub struct Hub {
     env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
     pub http: reqwest::Client,
+    /// The hub's PostgreSQL database, when the suite runs on PostgreSQL (dropped after the
+    /// hub is stopped).
+    _database: Option<crate::pg::FreshDatabase>,
+}
+
+/// Whether this run of the suite is on PostgreSQL (`SWITCHBOARD_TEST_STORE=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("SWITCHBOARD_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("SWITCHBOARD_TEST_STORE={other}: expected postgres or sqlite"),
+    }
 }
 
 pub struct Account {
@@ -86,14 +102,42 @@ impl Hub {
         Hub::start_on(tempfile::tempdir().expect("temp dir"), env).await
     }
 
+    /// Starts a hub on the SQLite store whatever the suite runs on (for what only SQLite
+    /// has: its file, its backups, its page quota).
+    pub async fn start_sqlite(env: &[(&str, &str)]) -> Hub {
+        Hub::start_in(tempfile::tempdir().expect("temp dir"), env, false).await
+    }
+
+    /// Starts a hub on a PostgreSQL database of its own whatever the suite runs on.
+    pub async fn start_postgres(env: &[(&str, &str)]) -> Hub {
+        Hub::start_in(tempfile::tempdir().expect("temp dir"), env, true).await
+    }
+
+    /// The hub's PostgreSQL database: its name and URL (`None` on SQLite).
+    pub fn database(&self) -> Option<(&str, &str)> {
+        self._database.as_ref().map(|d| (d.name(), d.url.as_str()))
+    }
+
     /// Starts a hub whose data directory is `tmp/data`, as it was left there (a restored
-    /// backup, say).
+    /// backup, say: a data directory is SQLite's, so such a hub runs on SQLite).
     pub async fn start_on(tmp: tempfile::TempDir, env: &[(&str, &str)]) -> Hub {
+        let fresh = !tmp.path().join("data").exists();
+        Hub::start_in(tmp, env, fresh && on_postgres()).await
+    }
+
+    async fn start_in(tmp: tempfile::TempDir, env: &[(&str, &str)], postgres: bool) -> Hub {
         let dir = tmp.path().to_path_buf();
-        let env: Vec<(String, String)> = env
+        let mut env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let database = if postgres {
+            let db = crate::pg::FreshDatabase::new("hub").await;
+            env.push(("SWITCHBOARD_STORE".into(), db.url.clone()));
+            Some(db)
+        } else {
+            None
+        };
         let (child, base) = spawn(&dir, &env);
         // reqwest is built without a TLS provider of its own; the process picks ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -104,6 +148,7 @@ impl Hub {
             env,
             _tmp: Some(tmp),
             http: test_client(),
+            _database: database,
         };
         hub.wait_ready().await;
         hub

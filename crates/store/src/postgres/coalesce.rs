@@ -58,7 +58,13 @@ pub(super) fn start(store: &PgStore) -> mpsc::UnboundedSender<Request> {
                     }
                     requests
                 };
+                // The same figures as the SQLite writer's: a transaction's time, and how many
+                // requests it wrote (the writer tasks' transactions, one at a time each).
+                let (started, jobs) = (std::time::Instant::now(), requests.len());
                 store.write_requests(requests).await;
+                metrics::histogram!("switchboard_writer_transaction_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("switchboard_writer_transaction_jobs").record(jobs as f64);
             }
         });
     }

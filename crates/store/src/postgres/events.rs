@@ -11,16 +11,63 @@
 //! writers) until it ends — any transaction on the server that has written, in any of its
 //! databases, since transaction ids are the server's. (A server of its own for Switchboard,
 //! or a horizon taken from this database's sessions only, avoids that.)
+//!
+//! So that a sender who reads right after its 202 finds its events, a read that stops short
+//! of the account's committed events (they are visible, but not yet below the horizon) waits
+//! a little for the horizon to pass them: a few milliseconds while the server's other
+//! transactions end, at most `HORIZON_WAIT`.
 
 use super::PgStore;
 use crate::{Result, StoredEvent};
+use std::time::Duration;
 use switchboard_model::AccountId;
+
+/// The longest a read waits for the horizon to pass the account's committed events.
+const HORIZON_WAIT: Duration = Duration::from_millis(500);
+/// How often it looks again meanwhile.
+const HORIZON_STEP: Duration = Duration::from_millis(5);
 
 impl PgStore {
     /// The account's events after the one at `after_seq` (0: from the start), in the order
     /// their transactions committed, never skipping one whose transaction commits late. A
     /// cursor at an event the log no longer has reads the events after its position.
     pub async fn events_after(
+        &self,
+        account: AccountId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        let deadline = tokio::time::Instant::now() + HORIZON_WAIT;
+        loop {
+            let read = self.events_below_horizon(account, after_seq, limit).await?;
+            if read.len() as i64 >= limit
+                || tokio::time::Instant::now() >= deadline
+                || !self.committed_beyond_horizon(account).await?
+            {
+                return Ok(read);
+            }
+            tokio::time::sleep(HORIZON_STEP).await;
+        }
+    }
+
+    /// Whether the account has committed events the horizon has not passed yet.
+    async fn committed_beyond_horizon(&self, account: AccountId) -> Result<bool> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE account_id = $1
+                                   AND xid >= pg_snapshot_xmin(pg_current_snapshot()))",
+            )
+            .await
+            .map_err(|e| self.failed(e))?;
+        Ok(client
+            .query_one(&stmt, &[&account.0])
+            .await
+            .map_err(|e| self.failed(e))?
+            .get(0))
+    }
+
+    async fn events_below_horizon(
         &self,
         account: AccountId,
         after_seq: i64,

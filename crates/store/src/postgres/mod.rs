@@ -18,11 +18,13 @@ mod batch;
 mod coalesce;
 mod events;
 mod finalize;
+mod history;
 mod ingest;
 mod outbox;
 mod queries;
 mod resources;
 mod schema;
+mod upkeep;
 
 use crate::{CallOptions, Result, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -42,6 +44,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a claimed delivery stays a node's before others may take it, by default: longer
 /// than a send may take (the node extends the leases of sends still running).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// How long a node trusts a token it read before reading it again: an account erased
+/// through one node stops working on every node within this.
+const TOKEN_RECHECK: Duration = Duration::from_secs(5);
 
 /// Connections a node keeps open to the database, by default.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -63,6 +69,11 @@ pub struct PgStore {
     indexes: Arc<Mutex<Indexes>>,
     /// Tokens already read (they never change once made).
     tokens: Arc<crate::accounts::TokenCache>,
+    /// When (ms) the database last could not be reached from this node (0: never).
+    failed_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// The newest event's log position, followed for live streams while anyone listens
+    /// (`upkeep.rs`).
+    latest: Arc<Mutex<Option<tokio::sync::watch::Sender<i64>>>>,
     /// The node's writer tasks, which write requests that arrive together in one
     /// transaction (`coalesce.rs`); `None` in the tasks' own copies.
     writers: Option<tokio::sync::mpsc::UnboundedSender<coalesce::Request>>,
@@ -129,7 +140,9 @@ impl PgStore {
             lease: DEFAULT_LEASE,
             folds: Arc::default(),
             indexes: Arc::default(),
-            tokens: Arc::default(),
+            tokens: Arc::new(crate::accounts::TokenCache::expiring(TOKEN_RECHECK)),
+            failed_ms: Arc::default(),
+            latest: Arc::default(),
             writers: None,
         };
         store.migrate().await?;
@@ -153,6 +166,7 @@ impl PgStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|e| {
+            self.note_failure();
             StoreError::Unavailable(format!(
                 "PostgreSQL at {} cannot be reached: {}",
                 self.place,
@@ -286,6 +300,7 @@ impl PgStore {
     /// went away, refused, or shut down) says the database is unavailable.
     fn failed(&self, e: tokio_postgres::Error) -> StoreError {
         if is_connection_failure(&e) {
+            self.note_failure();
             StoreError::Unavailable(format!(
                 "PostgreSQL at {} cannot be reached: {}",
                 self.place,
@@ -294,6 +309,26 @@ impl PgStore {
         } else {
             StoreError::Postgres(e)
         }
+    }
+}
+
+impl PgStore {
+    fn note_failure(&self) {
+        self.failed_ms.store(
+            jiff::Timestamp::now().as_millisecond(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// True when the database could not be reached from this node within the last `window`.
+    pub fn storage_failed_within(&self, window: Duration) -> bool {
+        let at = self.failed_ms.load(std::sync::atomic::Ordering::Relaxed);
+        at > 0 && jiff::Timestamp::now().as_millisecond() - at < window.as_millis() as i64
+    }
+
+    /// How long a claimed delivery stays this node's before others may take it.
+    pub fn lease(&self) -> Duration {
+        self.lease
     }
 }
 

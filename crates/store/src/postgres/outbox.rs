@@ -389,7 +389,7 @@ impl PgStore {
 
     /// The oldest delivery queued for a listener and call becomes due, taking its turn with
     /// ingest on the chain's lock.
-    async fn promote_next(
+    pub(super) async fn promote_next(
         &self,
         tx: &Transaction<'_>,
         listener: i64,

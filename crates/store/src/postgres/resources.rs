@@ -15,11 +15,58 @@ impl PgStore {
     pub async fn create_resource(&self, new: NewResource) -> Result<Resource> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(e))?;
-        self.check_refs(&tx, new.owner, &new.refs).await?;
+        let made = self.insert_in(&tx, new).await?;
+        tx.commit().await.map_err(|e| self.failed(e))?;
+        Ok(made)
+    }
+
+    /// Creates several resources in one transaction; `build` sees the ids made so far. The
+    /// builder is the SQLite store's synchronous one: it runs on a blocking thread and hands
+    /// each resource over to this transaction, waiting for its id.
+    pub async fn create_resources<F>(&self, build: F) -> Result<Vec<Resource>>
+    where
+        F: FnOnce(&mut dyn FnMut(NewResource) -> Result<Resource>) -> Result<()> + Send + 'static,
+    {
+        type Ask = (NewResource, tokio::sync::oneshot::Sender<Result<Resource>>);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.failed(e))?;
+        let (ask, mut asked) = tokio::sync::mpsc::channel::<Ask>(1);
+        let builder = tokio::task::spawn_blocking(move || {
+            let mut add = |new: NewResource| -> Result<Resource> {
+                let (reply, made) = tokio::sync::oneshot::channel();
+                ask.blocking_send((new, reply))
+                    .map_err(|_| StoreError::Closed)?;
+                made.blocking_recv().map_err(|_| StoreError::Closed)?
+            };
+            build(&mut add)
+        });
+        let mut made = Vec::new();
+        while let Some((new, reply)) = asked.recv().await {
+            let res = self.insert_in(&tx, new).await;
+            if let Ok(r) = &res {
+                made.push(r.clone());
+            }
+            // The builder decides what a failure means (it is given back to it).
+            let _ = reply.send(res);
+        }
+        builder
+            .await
+            .map_err(|e| StoreError::Commit(format!("building resources failed: {e}")))??;
+        tx.commit().await.map_err(|e| self.failed(e))?;
+        Ok(made)
+    }
+
+    /// Inserts a resource in `tx` after checking its references.
+    async fn insert_in(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        new: NewResource,
+    ) -> Result<Resource> {
+        self.check_refs(tx, new.owner, &new.refs).await?;
         let created_at = jiff::Timestamp::now().as_second();
         let id: i64 = self
             .query_one(
-                &tx,
+                tx,
                 "INSERT INTO resources (kind, account_id, extension_id, parent_id, body, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 &[
@@ -34,9 +81,8 @@ impl PgStore {
             .await?
             .get(0);
         if new.kind.affects_matching() {
-            self.config_changed(&tx, new.owner.account).await?;
+            self.config_changed(tx, new.owner.account).await?;
         }
-        tx.commit().await.map_err(|e| self.failed(e))?;
         Ok(Resource {
             id,
             kind: new.kind,
@@ -171,12 +217,13 @@ impl PgStore {
         self.get_in(&tx, kind, owner, parent_id, id, true)
             .await?
             .ok_or(StoreError::NotFound)?;
+        // A blocker's field is a path into the document (`filter_value.id`).
         for b in &blockers {
             let used = self
                 .query_opt(
                     &tx,
                     "SELECT id FROM resources WHERE kind = $1 AND account_id = $2
-                       AND (body::jsonb -> $3) = to_jsonb($4::bigint) AND id != $4 LIMIT 1",
+                       AND (body::jsonb #> string_to_array($3, '.')) = to_jsonb($4::bigint) AND id != $4 LIMIT 1",
                     &[&b.kind.as_str(), &owner.account.0, &b.field, &id],
                 )
                 .await?;

@@ -152,4 +152,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         events_through  BIGINT NOT NULL
     );
     "#,
+    // 2: retention takes the oldest calls first (`upkeep.rs`).
+    "CREATE INDEX calls_by_age ON calls(created_at, id);",
 ];

@@ -35,6 +35,14 @@ impl FreshDatabase {
     }
 }
 
+impl FreshDatabase {
+    /// The database's name.
+    #[allow(dead_code)]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 impl Drop for FreshDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
