@@ -23,6 +23,8 @@ pub struct Config {
     /// A PostgreSQL URL; `None`: SQLite in `data_dir`.
     #[serde(deserialize_with = "optional_text")]
     pub store: Option<String>,
+    #[serde(deserialize_with = "duration")]
+    pub delivery_lease: Duration,
     #[serde(deserialize_with = "optional_text")]
     pub admin_token: Option<String>,
     #[serde(deserialize_with = "whole_number")]
@@ -209,6 +211,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.delivery_lease < Duration::from_secs(1) {
+            return Err(ConfigError("delivery_lease: must be at least 1s".into()));
+        }
         if let Some(url) = &self.store {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return Err(ConfigError(

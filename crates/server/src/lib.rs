@@ -74,7 +74,11 @@ pub async fn run(
     };
     metrics::install();
     let store = match &config.store {
-        Some(url) => Store::connect(url, calls).await?,
+        Some(url) => Store::Postgres(
+            switchboard_store::PgStore::connect(url, calls)
+                .await?
+                .with_lease(config.delivery_lease),
+        ),
         None => Store::open_with(&config.data_dir, calls)?,
     };
     tracing::info!(store = %store.place(), shared = store.is_shared(), "store open");

@@ -11,6 +11,7 @@ mod flows;
 mod hardening;
 mod ingest;
 mod management;
+mod nodes;
 mod ops;
 #[path = "../../../store/tests/support/pg.rs"]
 mod pg;

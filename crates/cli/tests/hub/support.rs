@@ -113,6 +113,29 @@ impl Hub {
         Hub::start_in(tempfile::tempdir().expect("temp dir"), env, true).await
     }
 
+    /// Another node on this hub's PostgreSQL database: the same binary and settings, its own
+    /// process, data dir and port.
+    pub async fn another_node(&self) -> Hub {
+        assert!(
+            self._database.is_some(),
+            "nodes share a PostgreSQL database"
+        );
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().to_path_buf();
+        let (child, base) = spawn(&dir, &self.env);
+        let node = Hub {
+            child: Some(child),
+            base,
+            dir,
+            env: self.env.clone(),
+            _tmp: Some(tmp),
+            http: test_client(),
+            _database: None,
+        };
+        node.wait_ready().await;
+        node
+    }
+
     /// The hub's PostgreSQL database: its name and URL (`None` on SQLite).
     pub fn database(&self) -> Option<(&str, &str)> {
         self._database.as_ref().map(|d| (d.name(), d.url.as_str()))

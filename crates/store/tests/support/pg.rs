@@ -20,10 +20,13 @@ impl FreshDatabase {
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {server} (SWITCHBOARD_TEST_POSTGRES): {e}"));
         tokio::spawn(conn);
+        // Unique however many tests of this process make one in the same microsecond.
+        static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let name = format!(
-            "switchboard_test_{test}_{}_{}",
+            "switchboard_test_{test}_{}_{}_{}",
             std::process::id(),
-            jiff::Timestamp::now().as_microsecond()
+            jiff::Timestamp::now().as_microsecond(),
+            MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
