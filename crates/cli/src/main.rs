@@ -44,6 +44,9 @@ enum Command {
     /// To restore, put the file in an empty data directory as `switchboard.db` and start
     /// `switchboard serve --data-dir` on it.
     Backup(BackupArgs),
+    /// Copy an installation's SQLite database into an empty PostgreSQL database, to run the
+    /// hub on it (`serve --store`). Stop the hub first.
+    Migrate(MigrateArgs),
     /// Print the commented default configuration.
     DefaultConfig,
     /// Decode a file of one dialect's events and print canonical events as NDJSON.
@@ -88,6 +91,17 @@ struct ServeArgs {
     /// Allow callbacks on loopback and private networks [env SWITCHBOARD_ALLOW_PRIVATE_TARGETS].
     #[arg(long)]
     allow_private_targets: bool,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// The data directory of the SQLite installation (its `switchboard.db`).
+    #[arg(long, value_name = "DIR")]
+    from_sqlite: PathBuf,
+    /// The PostgreSQL database to copy it into (postgres://user:password@host:5432/database);
+    /// it must be empty. Its schema is made first.
+    #[arg(long, value_name = "URL")]
+    to: String,
 }
 
 #[derive(Args)]
@@ -187,6 +201,7 @@ fn run() -> Result<()> {
             ))
         }
         Command::Backup(args) => backup(args),
+        Command::Migrate(args) => runtime.block_on(migrate(args)),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
@@ -217,6 +232,30 @@ fn backup(args: BackupArgs) -> Result<()> {
         report.pending_deliveries,
         report.bytes,
         args.to.display()
+    );
+    Ok(())
+}
+
+async fn migrate(args: MigrateArgs) -> Result<()> {
+    let target =
+        switchboard_store::PgStore::connect(&args.to, switchboard_store::CallOptions::default())
+            .await?;
+    let mut last = std::time::Instant::now();
+    let copied = target
+        .import_sqlite(&args.from_sqlite, &mut |table, done, total| {
+            // A line as each table starts and ends, and every second between.
+            if done == 0 || done == total || last.elapsed() >= std::time::Duration::from_secs(1) {
+                eprintln!("{table}: {done} of {total}");
+                last = std::time::Instant::now();
+            }
+        })
+        .await?;
+    let rows: Vec<String> = copied.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    println!(
+        "copied {} into {}: {}",
+        args.from_sqlite.display(),
+        target.place(),
+        rows.join(", ")
     );
     Ok(())
 }

@@ -44,7 +44,7 @@ pub use resources::{Blocker, Kind, ListQuery, NewResource, Owner, Ref, Resource}
 pub use retention::{Pruned, Retention};
 pub use switchboard_engine::calls::CallRecord;
 
-pub use postgres::PgStore;
+pub use postgres::{Imported, PgStore};
 pub use sqlite::SqliteStore;
 pub use store::Store;
 
@@ -64,7 +64,7 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database error: {0}")]
+    #[error("database error: {}", postgres_message(.0))]
     Postgres(tokio_postgres::Error),
     /// The database cannot be reached (it went away, refuses connections, or has none to
     /// spare); the same work may succeed when it is back. The message says where and why.
@@ -112,6 +112,17 @@ impl StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What PostgreSQL said (its message and detail; the error's own text is only "db error").
+fn postgres_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => e.to_string(),
+    }
+}
 
 /// How calls are finalized.
 #[derive(Debug, Clone, Copy)]

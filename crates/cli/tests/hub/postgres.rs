@@ -1,7 +1,8 @@
 //! What only a hub on PostgreSQL has to show, whatever store the rest of the suite runs on:
 //! a store URL that is wrong or names a database out of reach stops it with a clear error,
 //! and a database that goes away while it runs makes it unready and answer 503, until the
-//! database is back, when it carries on by itself with nothing acknowledged lost.
+//! database is back, when it carries on by itself with nothing acknowledged lost. An
+//! installation moves from SQLite to PostgreSQL with everything it holds.
 
 use crate::support::*;
 use std::process::Command;
@@ -117,4 +118,124 @@ async fn a_database_that_goes_away_makes_the_hub_unready_and_it_recovers_by_itse
         !listed.contains("15550000092"),
         "refused, so not stored: {calls}"
     );
+}
+
+/// Every page of a list, by `?limit=&offset=`.
+async fn all_of(hub: &Hub, acct: &Account, path: &str) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    loop {
+        let page = get(
+            hub,
+            acct,
+            &format!("{path}?limit=100&offset={}", items.len()),
+        )
+        .await;
+        let got = page["items"].as_array().unwrap().clone();
+        if got.is_empty() {
+            return items;
+        }
+        items.extend(got);
+    }
+}
+
+#[tokio::test]
+async fn an_installation_moves_from_sqlite_to_postgres_with_everything_it_holds() {
+    // Deliveries to one receiver fail and wait an hour for their next attempt: they are still
+    // to be made when the installation moves.
+    let env = [
+        ("SWITCHBOARD_RETRY_SCHEDULE", "0s,1h"),
+        ("SWITCHBOARD_FINALIZE_GRACE", "0s"),
+    ];
+    let mut old = Hub::start_sqlite(&env).await;
+    let acct = old.account().await;
+    let (down, logs) = (Receiver::start().await, Receiver::start().await);
+    listen(&old, &acct, &down.url, &[&["call"]]).await;
+    listen(&old, &acct, &logs.url, &[&["call-log"]]).await;
+    down.answer(500);
+    for n in 0..3 {
+        old.ingest(
+            &acct.token,
+            &inbound_call(
+                &format!("moving-{n}"),
+                &format!("+1555000040{n}"),
+                "+15550000002",
+            ),
+        )
+        .await;
+    }
+    logs.wait_events(3, 30).await;
+    let calls_before = get(&old, &acct, "/calls").await;
+    let log_before = get(&old, &acct, "/events?limit=500").await;
+    let callbacks = all_of(&old, &acct, "/integrations/events/callbacks").await;
+    let down_cb = callbacks
+        .iter()
+        .find(|c| c["config"]["url"] == down.url.as_str())
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let deliveries_path = format!("/integrations/events/callbacks/{down_cb}/deliveries");
+    let deliveries_before = all_of(&old, &acct, &deliveries_path).await;
+    assert!(deliveries_before
+        .iter()
+        .any(|d| d["status"] == "failed-retrying"));
+    old.terminate();
+
+    let database = crate::pg::FreshDatabase::new("moved").await;
+    let migrate = || {
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["migrate", "--from-sqlite"])
+            .arg(old.dir.join("data"))
+            .args(["--to", &database.url])
+            .output()
+            .unwrap()
+    };
+    let out = migrate();
+    let (said, progress) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{said}{progress}");
+    assert!(
+        said.contains("copied") && said.contains("3 calls"),
+        "{said}"
+    );
+    assert!(
+        progress.contains("events: 0 of") && progress.contains("outbox:"),
+        "{progress}"
+    );
+    // A database that holds something is refused.
+    let again = migrate();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    // The hub on the copy: the same token, the same calls, the same log in the same order
+    // (so cursors handed out stay good), the same deliveries still to be made.
+    let moved = Hub::start_on_database(database, &env).await;
+    assert_eq!(get(&moved, &acct, "/calls").await, calls_before);
+    let log_after = get(&moved, &acct, "/events?limit=500").await;
+    assert_eq!(log_after["items"], log_before["items"]);
+    let cursor = log_before["next_cursor"].as_str().unwrap();
+    let rest = get(&moved, &acct, &format!("/events?after={cursor}")).await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 0, "{rest}");
+    assert_eq!(
+        all_of(&moved, &acct, &deliveries_path).await,
+        deliveries_before
+    );
+    // It goes on from there: new events after the old ones, resources with new ids.
+    moved
+        .ingest(
+            &acct.token,
+            &inbound_call("after-moving", "+15550000409", "+15550000002"),
+        )
+        .await;
+    let rest = get(&moved, &acct, &format!("/events?after={cursor}")).await;
+    assert!(!rest["items"].as_array().unwrap().is_empty(), "{rest}");
+    let (status, made) = callback(
+        &moved,
+        &acct,
+        serde_json::json!({"config": {"url": logs.url}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{made}");
+    assert!(made["id"].as_i64().unwrap() > down_cb);
 }

@@ -113,6 +113,19 @@ impl Hub {
         Hub::start_in(tempfile::tempdir().expect("temp dir"), env, true).await
     }
 
+    /// Starts a hub on `database`, as it was left (a copy made into it, say).
+    pub async fn start_on_database(
+        database: crate::pg::FreshDatabase,
+        env: &[(&str, &str)],
+    ) -> Hub {
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        let url = database.url.clone();
+        env.push(("SWITCHBOARD_STORE", &url));
+        let mut hub = Hub::start_in(tempfile::tempdir().expect("temp dir"), &env, false).await;
+        hub._database = Some(database);
+        hub
+    }
+
     /// Another node on this hub's PostgreSQL database: the same binary and settings, its own
     /// process, data dir and port.
     pub async fn another_node(&self) -> Hub {

@@ -19,12 +19,15 @@ mod coalesce;
 mod events;
 mod finalize;
 mod history;
+mod import;
 mod ingest;
 mod outbox;
 mod queries;
 mod resources;
 mod schema;
 mod upkeep;
+
+pub use import::Imported;
 
 use crate::{CallOptions, Result, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
