@@ -42,6 +42,13 @@ struct Args {
     /// Extra environment for the started hub, KEY=VALUE (repeatable).
     #[arg(long = "server-env")]
     server_env: Vec<String>,
+    /// Run the started hub on this PostgreSQL database (an empty one for comparable figures)
+    /// instead of SQLite.
+    #[arg(long)]
+    store: Option<String>,
+    /// Start this many nodes on the --store database; the connections are dealt among them.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// Calls to generate.
     #[arg(long, default_value_t = 1000)]
     calls: u64,
@@ -115,6 +122,9 @@ struct Results {
     server_rss_mib_max: f64,
     server_rss_mib_end: f64,
     server_cpu_percent: f64,
+    /// The `postgres` processes' CPU meanwhile (100 = one core).
+    database_cpu_percent: f64,
+    nodes: usize,
     /// Per event, the time of the last tenth of the requests (at least one), in order: what
     /// an event costs at the end of the run (with --one-call, in a call that large).
     tail_ms_per_event: f64,
@@ -203,7 +213,13 @@ async fn run(args: Args) -> Result<()> {
             };
             hub::Hub::attach(url.clone(), token, account)
         }
-        None => hub::Hub::start(args.server_bin.clone(), &args.server_env).await?,
+        None => {
+            let mut env = args.server_env.clone();
+            if let Some(url) = &args.store {
+                env.push(format!("SWITCHBOARD_STORE={url}"));
+            }
+            hub::Hub::start(args.server_bin.clone(), &env, args.nodes).await?
+        }
     };
     let http = hub::client(args.connections);
     let rx = receiver::Receiver::start().await?;
@@ -276,7 +292,7 @@ async fn run(args: Args) -> Result<()> {
     let start = Instant::now();
     let per_request = args.batch.max(1) as f64;
     let mut tasks = Vec::new();
-    for _ in 0..args.connections.max(1) {
+    for connection in 0..args.connections.max(1) {
         let timings = timings.clone();
         let (http, bodies, next, sent_at, accepted, errors) = (
             http.clone(),
@@ -286,7 +302,8 @@ async fn run(args: Args) -> Result<()> {
             accepted.clone(),
             errors.clone(),
         );
-        let url = format!("{}/ingest/{}", hub.base, dialect.as_str());
+        let node = &hub.nodes[connection % hub.nodes.len()];
+        let url = format!("{node}/ingest/{}", dialect.as_str());
         let token = hub.token.clone();
         let rate = args.rate;
         tasks.push(tokio::spawn(async move {
@@ -430,6 +447,8 @@ async fn run(args: Args) -> Result<()> {
         server_rss_mib_max: stats.rss_max_mib,
         server_rss_mib_end: stats.rss_end_mib,
         server_cpu_percent: stats.cpu_percent,
+        database_cpu_percent: stats.database_cpu_percent,
+        nodes: hub.nodes.len(),
         tail_ms_per_event,
         bystander_requests: bystander.len(),
         bystander_ms_p50: percentile(&bystander, 0.50),
@@ -493,6 +512,8 @@ fn print_table(r: &Results) {
             format!("{:.1} / {:.1}", r.server_rss_mib_max, r.server_rss_mib_end),
         ),
         ("server CPU %", format!("{:.0}", r.server_cpu_percent)),
+        ("nodes", r.nodes.to_string()),
+        ("postgres CPU %", format!("{:.0}", r.database_cpu_percent)),
         ("tail ms/event", format!("{:.3}", r.tail_ms_per_event)),
         (
             "bystander n, p50 / p99 / max ms",

@@ -757,11 +757,13 @@ impl PgStore {
             busy = self
                 .query(
                     tx,
-                    "SELECT DISTINCT o.listener_id, o.call_id FROM outbox o
-                       JOIN unnest($1::bigint[], $2::text[]) AS c(listener_id, call_id)
-                         ON o.listener_id = c.listener_id AND o.call_id = c.call_id
-                      WHERE o.listener_id = ANY($1) AND o.call_id = ANY($2)
-                        AND o.status IN ('pending', 'queued')",
+                    // One index probe per chain (a join read every unfinished row of the
+                    // listener).
+                    "SELECT c.listener_id, c.call_id
+                       FROM unnest($1::bigint[], $2::text[]) AS c(listener_id, call_id)
+                      WHERE EXISTS (SELECT 1 FROM outbox o
+                                     WHERE o.listener_id = c.listener_id AND o.call_id = c.call_id
+                                       AND o.status IN ('pending', 'queued'))",
                     &[&listeners, &calls],
                 )
                 .await?

@@ -392,15 +392,11 @@ impl PgStore {
                 )
                 .await?;
             expired += old.len();
-            let mut chains: Vec<(i64, String)> = old
+            let chains: Vec<(i64, String)> = old
                 .iter()
                 .filter_map(|r| r.get::<_, Option<String>>(1).map(|c| (r.get(0), c)))
                 .collect();
-            chains.sort();
-            chains.dedup();
-            for (listener, call) in chains {
-                self.promote_next(&tx, listener, &call, now).await?;
-            }
+            self.promote_next_of(&tx, chains, now).await?;
             self.release_waiting(&tx, account, now).await?;
         }
         tx.commit().await.map_err(|e| self.failed(e))?;

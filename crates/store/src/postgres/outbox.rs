@@ -26,6 +26,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_model::{AccountId, Event};
 
+/// What recording an outcome reads back from the row it moved on.
+struct FinishedRow {
+    id: i64,
+    account: AccountId,
+    callback_id: i64,
+    fallback_of: Option<i64>,
+    listener_id: i64,
+    call_id: Option<String>,
+}
+
+/// Whether an outcome is an attempt made (not a row held back or left to wait).
+fn counts(next: Next) -> bool {
+    matches!(next, Next::Succeeded | Next::RetryAt(_) | Next::Dead)
+}
+
 /// The advisory lock key of a (listener, call) chain of deliveries.
 pub(super) fn chain_key(listener: i64, call: &str) -> i64 {
     super::lock_key_of(&[b"chain", &listener.to_le_bytes(), call.as_bytes()])
@@ -45,6 +60,7 @@ impl PgStore {
     ) -> Result<Claim> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(e))?;
+        self.not_waiting_for_disk(&tx).await?;
         // The earliest pending row of each callback: one index step per callback.
         let heads = self
             .query(
@@ -97,9 +113,35 @@ impl PgStore {
                 break;
             }
         }
+        // The claimed rows' events, listeners and callbacks (and the callbacks' fallbacks),
+        // each read once, in a statement per kind.
+        let mut seqs: Vec<i64> = rows.iter().map(|r| r.get(5)).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        let mut events: HashMap<i64, Arc<Event>> = HashMap::with_capacity(seqs.len());
+        for r in self
+            .query(
+                &tx,
+                "SELECT seq, body FROM events WHERE seq = ANY($1)",
+                &[&seqs],
+            )
+            .await?
+        {
+            let event = crate::body::event_of(rusqlite::types::ValueRef::Blob(r.get(1)))?;
+            events.insert(r.get(0), Arc::new(event));
+        }
+        let mut wanted: Vec<i64> = rows
+            .iter()
+            .flat_map(|r| [r.get::<_, i64>(3), r.get::<_, i64>(4)])
+            .collect();
+        let mut resources = self.resources(&tx, &mut wanted).await?;
+        let mut fallbacks: Vec<i64> = resources
+            .values()
+            .filter_map(|r| r.body.get("fallback_callback_id").and_then(|f| f.as_i64()))
+            .filter(|id| !resources.contains_key(id))
+            .collect();
+        resources.extend(self.resources(&tx, &mut fallbacks).await?);
         let mut deliveries = Vec::with_capacity(rows.len());
-        let mut resources: HashMap<i64, Option<Arc<Resource>>> = HashMap::new();
-        let mut events: HashMap<i64, Arc<Event>> = HashMap::new();
         for r in &rows {
             let (id, attempts, account, listener_id, callback_id, seq, call_id): (
                 i64,
@@ -118,33 +160,24 @@ impl PgStore {
                 r.get(5),
                 r.get(6),
             );
-            let event = match events.get(&seq) {
-                Some(e) => e.clone(),
-                None => {
-                    let row = self
-                        .query_one(&tx, "SELECT body FROM events WHERE seq = $1", &[&seq])
-                        .await?;
-                    let event = Arc::new(crate::body::event_of(rusqlite::types::ValueRef::Blob(
-                        row.get(0),
-                    ))?);
-                    events.insert(seq, event.clone());
-                    event
-                }
+            let Some(event) = events.get(&seq).cloned() else {
+                return Err(crate::StoreError::Corrupt(format!(
+                    "delivery {id} is of event {seq}, which is not stored"
+                )));
             };
-            let account = AccountId(account);
-            let listener = self
-                .resource(&tx, &mut resources, account, listener_id)
-                .await?;
-            let callback = self
-                .resource(&tx, &mut resources, account, callback_id)
-                .await?;
-            let fallback_id = callback
+            // Only the account's own resources: a row never names another account's.
+            let of_account = |rid: i64| {
+                resources
+                    .get(&rid)
+                    .filter(|r| r.account == AccountId(account))
+                    .cloned()
+            };
+            let listener = of_account(listener_id);
+            let callback = of_account(callback_id);
+            let fallback = callback
                 .as_ref()
-                .and_then(|c| c.body.get("fallback_callback_id").and_then(|f| f.as_i64()));
-            let fallback = match fallback_id {
-                Some(f) => self.resource(&tx, &mut resources, account, f).await?,
-                None => None,
-            };
+                .and_then(|c| c.body.get("fallback_callback_id").and_then(|f| f.as_i64()))
+                .and_then(of_account);
             deliveries.push(ClaimedDelivery {
                 outbox_id: id,
                 callback_id,
@@ -179,33 +212,38 @@ impl PgStore {
         })
     }
 
-    /// A resource of the account by id, read once per claim.
-    async fn resource(
+    /// A claim or an outcome is committed without waiting for the disk: lost in a crash of the
+    /// database, it leaves the row to be claimed and sent again (delivery is at least once),
+    /// never an acknowledged event lost. The recorder and the claims then wait for no flush.
+    async fn not_waiting_for_disk(&self, tx: &Transaction<'_>) -> Result<()> {
+        self.execute(tx, "SET LOCAL synchronous_commit = off", &[])
+            .await
+            .map(|_| ())
+    }
+
+    /// Resources by id, in one statement (`ids` sorted and deduplicated on the way).
+    async fn resources(
         &self,
         tx: &Transaction<'_>,
-        seen: &mut HashMap<i64, Option<Arc<Resource>>>,
-        account: AccountId,
-        id: i64,
-    ) -> Result<Option<Arc<Resource>>> {
-        if let Some(r) = seen.get(&id) {
-            return Ok(r.clone());
+        ids: &mut Vec<i64>,
+    ) -> Result<HashMap<i64, Arc<Resource>>> {
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
         }
-        let row = self
-            .query_opt(
-                tx,
-                &format!(
-                    "SELECT {} FROM resources WHERE id = $1 AND account_id = $2",
-                    super::RESOURCE_COLUMNS
-                ),
-                &[&id, &account.0],
-            )
-            .await?;
-        let resource = row
-            .map(|r| super::resource_of(&r))
-            .transpose()?
-            .map(Arc::new);
-        seen.insert(id, resource.clone());
-        Ok(resource)
+        self.query(
+            tx,
+            &format!(
+                "SELECT {} FROM resources WHERE id = ANY($1)",
+                super::RESOURCE_COLUMNS
+            ),
+            &[&*ids],
+        )
+        .await?
+        .iter()
+        .map(|r| super::resource_of(r).map(|res| (res.id, Arc::new(res))))
+        .collect()
     }
 
     /// Keeps this node's leases on rows still being sent (a send that takes longer than a
@@ -215,7 +253,10 @@ impl PgStore {
         let until = now_ms + self.lease.as_millis() as i64;
         client
             .execute(
-                "UPDATE outbox SET lease_until = $3 WHERE id = ANY($1) AND leased_by = $2",
+                // Rows being recorded now are skipped, not waited for: they are finishing.
+                "UPDATE outbox SET lease_until = $3 WHERE id IN (
+                    SELECT id FROM outbox WHERE id = ANY($1) AND leased_by = $2
+                       FOR UPDATE SKIP LOCKED)",
                 &[&ids, &self.node, &until],
             )
             .await
@@ -235,179 +276,289 @@ impl PgStore {
     ) -> Result<Vec<Deactivation>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(e))?;
+        self.not_waiting_for_disk(&tx).await?;
         let mut deactivated = Vec::new();
-        for o in &outcomes {
-            self.record_one(&tx, o, disable_after_ms, &mut deactivated)
+        // Reroutes (to a disabled callback's fallback) one by one: they are few.
+        for o in outcomes
+            .iter()
+            .filter(|o| matches!(o.next, Next::Reroute(_)))
+        {
+            if let Next::Reroute(target) = o.next {
+                self.execute(
+                    &tx,
+                    "UPDATE outbox SET callback_id = $2, leased_by = NULL, lease_until = NULL,
+                            next_attempt_at = $3, updated_at = $3
+                      WHERE id = $1 AND leased_by = $4",
+                    &[&o.outbox_id, &target, &o.at_ms, &self.node],
+                )
+                .await?;
+            }
+        }
+        let rest: Vec<&AttemptOutcome> = outcomes
+            .iter()
+            .filter(|o| !matches!(o.next, Next::Reroute(_)))
+            .collect();
+        let finished = self.finish_rows(&tx, &rest).await?;
+        let by_id: HashMap<i64, &AttemptOutcome> = rest.iter().map(|o| (o.outbox_id, *o)).collect();
+        let counted: Vec<(&AttemptOutcome, &FinishedRow)> = finished
+            .iter()
+            .filter_map(|row| Some((*by_id.get(&row.id)?, row)))
+            .filter(|(o, _)| counts(o.next))
+            .collect();
+        self.insert_attempts(&tx, &counted).await?;
+        // Callback health: a success ends a failure streak (only a failing callback has one
+        // to end, so a healthy one costs no write); a failure starts or goes on with one, and
+        // may switch the callback off.
+        let mut ended: HashMap<i64, i64> = HashMap::new();
+        for (o, row) in &counted {
+            if o.next == Next::Succeeded {
+                let at = ended.entry(row.callback_id).or_insert(o.at_ms);
+                *at = (*at).max(o.at_ms);
+            }
+        }
+        if !ended.is_empty() {
+            let (callbacks, ats): (Vec<i64>, Vec<i64>) = ended.into_iter().unzip();
+            self.execute(
+                &tx,
+                "UPDATE callback_health h SET failing_since = NULL, last_success = s.at
+                   FROM unnest($1::bigint[], $2::bigint[]) AS s(callback_id, at)
+                  WHERE h.callback_id = s.callback_id AND h.failing_since IS NOT NULL",
+                &[&callbacks, &ats],
+            )
+            .await?;
+        }
+        for (o, row) in counted.iter().filter(|(o, _)| o.next != Next::Succeeded) {
+            self.record_failure(&tx, o, row, disable_after_ms, &mut deactivated)
                 .await?;
         }
+        // A delivery that died on its callback goes to the callback's fallback (once), taking
+        // its place at the head of its call; the others finished let the next of their chain
+        // go.
+        let mut chains: Vec<(i64, String)> = Vec::new();
+        for (o, row) in &counted {
+            let replaced = o.next == Next::Dead && self.to_fallback(&tx, o, row).await?;
+            if matches!(o.next, Next::Succeeded | Next::Dead) && !replaced {
+                if let Some(call) = &row.call_id {
+                    chains.push((row.listener_id, call.clone()));
+                }
+            }
+        }
+        let now = rest.iter().map(|o| o.at_ms).max().unwrap_or(0);
+        self.promote_next_of(&tx, chains, now).await?;
         tx.commit().await.map_err(|e| self.failed(e))?;
         Ok(deactivated)
     }
 
-    async fn record_one(
+    /// Moves the rows this node still holds the lease of on, in one statement, clearing their
+    /// leases; returns what the rest needs of each (an outcome for a row whose lease ran out
+    /// changes nothing: another node has it).
+    async fn finish_rows(
         &self,
         tx: &Transaction<'_>,
-        o: &AttemptOutcome,
-        disable_after_ms: i64,
-        deactivated: &mut Vec<Deactivation>,
-    ) -> Result<()> {
-        if let Next::Reroute(target) = o.next {
-            self.execute(
+        outcomes: &[&AttemptOutcome],
+    ) -> Result<Vec<FinishedRow>> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(outcomes.len());
+        let mut statuses = Vec::with_capacity(outcomes.len());
+        let mut next_ats = Vec::with_capacity(outcomes.len());
+        let mut counted = Vec::with_capacity(outcomes.len());
+        let mut errors = Vec::with_capacity(outcomes.len());
+        let mut ats = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            let (status, next_at) = match o.next {
+                Next::Succeeded => ("succeeded", o.at_ms),
+                Next::RetryAt(at) => ("pending", at),
+                Next::Dead => ("dead", o.at_ms),
+                Next::HoldUntil(at) => ("pending", at),
+                Next::Wait => ("pending", WAITING),
+                Next::Reroute(_) => unreachable!("recorded apart"),
+            };
+            ids.push(o.outbox_id);
+            statuses.push(status);
+            next_ats.push(next_at);
+            counted.push(i32::from(counts(o.next)));
+            errors.push(o.error.as_deref());
+            ats.push(o.at_ms);
+        }
+        let rows = self
+            .query(
                 tx,
-                "UPDATE outbox SET callback_id = $2, leased_by = NULL, lease_until = NULL,
-                        next_attempt_at = $3, updated_at = $3
-                  WHERE id = $1 AND leased_by = $4",
-                &[&o.outbox_id, &target, &o.at_ms, &self.node],
+                "UPDATE outbox o SET status = u.status, next_attempt_at = u.next_at,
+                        leased_by = NULL, lease_until = NULL, attempts = o.attempts + u.counted,
+                        last_error = u.error, updated_at = u.at
+                   FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[])
+                        AS u(id, status, next_at, counted, error, at)
+                  WHERE o.id = u.id AND o.leased_by = $7
+              RETURNING o.id, o.account_id, o.callback_id, o.fallback_of, o.listener_id, o.call_id",
+                &[&ids, &statuses, &next_ats, &counted, &errors, &ats, &self.node],
             )
             .await?;
-            return Ok(());
-        }
-        let (status, next_at, counted) = match o.next {
-            Next::Succeeded => ("succeeded", o.at_ms, true),
-            Next::RetryAt(at) => ("pending", at, true),
-            Next::Dead => ("dead", o.at_ms, true),
-            Next::HoldUntil(at) => ("pending", at, false),
-            Next::Wait => ("pending", WAITING, false),
-            Next::Reroute(_) => unreachable!("handled above"),
-        };
-        let row = self.query_opt(tx, "UPDATE outbox SET status = $2, next_attempt_at = $3, leased_by = NULL, lease_until = NULL,
-                        attempts = attempts + $4, last_error = $5, updated_at = $6
-                  WHERE id = $1 AND leased_by = $7
-              RETURNING account_id, callback_id, fallback_of, listener_id, call_id",
-                &[
-                    &o.outbox_id,
-                    &status,
-                    &next_at,
-                    &i32::from(counted),
-                    &o.error,
-                    &o.at_ms,
-                    &self.node,
-                ],
-            )
-            .await?;
-        let Some(row) = row else {
+        if rows.len() < outcomes.len() {
             tracing::debug!(
-                outbox_id = o.outbox_id,
-                "an outcome for a delivery this node no longer holds: another node has it"
+                outcomes = outcomes.len(),
+                held = rows.len(),
+                "outcomes for deliveries this node no longer holds: other nodes have them"
             );
-            return Ok(());
-        };
-        let (account, callback_id, fallback_of, listener_id, call_id): (
-            i64,
-            i64,
-            Option<i64>,
-            i64,
-            Option<String>,
-        ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-        let account = AccountId(account);
-        if !counted {
+        }
+        Ok(rows
+            .iter()
+            .map(|r| FinishedRow {
+                id: r.get(0),
+                account: AccountId(r.get(1)),
+                callback_id: r.get(2),
+                fallback_of: r.get(3),
+                listener_id: r.get(4),
+                call_id: r.get(5),
+            })
+            .collect())
+    }
+
+    /// The attempts made, in one statement.
+    async fn insert_attempts(
+        &self,
+        tx: &Transaction<'_>,
+        made: &[(&AttemptOutcome, &FinishedRow)],
+    ) -> Result<()> {
+        if made.is_empty() {
             return Ok(());
         }
+        let ids: Vec<i64> = made.iter().map(|(o, _)| o.outbox_id).collect();
+        let ats: Vec<i64> = made.iter().map(|(o, _)| o.at_ms).collect();
+        let codes: Vec<Option<i32>> = made
+            .iter()
+            .map(|(o, _)| o.status_code.map(i32::from))
+            .collect();
+        let latencies: Vec<i64> = made.iter().map(|(o, _)| o.latency_ms).collect();
+        let errors: Vec<Option<&str>> = made.iter().map(|(o, _)| o.error.as_deref()).collect();
+        let responses: Vec<Option<&str>> = made
+            .iter()
+            .map(|(o, _)| o.response_prefix.as_deref())
+            .collect();
         self.execute(
             tx,
             "INSERT INTO attempts (outbox_id, at, status_code, latency_ms, error, response_prefix)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &o.outbox_id,
-                &o.at_ms,
-                &o.status_code.map(i32::from),
-                &o.latency_ms,
-                &o.error,
-                &o.response_prefix,
-            ],
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bigint[], $5::text[], $6::text[])",
+            &[&ids, &ats, &codes, &latencies, &errors, &responses],
         )
         .await?;
-        // Callback health: how long it has been failing without a success in between.
-        if o.next == Next::Succeeded {
-            self.execute(
+        Ok(())
+    }
+
+    /// A failed attempt: the callback's failure streak starts or goes on, and the callback is
+    /// switched off when it answered 410 or has failed for `disable_after_ms`.
+    async fn record_failure(
+        &self,
+        tx: &Transaction<'_>,
+        o: &AttemptOutcome,
+        row: &FinishedRow,
+        disable_after_ms: i64,
+        deactivated: &mut Vec<Deactivation>,
+    ) -> Result<()> {
+        let since: Option<i64> = self
+            .query_one(
                 tx,
-                "UPDATE callback_health SET failing_since = NULL, last_success = $2
-                  WHERE callback_id = $1 AND failing_since IS NOT NULL",
-                &[&callback_id, &o.at_ms],
+                "INSERT INTO callback_health (callback_id, failing_since) VALUES ($1, $2)
+                 ON CONFLICT (callback_id) DO UPDATE
+                    SET failing_since = COALESCE(callback_health.failing_since, $2)
+                 RETURNING failing_since",
+                &[&row.callback_id, &o.at_ms],
+            )
+            .await?
+            .get(0);
+        let Some(reason) = crate::outbox::disable_reason(o, since, disable_after_ms) else {
+            return Ok(());
+        };
+        let changed = self
+            .execute(
+                tx,
+                "UPDATE resources SET body = jsonb_set(body::jsonb, '{enabled}', 'false')::text
+                  WHERE id = $1 AND kind = 'callback'
+                    AND COALESCE((body::jsonb ->> 'enabled')::boolean, true)",
+                &[&row.callback_id],
             )
             .await?;
-        } else {
-            let since: Option<i64> = self
-                .query_one(
-                    tx,
-                    "INSERT INTO callback_health (callback_id, failing_since) VALUES ($1, $2)
-                     ON CONFLICT (callback_id) DO UPDATE
-                        SET failing_since = COALESCE(callback_health.failing_since, $2)
-                     RETURNING failing_since",
-                    &[&callback_id, &o.at_ms],
-                )
-                .await?
-                .get(0);
-            if let Some(reason) = crate::outbox::disable_reason(o, since, disable_after_ms) {
-                let changed = self.execute(tx, "UPDATE resources SET body = jsonb_set(body::jsonb, '{enabled}', 'false')::text
-                          WHERE id = $1 AND kind = 'callback'
-                            AND COALESCE((body::jsonb ->> 'enabled')::boolean, true)",
-                        &[&callback_id],
-                    )
-                    .await?;
-                if changed > 0 {
-                    self.config_changed(tx, account).await?;
-                    self.release_waiting(tx, account, o.at_ms).await?;
-                    deactivated.push(Deactivation {
-                        account,
-                        callback_id,
-                        reason,
-                    });
-                }
-            }
-        }
-        // A delivery that died on its callback goes to the callback's fallback (once).
-        let mut replaced = false;
-        if o.next == Next::Dead && fallback_of.is_none() {
-            let fallback: Option<i64> = self
-                .query_opt(
-                    tx,
-                    "SELECT (body::jsonb ->> 'fallback_callback_id')::bigint FROM resources
-                      WHERE id = $1 AND kind = 'callback'",
-                    &[&callback_id],
-                )
-                .await?
-                .and_then(|r| r.get(0));
-            if let Some(fallback) = fallback.filter(|f| *f != callback_id) {
-                replaced = true;
-                self.execute(tx, "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
-                                         next_attempt_at, created_at, updated_at, fallback_of)
-                     SELECT account_id, event_seq, listener_id, $2, call_id, 'pending', $3, $3, $3, id
-                       FROM outbox WHERE id = $1",
-                    &[&o.outbox_id, &fallback, &o.at_ms],
-                )
-                .await?;
-            }
-        }
-        if matches!(o.next, Next::Succeeded | Next::Dead) && !replaced {
-            if let Some(call) = call_id {
-                self.promote_next(tx, listener_id, &call, o.at_ms).await?;
-            }
+        if changed > 0 {
+            self.config_changed(tx, row.account).await?;
+            self.release_waiting(tx, row.account, o.at_ms).await?;
+            deactivated.push(Deactivation {
+                account: row.account,
+                callback_id: row.callback_id,
+                reason,
+            });
         }
         Ok(())
     }
 
-    /// The oldest delivery queued for a listener and call becomes due, taking its turn with
-    /// ingest on the chain's lock.
-    pub(super) async fn promote_next(
+    /// A dead delivery goes to its callback's fallback, once; returns whether it did.
+    async fn to_fallback(
         &self,
         tx: &Transaction<'_>,
-        listener: i64,
-        call: &str,
-        now_ms: i64,
-    ) -> Result<()> {
+        o: &AttemptOutcome,
+        row: &FinishedRow,
+    ) -> Result<bool> {
+        if row.fallback_of.is_some() {
+            return Ok(false);
+        }
+        let fallback: Option<i64> = self
+            .query_opt(
+                tx,
+                "SELECT (body::jsonb ->> 'fallback_callback_id')::bigint FROM resources
+                  WHERE id = $1 AND kind = 'callback'",
+                &[&row.callback_id],
+            )
+            .await?
+            .and_then(|r| r.get(0));
+        let Some(fallback) = fallback.filter(|f| *f != row.callback_id) else {
+            return Ok(false);
+        };
         self.execute(
             tx,
-            "SELECT pg_advisory_xact_lock($1)",
-            &[&chain_key(listener, call)],
+            "INSERT INTO outbox (account_id, event_seq, listener_id, callback_id, call_id, status,
+                                 next_attempt_at, created_at, updated_at, fallback_of)
+             SELECT account_id, event_seq, listener_id, $2, call_id, 'pending', $3, $3, $3, id
+               FROM outbox WHERE id = $1",
+            &[&o.outbox_id, &fallback, &o.at_ms],
         )
         .await?;
+        Ok(true)
+    }
+
+    /// The oldest delivery queued in each of these (listener, call) chains becomes due,
+    /// taking its turn with ingest on the chains' locks (taken in key order, as ingest does).
+    pub(super) async fn promote_next_of(
+        &self,
+        tx: &Transaction<'_>,
+        mut chains: Vec<(i64, String)>,
+        now_ms: i64,
+    ) -> Result<()> {
+        if chains.is_empty() {
+            return Ok(());
+        }
+        chains.sort_unstable();
+        chains.dedup();
+        let mut locks: Vec<i64> = chains.iter().map(|(l, c)| chain_key(*l, c)).collect();
+        locks.sort_unstable();
+        locks.dedup();
         self.execute(
             tx,
-            "UPDATE outbox SET status = 'pending', next_attempt_at = GREATEST(next_attempt_at, $3)
-              WHERE id = (SELECT id FROM outbox WHERE listener_id = $1 AND call_id = $2
-                             AND status = 'queued' ORDER BY id LIMIT 1)",
-            &[&listener, &call, &now_ms],
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS sorted",
+            &[&locks],
+        )
+        .await?;
+        let (listeners, calls): (Vec<i64>, Vec<String>) = chains.into_iter().unzip();
+        self.execute(
+            tx,
+            // The head of each chain by one index probe (`outbox_call_queue`).
+            "UPDATE outbox o SET status = 'pending', next_attempt_at = GREATEST(o.next_attempt_at, $3)
+               FROM unnest($1::bigint[], $2::text[]) AS c(listener_id, call_id),
+                    LATERAL (SELECT q.id FROM outbox q
+                              WHERE q.listener_id = c.listener_id AND q.call_id = c.call_id
+                                AND q.status IN ('pending', 'queued') AND q.status = 'queued'
+                              ORDER BY q.id LIMIT 1) head
+              WHERE o.id = head.id",
+            &[&listeners, &calls, &now_ms],
         )
         .await?;
         Ok(())

@@ -154,4 +154,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "#,
     // 2: retention takes the oldest calls first (`upkeep.rs`).
     "CREATE INDEX calls_by_age ON calls(created_at, id);",
+    // 3: a claim takes a callback's due rows in (due time, id) order straight off the index
+    // (ordered by due time alone, it read and sorted every due row of the callback).
+    "DROP INDEX outbox_due_by_callback;
+     CREATE INDEX outbox_due_by_callback ON outbox(callback_id, next_attempt_at, id) WHERE status = 'pending';",
 ];
