@@ -8,6 +8,8 @@ use switchboard_engine::calls::{CallRecord, Disposition};
 use switchboard_model::{AccountId, Dialect, Event, LegResult, Source};
 use switchboard_store::{CallOptions, Store};
 
+mod support;
+
 const T0: i64 = 1_700_000_000;
 
 fn events(dialect: Dialect, payloads: &[Value]) -> Vec<Event> {
@@ -353,7 +355,8 @@ fn record_in_batches(
             fold_capacity,
             ..CallOptions::default()
         };
-        let store = Store::open_with(dir.path(), options).unwrap();
+        // On either store (`SWITCHBOARD_TEST_STORE`).
+        let (store, _database) = support::store_under_test(dir.path(), options).await;
         store.create_account(Some(1), "t".into()).await.unwrap();
         for chunk in order.chunks(batch) {
             let sent = chunk

@@ -9,6 +9,8 @@ use switchboard_dialects::{decode, DecodeContext};
 use switchboard_model::{AccountId, Dialect, Event, Source};
 use switchboard_store::{CallbackSlots, InFlight, Kind, NewResource, Owner, Ref, Store};
 
+mod support;
+
 /// Two events of one call, in Phone.com's dialect.
 fn two_events_of_one_call() -> Vec<Event> {
     let now = jiff::Timestamp::now();
@@ -88,8 +90,9 @@ async fn add_listener(store: &Store, owner: Owner) -> i64 {
         .id
 }
 
-/// A store in a fresh directory with account 1, and the owner of that account's resources.
-async fn new_store() -> (tempfile::TempDir, Store, Owner) {
+/// A SQLite store in a fresh directory (for the tests that damage its file by hand) with
+/// account 1, and the owner of that account's resources.
+async fn new_sqlite_store() -> (tempfile::TempDir, Store, Owner) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     store.create_account(Some(1), "t".into()).await.unwrap();
@@ -118,7 +121,7 @@ async fn claim(store: &Store) -> Vec<i64> {
 
 #[tokio::test]
 async fn an_unreadable_stored_event_is_dead_and_the_next_of_its_call_goes_on() {
-    let (dir, store, owner) = new_store().await;
+    let (dir, store, owner) = new_sqlite_store().await;
     add_listener(&store, owner).await;
     store
         .ingest(
@@ -164,7 +167,7 @@ async fn an_unreadable_stored_event_is_dead_and_the_next_of_its_call_goes_on() {
 
 #[tokio::test]
 async fn a_claim_skips_rows_in_flight_and_fills_each_callbacks_free_senders() {
-    let (dir, store, owner) = new_store().await;
+    let (dir, store, owner) = new_sqlite_store().await;
     let a = add_listener(&store, owner).await;
     let b = add_listener(&store, owner).await;
     // Six calls' first events: six deliveries due for each callback.
@@ -219,7 +222,15 @@ async fn a_claim_skips_rows_in_flight_and_fills_each_callbacks_free_senders() {
 
 #[tokio::test]
 async fn a_listener_whose_filter_cannot_be_read_receives_nothing() {
-    let (_dir, store, owner) = new_store().await;
+    // On either store (`SWITCHBOARD_TEST_STORE`).
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _database) =
+        support::store_under_test(dir.path(), switchboard_store::CallOptions::default()).await;
+    store.create_account(Some(1), "t".into()).await.unwrap();
+    let owner = Owner {
+        account: AccountId(1),
+        extension_id: None,
+    };
     let callback = add_listener(&store, owner).await;
     let events = two_events_of_one_call();
     let out = store
