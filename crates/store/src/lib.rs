@@ -1,13 +1,13 @@
-//! Durable state: accounts and tokens, management resources, the event log and the outbox,
-//! in one SQLite file.
+//! Durable state: accounts and tokens, management resources, the event log and the outbox.
+//! The hub holds one [`Store`] (`store.rs`), which is one of two:
 //!
-//! Every write goes through one writer thread that commits in batches: concurrent requests
-//! share a commit, and a caller hears back only after its writes are on disk. Each job runs in
-//! its own savepoint, so one failing request never undoes another's. Reads use a small pool of
-//! separate connections (WAL lets them run beside the writer).
-//!
-//! `postgres` is the second store being built: one PostgreSQL database shared by several
-//! nodes (`postgres::PgStore`; ARCHITECTURE.md § Two stores).
+//! - [`SqliteStore`], the default: one SQLite file. Every write goes through one writer thread
+//!   that commits in batches: concurrent requests share a commit, and a caller hears back only
+//!   after its writes are on disk. Each job runs in its own savepoint, so one failing request
+//!   never undoes another's. Reads use a small pool of separate connections (WAL lets them
+//!   run beside the writer).
+//! - [`PgStore`] (`postgres/`): one PostgreSQL database shared by several nodes
+//!   (ARCHITECTURE.md § Two stores).
 
 mod accounts;
 mod backup;

@@ -1,6 +1,5 @@
-//! The PostgreSQL store: one database that several Switchboard nodes share (issue 23; not yet
-//! behind the one `Store` the server uses — ARCHITECTURE.md § Two stores says what is there
-//! and what is not).
+//! The PostgreSQL store: one database that several Switchboard nodes share, behind the one
+//! `Store` the server uses (`serve --store postgres://…`; ARCHITECTURE.md § Two stores).
 //!
 //! - this module: connecting (a clear error for a bad URL or a database that cannot be
 //!   reached), the pool, migrations (safe when several nodes start at once), the readiness
@@ -11,6 +10,10 @@
 //! - `outbox.rs`: delivery claims with leases, outcomes, promotion of a call's next delivery;
 //! - `finalize.rs`: the finalizer, once across the cluster;
 //! - `events.rs`: cursors that never skip an event; `queries.rs`: calls and agents;
+//! - `history.rs`: delivery history, retry, replay, expiry of waiting deliveries;
+//! - `upkeep.rs`: retention (once across the cluster), erasure, gauges, the unsubscribe
+//!   link, following the newest event for live streams;
+//! - `import.rs`: an SQLite installation copied in (`switchboard migrate`);
 //! - `accounts.rs`, `resources.rs`: accounts, tokens, management resources.
 
 mod accounts;

@@ -316,6 +316,15 @@ impl PgStore {
                 *at = (*at).max(o.at_ms);
             }
         }
+        // A failure before a later success of the same callback in this batch started no
+        // streak (the success ended it) — unless the receiver answered 410.
+        let failures: Vec<&(&AttemptOutcome, &FinishedRow)> = counted
+            .iter()
+            .filter(|(o, row)| {
+                o.next != Next::Succeeded
+                    && (o.gone || ended.get(&row.callback_id).is_none_or(|s| o.at_ms > *s))
+            })
+            .collect();
         if !ended.is_empty() {
             let (callbacks, ats): (Vec<i64>, Vec<i64>) = ended.into_iter().unzip();
             self.execute(
@@ -327,7 +336,7 @@ impl PgStore {
             )
             .await?;
         }
-        for (o, row) in counted.iter().filter(|(o, _)| o.next != Next::Succeeded) {
+        for (o, row) in failures {
             self.record_failure(&tx, o, row, disable_after_ms, &mut deactivated)
                 .await?;
         }
@@ -573,20 +582,9 @@ impl PgStore {
         account: AccountId,
         now_ms: i64,
     ) -> Result<()> {
-        let callbacks = self
-            .query(
-                tx,
-                &format!(
-                    "SELECT {} FROM resources WHERE kind = 'callback' AND account_id = $1 ORDER BY id",
-                    super::RESOURCE_COLUMNS
-                ),
-                &[&account.0],
-            )
+        let (on, off): (Vec<_>, Vec<_>) = self
+            .deliverability(tx, account)
             .await?
-            .iter()
-            .map(super::resource_of)
-            .collect::<Result<Vec<_>>>()?;
-        let (on, off): (Vec<_>, Vec<_>) = crate::outbox::deliverable(&callbacks)
             .into_iter()
             .partition(|(_, deliverable)| *deliverable);
         let on: Vec<i64> = on.into_iter().map(|(id, _)| id).collect();
