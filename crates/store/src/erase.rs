@@ -25,9 +25,9 @@ pub struct Erased {
 }
 
 /// Events read per reader job while looking.
-const SCAN_CHUNK: i64 = 2000;
+pub(crate) const SCAN_CHUNK: i64 = 2000;
 /// Rows removed per writer job.
-const ERASE_CHUNK: usize = 250;
+pub(crate) const ERASE_CHUNK: usize = 250;
 
 impl SqliteStore {
     /// Erases every event and call that mentions the number's `digits` (in one account, or

@@ -113,6 +113,11 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Whether a storage failure noted at `at_ms` (0: none yet) lies within the last `window`.
+pub(crate) fn failed_within(at_ms: i64, window: std::time::Duration) -> bool {
+    at_ms > 0 && jiff::Timestamp::now().as_millisecond() - at_ms < window.as_millis() as i64
+}
+
 /// What PostgreSQL said (its message and detail; the error's own text is only "db error").
 fn postgres_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {

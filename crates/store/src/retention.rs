@@ -72,7 +72,8 @@ pub(crate) fn forget_call(ctx: &mut crate::writer::WriteCtx<'_>, id: &str) -> Re
     Ok(removed > 0)
 }
 
-fn cutoff_ms(now_ms: i64, keep: Duration) -> i64 {
+/// The time (ms) before which what is kept for `keep` is past its retention.
+pub(crate) fn cutoff_ms(now_ms: i64, keep: Duration) -> i64 {
     now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
 }
 

@@ -34,7 +34,7 @@ impl SqliteStore {
             .writer
             .failed_ms
             .load(std::sync::atomic::Ordering::Relaxed);
-        at > 0 && jiff::Timestamp::now().as_millisecond() - at < window.as_millis() as i64
+        crate::failed_within(at, window)
     }
 
     /// Whether the storage takes writes now: a row written and removed in a committed

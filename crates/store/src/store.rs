@@ -46,12 +46,6 @@ impl Store {
         Ok(Store::Sqlite(SqliteStore::open_with(data_dir, calls)?))
     }
 
-    /// Connects to the PostgreSQL database at `url`, migrating its schema (safe when several
-    /// nodes start at once).
-    pub async fn connect(url: &str, calls: CallOptions) -> Result<Store> {
-        Ok(Store::Postgres(PgStore::connect(url, calls).await?))
-    }
-
     /// Where the state lives, for logs: the database file, or PostgreSQL's host, port and
     /// database (never a password).
     pub fn place(&self) -> String {

@@ -10,6 +10,13 @@ mod support;
 
 use support::pg::{server_url, FreshDatabase};
 
+/// A node on the test's database, with the default options.
+async fn node_on(db: &FreshDatabase) -> PgStore {
+    PgStore::connect(&db.url, CallOptions::default())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn nodes_starting_together_migrate_the_database_once() {
     let db = FreshDatabase::new("migrate").await;
@@ -39,9 +46,7 @@ async fn nodes_starting_together_migrate_the_database_once() {
         .get(0);
     assert_eq!(rows as usize, version);
     // A node started again finds nothing to do.
-    let again = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let again = node_on(&db).await;
     assert_eq!(again.schema_version().await.unwrap(), version);
 }
 
@@ -121,12 +126,8 @@ fn event(key: &str) -> switchboard_model::Event {
 #[tokio::test]
 async fn events_are_deduplicated_by_source_key_whichever_node_stores_them() {
     let db = FreshDatabase::new("dedupe").await;
-    let a = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
-    let b = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let a = node_on(&db).await;
+    let b = node_on(&db).await;
     let account = switchboard_model::AccountId(1);
     let first = a
         .ingest(account, vec![event("k1"), event("k2")], now())
@@ -159,9 +160,7 @@ async fn events_are_deduplicated_by_source_key_whichever_node_stores_them() {
 #[tokio::test]
 async fn a_cursor_never_skips_an_event_whose_transaction_commits_late() {
     let db = FreshDatabase::new("cursor").await;
-    let store = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let store = node_on(&db).await;
     let account = switchboard_model::AccountId(1);
     let before_seq = store
         .ingest(account, vec![event("before")], now())
@@ -263,9 +262,7 @@ async fn read_until(
 #[tokio::test]
 async fn a_listener_made_elsewhere_matches_the_next_event_at_once() {
     let db = FreshDatabase::new("config").await;
-    let node = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let node = node_on(&db).await;
     let account = switchboard_model::AccountId(1);
     let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
         .await
@@ -339,11 +336,7 @@ async fn one_calls_events_through_three_nodes_at_once_make_one_call() {
     let db = FreshDatabase::new("onecall").await;
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        nodes.push(
-            PgStore::connect(&db.url, CallOptions::default())
-                .await
-                .unwrap(),
-        );
+        nodes.push(node_on(&db).await);
     }
     let account = switchboard_model::AccountId(1);
     for round in 0..5 {
@@ -392,9 +385,7 @@ async fn one_calls_events_through_three_nodes_at_once_make_one_call() {
 /// makes; returns a SQL client on the database.
 async fn with_listener(db: &FreshDatabase) -> tokio_postgres::Client {
     // (The schema first.)
-    PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    node_on(db).await;
     let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -445,12 +436,8 @@ const DAY_MS: i64 = 86_400_000;
 async fn two_nodes_claiming_at_once_never_take_the_same_delivery() {
     let db = FreshDatabase::new("claims").await;
     let _client = with_listener(&db).await;
-    let a = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
-    let b = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let a = node_on(&db).await;
+    let b = node_on(&db).await;
     let account = switchboard_model::AccountId(1);
     // Forty calls, one delivery each: every one a head of its chain.
     let events: Vec<_> = (0..40)
@@ -497,14 +484,8 @@ async fn a_dead_nodes_leases_run_out_and_another_node_delivers_while_the_first_r
     let db = FreshDatabase::new("leases").await;
     let client = with_listener(&db).await;
     let lease = std::time::Duration::from_millis(300);
-    let a = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap()
-        .with_lease(lease);
-    let b = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap()
-        .with_lease(lease);
+    let a = node_on(&db).await.with_lease(lease);
+    let b = node_on(&db).await.with_lease(lease);
     let account = switchboard_model::AccountId(1);
     a.ingest(account, vec![event("only")], now()).await.unwrap();
     let at = now().as_millisecond();
@@ -584,12 +565,8 @@ async fn a_dead_nodes_leases_run_out_and_another_node_delivers_while_the_first_r
 async fn a_calls_deliveries_go_one_at_a_time_in_order_whichever_node_sends_them() {
     let db = FreshDatabase::new("chain").await;
     let _client = with_listener(&db).await;
-    let a = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
-    let b = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let a = node_on(&db).await;
+    let b = node_on(&db).await;
     let account = switchboard_model::AccountId(1);
     let keys = ["first", "second", "third"];
     for (k, node) in keys.iter().zip([&a, &b, &a]) {
@@ -642,9 +619,7 @@ async fn a_calls_deliveries_go_one_at_a_time_in_order_whichever_node_sends_them(
 #[tokio::test]
 async fn a_node_recovers_by_itself_when_the_database_drops_its_connections() {
     let db = FreshDatabase::new("recover").await;
-    let node = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let node = node_on(&db).await;
     let account = switchboard_model::AccountId(1);
     // Several connections in the pool, all in use once.
     let warm: Vec<_> = (0..4)
@@ -787,12 +762,8 @@ async fn a_refused_request_among_many_taken_together_fails_alone() {
 #[tokio::test]
 async fn accounts_and_tokens_made_through_one_node_work_through_the_others() {
     let db = FreshDatabase::new("accounts").await;
-    let a = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
-    let b = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let a = node_on(&db).await;
+    let b = node_on(&db).await;
     let acme = a
         .create_account(Some(1000002), "Acme".into())
         .await
@@ -872,12 +843,8 @@ async fn resources_made_through_one_node_decide_what_the_others_deliver() {
     use serde_json::json;
     use switchboard_store::{Blocker, Kind, ListQuery, NewResource, Owner, Ref};
     let db = FreshDatabase::new("resources").await;
-    let a = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
-    let b = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let a = node_on(&db).await;
+    let b = node_on(&db).await;
     let acme = a.create_account(Some(1), "Acme".into()).await.unwrap();
     let owner = Owner {
         account: acme.id,
@@ -1045,9 +1012,7 @@ async fn resources_made_through_one_node_decide_what_the_others_deliver() {
 #[tokio::test]
 async fn a_call_is_found_by_its_own_id_or_its_sources() {
     let db = FreshDatabase::new("call").await;
-    let node = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let node = node_on(&db).await;
     let account = switchboard_model::AccountId(1);
     let mut e = event("only");
     e.fact.call_id = Some("vendor-call-7".into());
@@ -1088,12 +1053,8 @@ async fn a_callback_switched_off_holds_its_deliveries_and_on_again_releases_them
     use switchboard_store::{Kind, Owner};
     let db = FreshDatabase::new("waiting").await;
     let client = with_listener(&db).await;
-    let a = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
-    let b = PgStore::connect(&db.url, CallOptions::default())
-        .await
-        .unwrap();
+    let a = node_on(&db).await;
+    let b = node_on(&db).await;
     let account = switchboard_model::AccountId(1);
     assert_eq!(
         a.ingest(account, vec![event("e1")], now())

@@ -31,6 +31,12 @@ pub struct Hub {
     _database: Option<crate::pg::FreshDatabase>,
 }
 
+fn owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Whether this run of the suite is on PostgreSQL (`SWITCHBOARD_TEST_STORE=postgres`).
 pub fn on_postgres() -> bool {
     match std::env::var("SWITCHBOARD_TEST_STORE").as_deref() {
@@ -118,12 +124,9 @@ impl Hub {
         database: crate::pg::FreshDatabase,
         env: &[(&str, &str)],
     ) -> Hub {
-        let mut env: Vec<(&str, &str)> = env.to_vec();
-        let url = database.url.clone();
-        env.push(("SWITCHBOARD_STORE", &url));
-        let mut hub = Hub::start_in(tempfile::tempdir().expect("temp dir"), &env, false).await;
-        hub._database = Some(database);
-        hub
+        let mut env = owned(env);
+        env.push(("SWITCHBOARD_STORE".into(), database.url.clone()));
+        Hub::launch(tempfile::tempdir().expect("temp dir"), env, Some(database)).await
     }
 
     /// Another node on this hub's PostgreSQL database: the same binary and settings, its own
@@ -133,20 +136,12 @@ impl Hub {
             self._database.is_some(),
             "nodes share a PostgreSQL database"
         );
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let dir = tmp.path().to_path_buf();
-        let (child, base) = spawn(&dir, &self.env);
-        let node = Hub {
-            child: Some(child),
-            base,
-            dir,
-            env: self.env.clone(),
-            _tmp: Some(tmp),
-            http: test_client(),
-            _database: None,
-        };
-        node.wait_ready().await;
-        node
+        Hub::launch(
+            tempfile::tempdir().expect("temp dir"),
+            self.env.clone(),
+            None,
+        )
+        .await
     }
 
     /// The hub's PostgreSQL database: its name and URL (`None` on SQLite).
@@ -162,11 +157,7 @@ impl Hub {
     }
 
     async fn start_in(tmp: tempfile::TempDir, env: &[(&str, &str)], postgres: bool) -> Hub {
-        let dir = tmp.path().to_path_buf();
-        let mut env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut env = owned(env);
         let database = if postgres {
             let db = crate::pg::FreshDatabase::new("hub").await;
             env.push(("SWITCHBOARD_STORE".into(), db.url.clone()));
@@ -174,6 +165,17 @@ impl Hub {
         } else {
             None
         };
+        Hub::launch(tmp, env, database).await
+    }
+
+    /// Starts the binary in `tmp` with `env` and waits until it is ready; the hub holds
+    /// `database` (if it owns one) until it is dropped.
+    async fn launch(
+        tmp: tempfile::TempDir,
+        env: Vec<(String, String)>,
+        database: Option<crate::pg::FreshDatabase>,
+    ) -> Hub {
+        let dir = tmp.path().to_path_buf();
         let (child, base) = spawn(&dir, &env);
         // reqwest is built without a TLS provider of its own; the process picks ring.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -328,8 +328,10 @@ impl PgStore {
 
     /// True when the database could not be reached from this node within the last `window`.
     pub fn storage_failed_within(&self, window: Duration) -> bool {
-        let at = self.failed_ms.load(std::sync::atomic::Ordering::Relaxed);
-        at > 0 && jiff::Timestamp::now().as_millisecond() - at < window.as_millis() as i64
+        crate::failed_within(
+            self.failed_ms.load(std::sync::atomic::Ordering::Relaxed),
+            window,
+        )
     }
 
     /// How long a claimed delivery stays this node's before others may take it.

@@ -8,7 +8,8 @@
 //! so `reclaim_space` has nothing to do.
 
 use super::PgStore;
-use crate::erase::mentions;
+use crate::erase::{mentions, ERASE_CHUNK, SCAN_CHUNK};
+use crate::retention::cutoff_ms;
 use crate::{Erased, Gauges, Pruned, Result, Retention, WAITING};
 use deadpool_postgres::Transaction;
 use std::collections::{BTreeSet, HashMap};
@@ -17,16 +18,8 @@ use switchboard_model::AccountId;
 
 /// The advisory lock a pruning batch holds (`'swbd'` `'prun'`).
 const PRUNE_LOCK: i64 = 0x7377_6264_7072_756e;
-/// Events read per statement while looking for a number.
-const SCAN_CHUNK: i64 = 2000;
-/// Rows removed per transaction by an erasure.
-const ERASE_CHUNK: usize = 250;
 /// How often a node looks for new events while live streams follow them.
 const LATEST_POLL: Duration = Duration::from_millis(50);
-
-fn cutoff_ms(now_ms: i64, keep: Duration) -> i64 {
-    now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
-}
 
 impl PgStore {
     /// Prunes one batch of each kind past its retention, as of `now_ms` — unless another
