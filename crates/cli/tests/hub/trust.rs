@@ -622,7 +622,10 @@ async fn a_dead_delivery_can_be_retried_and_a_listener_replayed() {
 
 #[tokio::test]
 async fn nothing_accepted_is_lost_when_the_hub_is_killed_mid_load() {
-    let mut hub = Hub::start().await;
+    // On PostgreSQL what the killed process had claimed is sent once its leases run out (the
+    // restarted process is another node to the database): leases of 5 s, not the default
+    // minute, so that happens within the wait below. SQLite frees its claims at start.
+    let mut hub = Hub::start_with(&[("SWITCHBOARD_DELIVERY_LEASE", "5s")]).await;
     let acct = hub.account().await;
     let rx = Receiver::start().await;
     subscribe(&hub, &acct, json!({"config": {"url": rx.url}}), &["call"]).await;
