@@ -25,6 +25,9 @@ pub struct Config {
     pub store: Option<String>,
     #[serde(deserialize_with = "duration")]
     pub delivery_lease: Duration,
+    /// On PostgreSQL, this node's name; `None`: the one kept in `data_dir/node-id`.
+    #[serde(deserialize_with = "optional_text")]
+    pub node_id: Option<String>,
     #[serde(deserialize_with = "optional_text")]
     pub admin_token: Option<String>,
     #[serde(deserialize_with = "whole_number")]

@@ -77,7 +77,9 @@ pub async fn run(
         Some(url) => Store::Postgres(
             switchboard_store::PgStore::connect(url, calls)
                 .await?
-                .with_lease(config.delivery_lease),
+                .with_lease(config.delivery_lease)
+                .as_node(&node_name(&config)?)
+                .await?,
         ),
         None => Store::open_with(&config.data_dir, calls)?,
     };
@@ -132,6 +134,34 @@ pub async fn run(
     tracing::info!("stopped");
     served?;
     Ok(())
+}
+
+/// The node's name on a shared store: `node_id`, or else the name kept in
+/// `data_dir/node-id`, made at the first start.
+fn node_name(config: &Config) -> Result<String, RunError> {
+    if let Some(name) = &config.node_id {
+        return Ok(name.trim().to_string());
+    }
+    let path = config.data_dir.join("node-id");
+    let unusable = |e: std::io::Error| {
+        RunError::Store(switchboard_store::StoreError::Config(format!(
+            "node_id: cannot keep this node's name in {}: {e} (set node_id, or a data_dir it may write)",
+            path.display()
+        )))
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(name) => return Ok(name.trim().to_string()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(unusable(e)),
+        Err(_) => {}
+    }
+    let name = uuid::Uuid::now_v7().to_string();
+    let fresh = config.data_dir.join("node-id.new");
+    std::fs::create_dir_all(&config.data_dir)
+        .and_then(|()| std::fs::write(&fresh, format!("{name}\n")))
+        .and_then(|()| std::fs::rename(&fresh, &path))
+        .map_err(unusable)?;
+    tracing::info!(node = %name, file = %path.display(), "named this node");
+    Ok(name)
 }
 
 /// Prunes what is past its retention, every `prune_every`: batch after batch while any goes,

@@ -35,6 +35,60 @@ fn a_wrong_or_unreachable_store_stops_the_hub_with_a_clear_error() {
     }
 }
 
+#[tokio::test]
+async fn a_node_name_in_use_is_refused_and_a_bad_one_is_named() {
+    let hub = Hub::start_postgres(&[("SWITCHBOARD_NODE_ID", "node-a")]).await;
+    let (_, url) = hub.database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (node, says) in [
+        ("node-a", "\"node-a\" is the name of a node running"),
+        ("node a", "node_id: expected 1 to 64 printable characters"),
+    ] {
+        let said = refused(
+            Command::new(env!("CARGO_BIN_EXE_switchboard"))
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path())
+                .args(["--store", url])
+                .env("SWITCHBOARD_NODE_ID", node),
+        );
+        assert!(said.contains(says), "{node}: {said}");
+    }
+    // A second process on the first one's data dir takes the name kept there: refused too.
+    let mut named = Hub::start_postgres(&[]).await;
+    let (_, url) = named.database().unwrap();
+    let said = refused(
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(named.dir.join("data"))
+            .args(["--store", url]),
+    );
+    assert!(said.contains("is the name of a node running"), "{said}");
+    // Once the first process is gone, its name is free again: it restarts under it.
+    named.kill();
+    named.restart().await;
+}
+
+/// Runs `serve` and expects it to stop at once with an error; returns what it said.
+fn refused(serve: &mut Command) -> String {
+    let mut child = serve
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the hub started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{said}");
+    said
+}
+
 async fn status_of(hub: &Hub, path: &str) -> u16 {
     hub.http
         .get(format!("{}{path}", hub.base))

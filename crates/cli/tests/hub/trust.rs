@@ -622,12 +622,17 @@ async fn a_dead_delivery_can_be_retried_and_a_listener_replayed() {
 
 #[tokio::test]
 async fn nothing_accepted_is_lost_when_the_hub_is_killed_mid_load() {
-    // On PostgreSQL what the killed process had claimed is sent once its leases run out (the
-    // restarted process is another node to the database): leases of 5 s, not the default
-    // minute, so that happens within the wait below. SQLite frees its claims at start.
-    let mut hub = Hub::start_with(&[("SWITCHBOARD_DELIVERY_LEASE", "5s")]).await;
+    // Leases of an hour: what the killed process had claimed is sent within the wait below
+    // only because the restarted hub takes its claims back at start (SQLite's are in memory;
+    // on PostgreSQL the node keeps its name in its data dir and frees its own leases).
+    let mut hub = Hub::start_with(&[("SWITCHBOARD_DELIVERY_LEASE", "1h")]).await;
     let acct = hub.account().await;
     let rx = Receiver::start().await;
+    // A slow receiver, so the hub has sends in flight when it is killed.
+    rx.behave(Behaviour {
+        delay: Duration::from_millis(20),
+        ..Behaviour::default()
+    });
     subscribe(&hub, &acct, json!({"config": {"url": rx.url}}), &["call"]).await;
     let base = hub.base.clone();
     let token = acct.token.clone();

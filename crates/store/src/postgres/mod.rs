@@ -13,6 +13,8 @@
 //! - `history.rs`: delivery history, retry, replay, expiry of waiting deliveries;
 //! - `upkeep.rs`: retention (once across the cluster), erasure, gauges, the unsubscribe
 //!   link, following the newest event for live streams;
+//! - `node.rs`: a node's name, kept from one start to the next so that a restarted node
+//!   takes back its unfinished claims at once;
 //! - `import.rs`: an SQLite installation copied in (`switchboard migrate`);
 //! - `accounts.rs`, `resources.rs`: accounts, tokens, management resources.
 
@@ -24,6 +26,7 @@ mod finalize;
 mod history;
 mod import;
 mod ingest;
+mod node;
 mod outbox;
 mod queries;
 mod resources;
@@ -65,8 +68,13 @@ pub struct PgStore {
     /// Where it is, for messages: host, port and database, never the password.
     place: String,
     options: CallOptions,
-    /// This node's name on the leases it takes (unique per start).
+    /// How to connect (for the connection holding the node's name, `node.rs`).
+    config: Arc<tokio_postgres::Config>,
+    /// This node's name on the leases it takes: kept from one start to the next when the
+    /// server gives one (`node.rs`), else unique to this start.
     node: String,
+    /// The lock on the node's name, held while the node runs.
+    node_lock: Option<Arc<node::NodeLock>>,
     /// How long a claimed delivery stays this node's before others may take it.
     lease: Duration,
     /// Folds of calls this node touched, each with the version of the call's row it is of.
@@ -125,7 +133,7 @@ impl PgStore {
         config.options("-c plan_cache_mode=force_custom_plan");
         let place = place_of(&config);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -141,8 +149,10 @@ impl PgStore {
         let store = PgStore {
             pool,
             place,
+            config: Arc::new(config),
             options: calls,
             node: uuid::Uuid::now_v7().to_string(),
+            node_lock: None,
             lease: DEFAULT_LEASE,
             folds: Arc::default(),
             indexes: Arc::default(),
