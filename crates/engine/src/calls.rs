@@ -321,6 +321,25 @@ fn fold_recording(recordings: &mut Vec<RecordingRecord>, e: &Event, r: &Recordin
     }
 }
 
+/// The namespace of a Tel4vn call's SIP Call-ID among a call's ids.
+const TEL4VN_SIP: &str = "tel4vn-sip";
+/// The namespace of a Welljoint recording's id among a call's ids.
+const WELLJOINT_RECORDING: &str = "welljoint-rec";
+
+/// The ids of calls an id a user gives may be (`GET /calls/{id}`), most likely first: the id
+/// as the hub lists a call's ids (`phonecom:abc`), then a vendor's bare id in every namespace
+/// [`aliases_of`] puts ids in (`abc`). A store looks each up by its key, so finding a call
+/// costs a few index probes however many calls there are.
+pub fn aliases_naming(id: &str) -> Vec<String> {
+    let mut out = vec![id.to_string()];
+    let spaces = Dialect::ALL
+        .iter()
+        .map(|d| d.as_str())
+        .chain([TEL4VN_SIP, WELLJOINT_RECORDING]);
+    out.extend(spaces.map(|space| format!("{space}:{id}")));
+    out
+}
+
 /// The external ids an event's call is known by, namespaced by dialect. Any shared id joins
 /// events into one call.
 pub fn aliases_of(event: &Event) -> Vec<String> {
@@ -350,7 +369,7 @@ pub fn aliases_of(event: &Event) -> Vec<String> {
     match event.source.dialect {
         Dialect::Tel4vn => {
             if let Some(sip) = fact.vendor.get("sip_call_id").and_then(Value::as_str) {
-                out.push(format!("tel4vn-sip:{sip}"));
+                out.push(format!("{TEL4VN_SIP}:{sip}"));
             }
         }
         Dialect::Welljoint => match &fact.details {
@@ -364,7 +383,7 @@ pub fn aliases_of(event: &Event) -> Vec<String> {
                 out.extend(
                     r.recording_id
                         .iter()
-                        .map(|id| format!("welljoint-rec:{id}")),
+                        .map(|id| format!("{WELLJOINT_RECORDING}:{id}")),
                 );
             }
             _ => {}

@@ -10,7 +10,7 @@ use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, O
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use switchboard_engine::calls::{aliases_of, CallFold, CallRecord};
+use switchboard_engine::calls::{aliases_naming, aliases_of, CallFold, CallRecord};
 use switchboard_engine::correlation::{self, NamedCall};
 use switchboard_engine::finalization::{self, Said};
 use switchboard_model::{normalize_number, AccountId, AgentFacts, Event};
@@ -871,13 +871,18 @@ impl SqliteStore {
         self.inner
             .readers
             .read(move |conn| {
-                let by_alias: Option<String> = conn
-                    .query_row(
-                        "SELECT call_id FROM call_aliases WHERE account_id = ?1 AND (alias = ?2 OR substr(alias, instr(alias, ':') + 1) = ?2) LIMIT 1",
-                        params![account.0, id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let mut by_alias: Option<String> = None;
+                let mut lookup = conn.prepare_cached(
+                    "SELECT call_id FROM call_aliases WHERE account_id = ?1 AND alias = ?2",
+                )?;
+                for alias in aliases_naming(&id) {
+                    by_alias = lookup
+                        .query_row(params![account.0, alias], |r| r.get(0))
+                        .optional()?;
+                    if by_alias.is_some() {
+                        break;
+                    }
+                }
                 let call_id = by_alias.unwrap_or(id);
                 let row: Option<(SqlValue, i64, String, String)> = conn
                     .query_row(

@@ -635,6 +635,14 @@ async fn ids_of_every_dialect_join_their_calls_through_the_hub() {
         .as_array()
         .unwrap()
         .contains(&json!("tel4vn-sip:sip-77")));
+    // The call by any id it is known by: an id as listed, a bare id of any kind, its own.
+    let hub_id = by_cdr["id"].as_str().unwrap();
+    for id in ["tel4vn-sip:sip-77", "sip-77", "tel4vn:x2", hub_id] {
+        assert_eq!(
+            get(&hub, &acct, &format!("/calls/{id}")).await["id"],
+            hub_id
+        );
+    }
     // welljoint: a consult call merged into the call it was made from.
     let at = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)

@@ -296,7 +296,10 @@ impl PgStore {
             let first: HashMap<String, Uuid> = self
                 .query(
                     tx,
-                    "SELECT source_key, id FROM events WHERE account_id = $1 AND source_key = ANY($2)",
+                    // One index probe per key, whatever the statistics say (`lock_calls`).
+                    "SELECT k.key, e.id FROM unnest($2::text[]) AS k(key),
+                         LATERAL (SELECT id FROM events
+                                   WHERE account_id = $1 AND source_key = k.key OFFSET 0) AS e",
                     &[&account.0, &repeated],
                 )
                 .await?
@@ -432,7 +435,15 @@ impl PgStore {
             let known: HashMap<String, String> = self
                 .query(
                     tx,
-                    "SELECT alias, call_id FROM call_aliases WHERE account_id = $1 AND alias = ANY($2)",
+                    // One probe of the (account, id) key per id. As `alias = ANY($2)`, a
+                    // table that grew since it was last analyzed (a new installation; autovacuum
+                    // off or behind) got a plan that read every id of the account and filtered
+                    // them: 7 ms instead of 0.7 for 100 ids among 20 000, and growing with the
+                    // table — half of PostgreSQL's time in batched ingest. `OFFSET 0` keeps the
+                    // planner from turning the per-id lookup back into that.
+                    "SELECT k.alias, a.call_id FROM unnest($2::text[]) AS k(alias),
+                         LATERAL (SELECT call_id FROM call_aliases
+                                   WHERE account_id = $1 AND alias = k.alias OFFSET 0) AS a",
                     &[&account.0, &aliases],
                 )
                 .await?
@@ -741,16 +752,12 @@ impl PgStore {
         chains.dedup();
         let mut busy: HashSet<(i64, String)> = HashSet::new();
         if !chains.is_empty() {
-            let mut locks: Vec<i64> = chains
-                .iter()
-                .map(|(l, c)| super::outbox::chain_key(*l, c))
-                .collect();
-            locks.sort_unstable();
-            locks.dedup();
-            self.execute(
+            self.lock_chains(
                 tx,
-                "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS sorted",
-                &[&locks],
+                chains
+                    .iter()
+                    .map(|(l, c)| super::outbox::chain_key(*l, c))
+                    .collect(),
             )
             .await?;
             let (listeners, calls): (Vec<i64>, Vec<&str>) = chains.iter().copied().unzip();

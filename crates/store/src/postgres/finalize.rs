@@ -8,6 +8,7 @@ use super::ingest::Touched;
 use super::PgStore;
 use crate::{Finalized, Result};
 use jiff::Timestamp;
+use std::collections::HashMap;
 use switchboard_engine::calls::CallFold;
 use switchboard_engine::finalization::{self, Said};
 use switchboard_model::AccountId;
@@ -57,6 +58,10 @@ impl PgStore {
             .iter()
             .map(|r| (r, false))
             .chain(quiet.iter().map(|r| (r, true)));
+        // What each call's finalization says, first; then every chain its events go to locked
+        // at once (`lock_chains`: a lock statement per call deadlocked with ingest); then the
+        // events and the calls written.
+        let mut finals = Vec::with_capacity(due.len() + quiet.len());
         for (row, idle) in tagged {
             let (id, account, version): (String, i64, i64) = (row.get(0), row.get(1), row.get(2));
             let account = AccountId(account);
@@ -80,8 +85,32 @@ impl PgStore {
                 now,
                 Uuid::now_v7,
             );
+            finals.push((id, account, done));
+        }
+        let mut indexes = HashMap::new();
+        let mut chains = Vec::new();
+        for (_, account, done) in &finals {
+            if done.events.is_empty() {
+                continue;
+            }
+            if !indexes.contains_key(account) {
+                indexes.insert(*account, self.index_for(&tx, *account).await?);
+            }
+            let index = &indexes[account];
+            for event in done.events.iter().filter(|e| !e.silent) {
+                if let Some(call) = event.fact.call_id.as_deref() {
+                    chains.extend(
+                        index
+                            .matching(event, now)
+                            .into_iter()
+                            .map(|l| super::outbox::chain_key(l.id, call)),
+                    );
+                }
+            }
+        }
+        self.lock_chains(&tx, chains).await?;
+        for (id, account, done) in finals {
             if !done.events.is_empty() {
-                let index = self.index_for(&tx, account).await?;
                 let bodies = done
                     .events
                     .iter()
@@ -92,7 +121,7 @@ impl PgStore {
                         &tx,
                         account,
                         &super::batch::with_bodies(&done.events, &bodies),
-                        &index,
+                        &indexes[&account],
                         now,
                         now_ms,
                         &mut touched,

@@ -307,17 +307,20 @@ impl PgStore {
                 &[&account.0, &listener_id, &from_ns, &to_ns],
             )
             .await?;
+        // Every chain the replay adds to, locked at once (`lock_chains`).
+        self.lock_chains(
+            &tx,
+            rows.iter()
+                .filter_map(|r| r.get::<_, Option<String>>(1))
+                .map(|call| super::outbox::chain_key(listener_id, &call))
+                .collect(),
+        )
+        .await?;
         for r in &rows {
             let (seq, call): (i64, Option<String>) = (r.get(0), r.get(1));
             let status = match &call {
                 Some(call) => {
-                    // Behind an unfinished delivery of the chain, under the chain's lock.
-                    self.execute(
-                        &tx,
-                        "SELECT pg_advisory_xact_lock($1)",
-                        &[&super::outbox::chain_key(listener_id, call)],
-                    )
-                    .await?;
+                    // Behind an unfinished delivery of the chain (its lock held).
                     let ahead = self
                         .query_opt(
                             &tx,

@@ -534,6 +534,26 @@ impl PgStore {
         Ok(true)
     }
 
+    /// Takes the advisory locks of (listener, call) chains (`chain_key`), in key order, in one
+    /// statement. Every transaction takes all the chain locks it needs this way, at once, so
+    /// two never wait for each other: a second set taken later in the same transaction could
+    /// be out of order with another's (a finalizer round that took each call's chains in turn
+    /// deadlocked with ingest and the recorder, which PostgreSQL broke after a second each).
+    pub(super) async fn lock_chains(&self, tx: &Transaction<'_>, mut keys: Vec<i64>) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        self.execute(
+            tx,
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS sorted",
+            &[&keys],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The oldest delivery queued in each of these (listener, call) chains becomes due,
     /// taking its turn with ingest on the chains' locks (taken in key order, as ingest does).
     pub(super) async fn promote_next_of(
@@ -547,15 +567,8 @@ impl PgStore {
         }
         chains.sort_unstable();
         chains.dedup();
-        let mut locks: Vec<i64> = chains.iter().map(|(l, c)| chain_key(*l, c)).collect();
-        locks.sort_unstable();
-        locks.dedup();
-        self.execute(
-            tx,
-            "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS sorted",
-            &[&locks],
-        )
-        .await?;
+        self.lock_chains(tx, chains.iter().map(|(l, c)| chain_key(*l, c)).collect())
+            .await?;
         let (listeners, calls): (Vec<i64>, Vec<String>) = chains.into_iter().unzip();
         self.execute(
             tx,

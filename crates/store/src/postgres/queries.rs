@@ -23,9 +23,12 @@ impl PgStore {
         let by_alias: Option<String> = self
             .query_opt(
                 &tx,
-                "SELECT call_id FROM call_aliases WHERE account_id = $1
-                   AND (alias = $2 OR substr(alias, strpos(alias, ':') + 1) = $2) LIMIT 1",
-                &[&account.0, &id],
+                // Each id it may be, by the key, in order (`aliases_naming`).
+                "SELECT a.call_id FROM unnest($2::text[]) WITH ORDINALITY AS k(alias, n),
+                     LATERAL (SELECT call_id FROM call_aliases
+                               WHERE account_id = $1 AND alias = k.alias OFFSET 0) AS a
+                  ORDER BY k.n LIMIT 1",
+                &[&account.0, &switchboard_engine::calls::aliases_naming(&id)],
             )
             .await?
             .map(|r| r.get(0));
