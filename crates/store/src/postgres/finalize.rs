@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use switchboard_engine::calls::CallFold;
 use switchboard_engine::finalization::{self, Said};
-use switchboard_model::AccountId;
+use switchboard_model::{AccountId, Event};
 use uuid::Uuid;
 
 /// How many calls one round takes, of each kind (ended, gone quiet).
@@ -109,26 +109,41 @@ impl PgStore {
             }
         }
         self.lock_chains(&tx, chains).await?;
-        for (id, account, done) in finals {
-            if !done.events.is_empty() {
-                let bodies = done
-                    .events
-                    .iter()
-                    .map(crate::body::pack_event)
-                    .collect::<Result<Vec<_>>>()?;
-                let out = self
-                    .write_batch(
-                        &tx,
-                        account,
-                        &super::batch::with_bodies(&done.events, &bodies),
-                        &indexes[&account],
-                        now,
-                        now_ms,
-                        &mut touched,
-                    )
-                    .await?;
-                emitted += out.iter().filter(|w| w.seq.is_some()).count();
+        // Each account's events in one batch (a statement costs more than a row).
+        let mut accounts: Vec<AccountId> = Vec::new();
+        for (_, account, done) in &finals {
+            if !done.events.is_empty() && !accounts.contains(account) {
+                accounts.push(*account);
             }
+        }
+        for account in accounts {
+            let events: Vec<&Event> = finals
+                .iter()
+                .filter(|(_, a, _)| *a == account)
+                .flat_map(|(_, _, done)| &done.events)
+                .collect();
+            let bodies = events
+                .iter()
+                .map(|e| crate::body::pack_event(e))
+                .collect::<Result<Vec<_>>>()?;
+            let batch: Vec<(&Event, &[u8])> = events
+                .into_iter()
+                .zip(bodies.iter().map(Vec::as_slice))
+                .collect();
+            let out = self
+                .write_batch(
+                    &tx,
+                    account,
+                    &batch,
+                    &indexes[&account],
+                    now,
+                    now_ms,
+                    &mut touched,
+                )
+                .await?;
+            emitted += out.iter().filter(|w| w.seq.is_some()).count();
+        }
+        for (id, _, done) in finals {
             let record = crate::body::pack_json(&serde_json::to_vec(&done.record)?)?;
             let c = finalization::columns(&done.record);
             self.execute(
