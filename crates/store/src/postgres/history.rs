@@ -370,6 +370,7 @@ impl PgStore {
             .map(|r| r.get(0))
             .collect();
         let mut expired = 0;
+        let (mut chains, mut touched) = (Vec::new(), Vec::new());
         for account in accounts {
             let account = AccountId(account);
             let stopped: Vec<i64> = self
@@ -395,11 +396,16 @@ impl PgStore {
                 )
                 .await?;
             expired += old.len();
-            let chains: Vec<(i64, String)> = old
-                .iter()
-                .filter_map(|r| r.get::<_, Option<String>>(1).map(|c| (r.get(0), c)))
-                .collect();
-            self.promote_next_of(&tx, chains, now).await?;
+            chains.extend(
+                old.iter()
+                    .filter_map(|r| r.get::<_, Option<String>>(1).map(|c| (r.get(0), c))),
+            );
+            touched.push(account);
+        }
+        // Every account's chains promoted in one go (their locks taken at once: `lock_chains`);
+        // then each account's waiting deliveries released.
+        self.promote_next_of(&tx, chains, now).await?;
+        for account in touched {
             self.release_waiting(&tx, account, now).await?;
         }
         tx.commit().await.map_err(|e| self.failed(e))?;
