@@ -17,6 +17,9 @@ use tokio_postgres::NoTls;
 /// the single 64-bit keys of calls, migrations and retention.
 const NODE_LOCK_SPACE: i32 = 0x5357_4e44; // "SWND"
 
+/// Seconds between keepalives on the connection holding a node's name.
+const KEEPALIVE_SECS: u64 = 5;
+
 /// The longest node name taken.
 const MAX_NODE_NAME: usize = 64;
 
@@ -40,7 +43,7 @@ impl PgStore {
         check_name(node)?;
         let client = self.hold_name(node).await?.ok_or_else(|| {
             StoreError::Config(format!(
-                "node_id: \"{node}\" is the name of a node running on {} now; each node needs a data_dir of its own (or its own node_id)",
+                "node_id: \"{node}\" is the name of a node running on {} now; each node needs a data_dir of its own (or its own node_id). If that node died with its machine, its name is free again within 20 s",
                 self.place
             ))
         })?;
@@ -74,7 +77,16 @@ impl PgStore {
     /// A connection of its own holding the advisory lock on `node`; `None` when another
     /// session holds it.
     async fn hold_name(&self, node: &str) -> Result<Option<tokio_postgres::Client>> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
+        // Keepalives every few seconds both ways: when the node's machine dies with it, the
+        // server ends its session (and frees its name) within about 20 s, not TCP's 2 hours.
+        let mut config = (*self.config).clone();
+        config
+            .options(format!(
+                "-c tcp_keepalives_idle={KEEPALIVE_SECS} -c tcp_keepalives_interval={KEEPALIVE_SECS} -c tcp_keepalives_count=3"
+            ))
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(KEEPALIVE_SECS));
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
             self.note_failure();
             StoreError::Unavailable(format!(
                 "PostgreSQL at {} cannot be reached: {}",
@@ -109,6 +121,7 @@ impl PgStore {
                 node,
                 "lost the connection holding this node's name; taking it again"
             );
+            let mut said = false;
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 match self.hold_name(node).await {
@@ -116,11 +129,16 @@ impl PgStore {
                         client = again;
                         break;
                     }
-                    Ok(None) => tracing::error!(
-                        node,
-                        "another process runs under this node's name: give each node its own data_dir or node_id"
-                    ),
-                    Err(_) => {}
+                    // The server has not yet ended the old session (it will within ~20 s), or
+                    // another process took the name meanwhile: said once.
+                    Ok(None) if !said => {
+                        said = true;
+                        tracing::warn!(
+                            node,
+                            "this node's name is held by another session: taking it when it is free"
+                        );
+                    }
+                    Ok(None) | Err(_) => {}
                 }
             }
         }
