@@ -181,6 +181,27 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// A batch whose events and calls are written and whose deliveries are not yet
+/// ([`PgStore::join_batch`]).
+pub(super) struct Joined {
+    account: AccountId,
+    /// Each new event's place in the batch, by log position.
+    at: HashMap<i64, usize>,
+    written: Vec<Written>,
+    deliveries: Vec<Delivery>,
+}
+
+impl Joined {
+    /// The lock keys of the (listener, call) chains its deliveries join.
+    pub(super) fn chain_keys(&self) -> impl Iterator<Item = i64> + '_ {
+        self.deliveries.iter().filter_map(|d| {
+            d.call
+                .as_deref()
+                .map(|call| super::outbox::chain_key(d.listener, call))
+        })
+    }
+}
+
 /// A delivery the batch makes, before its status is known.
 struct Delivery {
     seq: i64,
@@ -195,7 +216,9 @@ impl PgStore {
     /// Writes a batch of one account's events, each with its packed body, in the open
     /// transaction `tx`: the events (a duplicate of a stored one counted, and known by the
     /// first copy's id), their calls, the agents' states and the deliveries. `index` is the account's listener index, `now` when
-    /// the batch was taken, `created` the hub's clock (ms).
+    /// the batch was taken, `created` the hub's clock (ms). The batch's deliveries take their
+    /// chains' locks: a transaction that writes more than one batch joins them all first
+    /// ([`PgStore::join_batch`]), takes all their chains' locks at once, then delivers each.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn write_batch(
         &self,
@@ -207,6 +230,25 @@ impl PgStore {
         created: i64,
         touched: &mut Touched,
     ) -> Result<Vec<Written>> {
+        let joined = self
+            .join_batch(tx, account, batch, index, now, created, touched)
+            .await?;
+        self.deliver_batch(tx, created, joined).await
+    }
+
+    /// [`PgStore::write_batch`] but the deliveries: the events, their calls and agents
+    /// written, and the deliveries they make, for [`PgStore::deliver_batch`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn join_batch(
+        &self,
+        tx: &Transaction<'_>,
+        account: AccountId,
+        batch: &[(&Event, &[u8])],
+        index: &ListenerIndex,
+        now: Timestamp,
+        created: i64,
+        touched: &mut Touched,
+    ) -> Result<Joined> {
         // A call event seen at a device names the agent logged on there (Welljoint); an agent
         // event of the same batch may have just logged them on, so these go one at a time.
         let mut named: Vec<Option<(Event, Vec<u8>)>> = Vec::with_capacity(batch.len());
@@ -380,7 +422,28 @@ impl PgStore {
             }
         }
         touched.forget.extend(moves.merged_into.into_keys());
-        let at: HashMap<i64, usize> = accepted.iter().map(|(i, seq)| (*seq, *i)).collect();
+        Ok(Joined {
+            account,
+            at: accepted.iter().map(|(i, seq)| (*seq, *i)).collect(),
+            written,
+            deliveries,
+        })
+    }
+
+    /// Writes a joined batch's deliveries (under its chains' locks) and says what became of
+    /// each of its events.
+    pub(super) async fn deliver_batch(
+        &self,
+        tx: &Transaction<'_>,
+        created: i64,
+        joined: Joined,
+    ) -> Result<Vec<Written>> {
+        let Joined {
+            account,
+            at,
+            mut written,
+            deliveries,
+        } = joined;
         for (seq, suppressed) in self
             .write_deliveries(tx, account, created, deliveries)
             .await?

@@ -132,6 +132,9 @@ impl PgStore {
         let mut accounts: Vec<AccountId> = requests.iter().map(|r| r.account).collect();
         accounts.dedup();
         let mut done: Vec<AccountId> = Vec::new();
+        // Each account's requests joined as one batch; then the chains of all their
+        // deliveries locked at once (`lock_chains`), and each batch's deliveries written.
+        let mut joined = Vec::new();
         for account in accounts {
             if done.contains(&account) {
                 continue;
@@ -147,9 +150,18 @@ impl PgStore {
                 .collect();
             let index = self.index_for(&tx, account).await?;
             let now = requests[mine[0]].now;
-            let written = self
-                .write_batch(&tx, account, &batch, &index, now, created, &mut touched)
+            let batch = self
+                .join_batch(&tx, account, &batch, &index, now, created, &mut touched)
                 .await?;
+            joined.push((mine, batch));
+        }
+        self.lock_chains(
+            &tx,
+            joined.iter().flat_map(|(_, b)| b.chain_keys()).collect(),
+        )
+        .await?;
+        for (mine, batch) in joined {
+            let written = self.deliver_batch(&tx, created, batch).await?;
             let mut at = 0;
             for i in mine {
                 let n = requests[i].events.len();

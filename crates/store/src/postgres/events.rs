@@ -23,7 +23,7 @@ use std::time::Duration;
 use switchboard_model::AccountId;
 
 /// The longest a read waits for the horizon to pass the account's committed events.
-const HORIZON_WAIT: Duration = Duration::from_millis(500);
+const HORIZON_WAIT: Duration = Duration::from_secs(2);
 /// How often it looks again meanwhile.
 const HORIZON_STEP: Duration = Duration::from_millis(5);
 

@@ -8,7 +8,6 @@ use super::ingest::Touched;
 use super::PgStore;
 use crate::{Finalized, Result};
 use jiff::Timestamp;
-use std::collections::HashMap;
 use switchboard_engine::calls::CallFold;
 use switchboard_engine::finalization::{self, Said};
 use switchboard_model::{AccountId, Event};
@@ -58,9 +57,7 @@ impl PgStore {
             .iter()
             .map(|r| (r, false))
             .chain(quiet.iter().map(|r| (r, true)));
-        // What each call's finalization says, first; then every chain its events go to locked
-        // at once (`lock_chains`: a lock statement per call deadlocked with ingest); then the
-        // events and the calls written.
+        // What each call's finalization says, first; then its events and the calls written.
         let mut finals = Vec::with_capacity(due.len() + quiet.len());
         for (row, idle) in tagged {
             let (id, account, version): (String, i64, i64) = (row.get(0), row.get(1), row.get(2));
@@ -87,35 +84,16 @@ impl PgStore {
             );
             finals.push((id, account, done));
         }
-        let mut indexes = HashMap::new();
-        let mut chains = Vec::new();
-        for (_, account, done) in &finals {
-            if done.events.is_empty() {
-                continue;
-            }
-            if !indexes.contains_key(account) {
-                indexes.insert(*account, self.index_for(&tx, *account).await?);
-            }
-            let index = &indexes[account];
-            for event in done.events.iter().filter(|e| !e.silent) {
-                if let Some(call) = event.fact.call_id.as_deref() {
-                    chains.extend(
-                        index
-                            .matching(event, now)
-                            .into_iter()
-                            .map(|l| super::outbox::chain_key(l.id, call)),
-                    );
-                }
-            }
-        }
-        self.lock_chains(&tx, chains).await?;
-        // Each account's events in one batch (a statement costs more than a row).
+        // Each account's call logs joined as one batch (a statement costs more than a row);
+        // then the chains of all their deliveries locked at once (`lock_chains`: a lock
+        // statement per call deadlocked with ingest), and each batch's deliveries written.
         let mut accounts: Vec<AccountId> = Vec::new();
         for (_, account, done) in &finals {
             if !done.events.is_empty() && !accounts.contains(account) {
                 accounts.push(*account);
             }
         }
+        let mut joined = Vec::new();
         for account in accounts {
             let events: Vec<&Event> = finals
                 .iter()
@@ -130,17 +108,16 @@ impl PgStore {
                 .into_iter()
                 .zip(bodies.iter().map(Vec::as_slice))
                 .collect();
-            let out = self
-                .write_batch(
-                    &tx,
-                    account,
-                    &batch,
-                    &indexes[&account],
-                    now,
-                    now_ms,
-                    &mut touched,
-                )
-                .await?;
+            let index = self.index_for(&tx, account).await?;
+            joined.push(
+                self.join_batch(&tx, account, &batch, &index, now, now_ms, &mut touched)
+                    .await?,
+            );
+        }
+        self.lock_chains(&tx, joined.iter().flat_map(|b| b.chain_keys()).collect())
+            .await?;
+        for batch in joined {
+            let out = self.deliver_batch(&tx, now_ms, batch).await?;
             emitted += out.iter().filter(|w| w.seq.is_some()).count();
         }
         for (id, _, done) in finals {

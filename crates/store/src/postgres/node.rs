@@ -69,11 +69,6 @@ impl PgStore {
         Ok(self)
     }
 
-    /// The node's name on the leases it takes.
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
     /// A connection of its own holding the advisory lock on `node`; `None` when another
     /// session holds it.
     async fn hold_name(&self, node: &str) -> Result<Option<tokio_postgres::Client>> {
