@@ -218,7 +218,7 @@ impl PgStore {
     /// first copy's id), their calls, the agents' states and the deliveries. `index` is the account's listener index, `now` when
     /// the batch was taken, `created` the hub's clock (ms). The batch's deliveries take their
     /// chains' locks: a transaction that writes more than one batch joins them all first
-    /// ([`PgStore::join_batch`]), takes all their chains' locks at once, then delivers each.
+    /// ([`PgStore::join_batch`]), then delivers them together ([`PgStore::deliver_batches`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn write_batch(
         &self,
@@ -233,11 +233,29 @@ impl PgStore {
         let joined = self
             .join_batch(tx, account, batch, index, now, created, touched)
             .await?;
-        self.deliver_batch(tx, created, joined).await
+        let mut written = self.deliver_batches(tx, created, vec![joined]).await?;
+        Ok(written.pop().unwrap_or_default())
+    }
+
+    /// Writes the deliveries of joined batches: the chains of all of them locked at once
+    /// (`lock_chains`), then each batch's; says what became of each batch's events.
+    pub(super) async fn deliver_batches(
+        &self,
+        tx: &Transaction<'_>,
+        created: i64,
+        joined: Vec<Joined>,
+    ) -> Result<Vec<Vec<Written>>> {
+        self.lock_chains(tx, joined.iter().flat_map(Joined::chain_keys).collect())
+            .await?;
+        let mut written = Vec::with_capacity(joined.len());
+        for batch in joined {
+            written.push(self.deliver_batch(tx, created, batch).await?);
+        }
+        Ok(written)
     }
 
     /// [`PgStore::write_batch`] but the deliveries: the events, their calls and agents
-    /// written, and the deliveries they make, for [`PgStore::deliver_batch`].
+    /// written, and the deliveries they make, for [`PgStore::deliver_batches`].
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn join_batch(
         &self,
@@ -430,9 +448,9 @@ impl PgStore {
         })
     }
 
-    /// Writes a joined batch's deliveries (under its chains' locks) and says what became of
+    /// Writes a joined batch's deliveries (its chains' locks held) and says what became of
     /// each of its events.
-    pub(super) async fn deliver_batch(
+    async fn deliver_batch(
         &self,
         tx: &Transaction<'_>,
         created: i64,
@@ -815,14 +833,7 @@ impl PgStore {
         chains.dedup();
         let mut busy: HashSet<(i64, String)> = HashSet::new();
         if !chains.is_empty() {
-            self.lock_chains(
-                tx,
-                chains
-                    .iter()
-                    .map(|(l, c)| super::outbox::chain_key(*l, c))
-                    .collect(),
-            )
-            .await?;
+            // The chains' locks are held (`deliver_batches` took them).
             let (listeners, calls): (Vec<i64>, Vec<&str>) = chains.iter().copied().unzip();
             busy = self
                 .query(

@@ -132,9 +132,9 @@ impl PgStore {
         let mut accounts: Vec<AccountId> = requests.iter().map(|r| r.account).collect();
         accounts.dedup();
         let mut done: Vec<AccountId> = Vec::new();
-        // Each account's requests joined as one batch; then the chains of all their
-        // deliveries locked at once (`lock_chains`), and each batch's deliveries written.
-        let mut joined = Vec::new();
+        // Each account's requests joined as one batch; then all their deliveries written
+        // together (`deliver_batches`: their chains locked at once).
+        let (mut mines, mut batches) = (Vec::new(), Vec::new());
         for account in accounts {
             if done.contains(&account) {
                 continue;
@@ -150,18 +150,14 @@ impl PgStore {
                 .collect();
             let index = self.index_for(&tx, account).await?;
             let now = requests[mine[0]].now;
-            let batch = self
-                .join_batch(&tx, account, &batch, &index, now, created, &mut touched)
-                .await?;
-            joined.push((mine, batch));
+            batches.push(
+                self.join_batch(&tx, account, &batch, &index, now, created, &mut touched)
+                    .await?,
+            );
+            mines.push(mine);
         }
-        self.lock_chains(
-            &tx,
-            joined.iter().flat_map(|(_, b)| b.chain_keys()).collect(),
-        )
-        .await?;
-        for (mine, batch) in joined {
-            let written = self.deliver_batch(&tx, created, batch).await?;
+        let written = self.deliver_batches(&tx, created, batches).await?;
+        for (mine, written) in mines.into_iter().zip(written) {
             let mut at = 0;
             for i in mine {
                 let n = requests[i].events.len();

@@ -85,8 +85,8 @@ impl PgStore {
             finals.push((id, account, done));
         }
         // Each account's call logs joined as one batch (a statement costs more than a row);
-        // then the chains of all their deliveries locked at once (`lock_chains`: a lock
-        // statement per call deadlocked with ingest), and each batch's deliveries written.
+        // then all their deliveries written together (`deliver_batches`: their chains locked
+        // at once; a lock statement per call deadlocked with ingest).
         let mut accounts: Vec<AccountId> = Vec::new();
         for (_, account, done) in &finals {
             if !done.events.is_empty() && !accounts.contains(account) {
@@ -114,10 +114,7 @@ impl PgStore {
                     .await?,
             );
         }
-        self.lock_chains(&tx, joined.iter().flat_map(|b| b.chain_keys()).collect())
-            .await?;
-        for batch in joined {
-            let out = self.deliver_batch(&tx, now_ms, batch).await?;
+        for out in self.deliver_batches(&tx, now_ms, joined).await? {
             emitted += out.iter().filter(|w| w.seq.is_some()).count();
         }
         for (id, _, done) in finals {

@@ -181,14 +181,17 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| {
-            self.note_failure();
-            StoreError::Unavailable(format!(
-                "PostgreSQL at {} cannot be reached: {}",
-                self.place,
-                cause(&e)
-            ))
-        })
+        self.pool.get().await.map_err(|e| self.unreachable(&e))
+    }
+
+    /// The database could not be reached (noted for readiness): where, and why.
+    fn unreachable(&self, e: &dyn std::error::Error) -> StoreError {
+        self.note_failure();
+        StoreError::Unavailable(format!(
+            "PostgreSQL at {} cannot be reached: {}",
+            self.place,
+            cause(e)
+        ))
     }
 
     /// Runs the migrations the database has not had, in one transaction holding an advisory
@@ -316,12 +319,7 @@ impl PgStore {
     /// went away, refused, or shut down) says the database is unavailable.
     fn failed(&self, e: tokio_postgres::Error) -> StoreError {
         if is_connection_failure(&e) {
-            self.note_failure();
-            StoreError::Unavailable(format!(
-                "PostgreSQL at {} cannot be reached: {}",
-                self.place,
-                cause(&e)
-            ))
+            self.unreachable(&e)
         } else {
             StoreError::Postgres(e)
         }

@@ -81,14 +81,10 @@ impl PgStore {
             ))
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(KEEPALIVE_SECS));
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-            self.note_failure();
-            StoreError::Unavailable(format!(
-                "PostgreSQL at {} cannot be reached: {}",
-                self.place,
-                super::cause(&e)
-            ))
-        })?;
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| self.unreachable(&e))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "the node lock's connection ended");
