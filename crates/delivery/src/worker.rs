@@ -84,10 +84,11 @@ struct State {
     sending: Arc<Semaphore>,
     per_callback: Mutex<HashMap<i64, Arc<Semaphore>>>,
     /// Claimed deliveries waiting for one of their callback's senders (up to
-    /// [`State::queue_room`] of them per callback), each with its place in flight: a send that finishes takes the
-    /// next of its callback at once, with no claim in between. (Between a finished send and
-    /// the next claim, a callback's senders sat idle: one listener got ~6 500 webhooks/s from
-    /// 16 senders whose requests took a tenth of the time.)
+    /// [`State::queue_room`] of them per callback), each with its place in flight: a send
+    /// that finishes takes the next of its callback at once, with no claim in between.
+    /// (Between a finished send and the next claim, a callback's senders sat idle: one
+    /// listener got ~6 500 webhooks/s from 16 senders whose requests took a tenth of the
+    /// time.)
     waiting: Mutex<HashMap<i64, VecDeque<(ClaimedDelivery, OwnedSemaphorePermit)>>>,
     /// Outbox rows claimed and not yet recorded: left out of further claims. Kept in memory
     /// only; after a crash, what was in flight is simply due again.

@@ -28,13 +28,13 @@ pub(super) struct Written {
     pub suppressed: usize,
 }
 
-/// Events with their packed bodies, as [`PgStore::write_batch`] takes them.
+/// Events with their packed bodies, as [`PgStore::join_batch`] takes them.
 pub(super) fn with_bodies<'a>(
-    events: &'a [Event],
+    events: impl IntoIterator<Item = &'a Event>,
     bodies: &'a [Vec<u8>],
 ) -> Vec<(&'a Event, &'a [u8])> {
     events
-        .iter()
+        .into_iter()
         .zip(bodies.iter().map(Vec::as_slice))
         .collect()
 }
@@ -213,30 +213,6 @@ struct Delivery {
 }
 
 impl PgStore {
-    /// Writes a batch of one account's events, each with its packed body, in the open
-    /// transaction `tx`: the events (a duplicate of a stored one counted, and known by the
-    /// first copy's id), their calls, the agents' states and the deliveries. `index` is the account's listener index, `now` when
-    /// the batch was taken, `created` the hub's clock (ms). The batch's deliveries take their
-    /// chains' locks: a transaction that writes more than one batch joins them all first
-    /// ([`PgStore::join_batch`]), then delivers them together ([`PgStore::deliver_batches`]).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn write_batch(
-        &self,
-        tx: &Transaction<'_>,
-        account: AccountId,
-        batch: &[(&Event, &[u8])],
-        index: &ListenerIndex,
-        now: Timestamp,
-        created: i64,
-        touched: &mut Touched,
-    ) -> Result<Vec<Written>> {
-        let joined = self
-            .join_batch(tx, account, batch, index, now, created, touched)
-            .await?;
-        let mut written = self.deliver_batches(tx, created, vec![joined]).await?;
-        Ok(written.pop().unwrap_or_default())
-    }
-
     /// Writes the deliveries of joined batches: the chains of all of them locked at once
     /// (`lock_chains`), then each batch's; says what became of each batch's events.
     pub(super) async fn deliver_batches(
@@ -254,8 +230,13 @@ impl PgStore {
         Ok(written)
     }
 
-    /// [`PgStore::write_batch`] but the deliveries: the events, their calls and agents
-    /// written, and the deliveries they make, for [`PgStore::deliver_batches`].
+    /// Writes a batch of one account's events, each with its packed body, in the open
+    /// transaction `tx`: the events (a duplicate of a stored one counted, and known by the
+    /// first copy's id), their calls and the agents' states; returns the deliveries they make,
+    /// for [`PgStore::deliver_batches`] (which a transaction writing several batches calls
+    /// once for all of them, so their chains' locks are taken at once). `index` is the
+    /// account's listener index, `now` when the batch was taken, `created` the hub's clock
+    /// (ms).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn join_batch(
         &self,

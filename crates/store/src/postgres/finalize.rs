@@ -104,10 +104,7 @@ impl PgStore {
                 .iter()
                 .map(|e| crate::body::pack_event(e))
                 .collect::<Result<Vec<_>>>()?;
-            let batch: Vec<(&Event, &[u8])> = events
-                .into_iter()
-                .zip(bodies.iter().map(Vec::as_slice))
-                .collect();
+            let batch = super::batch::with_bodies(events, &bodies);
             let index = self.index_for(&tx, account).await?;
             joined.push(
                 self.join_batch(&tx, account, &batch, &index, now, now_ms, &mut touched)

@@ -143,17 +143,15 @@ impl PgStore {
         let index = self.index_at(&tx, account, version).await?;
         let created = Timestamp::now().as_millisecond();
         let mut touched = Touched::default();
-        let written = self
-            .write_batch(
-                &tx,
-                account,
-                &super::batch::with_bodies(events, bodies),
-                &index,
-                now,
-                created,
-                &mut touched,
-            )
+        let batch = super::batch::with_bodies(events, bodies);
+        let joined = self
+            .join_batch(&tx, account, &batch, &index, now, created, &mut touched)
             .await?;
+        let written = self
+            .deliver_batches(&tx, created, vec![joined])
+            .await?
+            .pop()
+            .unwrap_or_default();
         tx.commit().await.map_err(|e| self.failed(e))?;
         Ok((super::batch::outcome(&written), touched))
     }
