@@ -126,12 +126,20 @@ async function load(path, query, quiet) {
     showSignIn("Signed out: " + (await messageOf(r)));
     return;
   }
+  // The page may have moved on while this answer came (a view fetched as the console opened,
+  // or refreshed, answering after a click on another): an answer for a page no longer shown
+  // is dropped, never painted over the one that is.
+  const stillShown = () => {
+    const now = current();
+    return now.path === path && now.query === query;
+  };
   if (!r.ok) {
     const message = await messageOf(r);
-    showError(r.status === 404 ? "Not found: " + message : message);
+    if (stillShown()) showError(r.status === 404 ? "Not found: " + message : message);
     return;
   }
   const html = await r.text();
+  if (!stillShown()) return;
   const view = $("view");
   // A view fetched again keeps the keyboard where it was (the same link or control).
   const focused = document.activeElement;
